@@ -65,15 +65,17 @@ def measure_mask(path: Path, *, file: str, case_id: str, geometry: Geometry, mas
                 values = np.frombuffer(chunk, dtype=layout.dtype)
                 if layout.dtype == np.uint8:
                     binary = values
-                    bad = values.max(initial=0) > 1
+                    peak = int(values.max(initial=0))
+                    bad, all_zero = peak > 1, peak == 0
                 else:
                     binary = (values != 0).view(np.uint8)
-                    bad = bool(np.count_nonzero(binary) != np.count_nonzero(values == 1))
+                    ones = np.count_nonzero(binary)
+                    bad, all_zero = bool(ones != np.count_nonzero(values == 1)), ones == 0
                 if bad:
                     return [Problem("is not binary: it holds values other than 0 and 1", file=file, case_id=case_id,
                                     expected="a binary mask (0 = no lesion, 1 = lesion); threshold probability "
                                              "maps before submitting")]
-                counter.feed(binary)
+                counter.feed(binary, all_zero=all_zero)
         except SizeMismatch as exc:
             return [Problem(str(exc), file=file, case_id=case_id,
                             expected=f"{layout.data_bytes} bytes of voxel data for shape {layout.shape}")]

@@ -29,7 +29,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: Largest header + extensions we accept before the voxel data starts.
 MAX_VOX_OFFSET = 1 << 20
 #: Default decompressed chunk size of the voxel stream.
-DEFAULT_CHUNK_BYTES = 1 << 23
+DEFAULT_CHUNK_BYTES = 1 << 22
 
 #: Voxel types accepted for masks; floats must hold only 0 and 1.
 MASK_DTYPES = frozenset(

@@ -52,8 +52,9 @@ class BoundaryCounter:
     """Counts non-zero voxels of a streamed mask before each of a set of flat positions.
 
     Feed consecutive chunks of the mask as uint8 arrays holding only 0 and 1 (their
-    length a multiple of 8, except the last); :meth:`prefix` then gives, for every
-    boundary ``b``, the number of ones at flat positions ``< b``.
+    length a multiple of 8, except the last, and below 2**31); :meth:`prefix` then gives,
+    for every boundary ``b``, the number of ones at flat positions ``< b``. Ones are
+    counted eight voxels at a time with a popcount of 64-bit words.
     """
 
     def __init__(self, boundaries: np.ndarray) -> None:
@@ -63,26 +64,31 @@ class BoundaryCounter:
         self._offset = 0  # flat position of the next chunk
         self.total = 0  # non-zero voxels seen so far
 
-    def feed(self, chunk: np.ndarray) -> None:
+    def feed(self, chunk: np.ndarray, *, all_zero: bool = False) -> None:
+        """Count one chunk; ``all_zero=True`` (known to the caller) skips the counting."""
         n = len(chunk)
-        if n % 8:
-            padded = np.zeros(n + 8 - n % 8, np.uint8)
-            padded[:n] = chunk
-            chunk = padded
-        words = chunk.view(np.uint64)
-        popcounts = np.bitwise_count(words)
         stop = int(np.searchsorted(self._boundaries, self._offset + n, side="left"))
-        if stop > self._next:
-            local = self._boundaries[self._next : stop] - self._offset
-            word_index = local >> 3
-            cumulative = np.cumsum(popcounts, dtype=np.int64)
-            before_word = np.where(word_index > 0, cumulative[np.maximum(word_index - 1, 0)], 0)
-            low_bytes = (local & 7).astype(np.uint64)
-            partial = np.bitwise_count(words[word_index] & ((_ONE << (_EIGHT * low_bytes)) - _ONE))
-            self._prefix[self._next : stop] = self.total + before_word + partial
-            self.total += int(cumulative[-1])
+        if all_zero:
+            self._prefix[self._next : stop] = self.total
         else:
-            self.total += int(popcounts.sum(dtype=np.int64))
+            if n % 8:
+                padded = np.zeros(n + 8 - n % 8, np.uint8)
+                padded[:n] = chunk
+                chunk = padded
+            words = chunk.view(np.uint64)
+            popcounts = np.bitwise_count(words)
+            if stop > self._next:
+                local = self._boundaries[self._next : stop] - self._offset
+                word_index = local >> 3
+                # int32 is exact: a chunk holds far fewer than 2**31 voxels
+                cumulative = np.cumsum(popcounts, dtype=np.int32)
+                before_word = np.where(word_index > 0, cumulative[np.maximum(word_index - 1, 0)], 0)
+                low_bytes = (local & 7).astype(np.uint64)
+                partial = np.bitwise_count(words[word_index] & ((_ONE << (_EIGHT * low_bytes)) - _ONE))
+                self._prefix[self._next : stop] = self.total + before_word + partial
+                self.total += int(cumulative[-1])
+            else:
+                self.total += int(popcounts.sum(dtype=np.int64))
         self._next = stop
         self._offset += n
 
