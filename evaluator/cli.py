@@ -1,0 +1,197 @@
+"""Command line of the scoring core: the same scorer the server runs, on your machine.
+
+    python -m evaluator validate ARCHIVE --test-set DIR [--track archive|container] [--json OUT]
+    python -m evaluator score ARCHIVE --test-set DIR [--json OUT] [--resamples N] [--seed N] [--workers N]
+    python -m evaluator check-testset DIR [--workers N]
+    python -m evaluator import-authors SRC DST --name NAME --version V [--lungs DIR]
+    python -m evaluator example-archive --test-set DIR --out FILE [--kind perfect|noisy|...]
+
+Exit status: 0 success; 1 the archive is invalid (every problem is printed); 2 the test set
+or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .problems import InvalidInput, Problem
+from .scoring import ScoringOptions, Track, public_view, score_archive, validate_archive
+from .testset import load_testset
+from .truth import build_truth
+
+METRIC_LABELS = {
+    "roc_auc_all": "ROC-AUC COVID-19 vs all others",
+    "roc_auc_normal": "ROC-AUC COVID-19 vs normal",
+    "roc_auc_bacterial_pneumonia": "ROC-AUC COVID-19 vs bacterial pneumonia",
+    "roc_auc_nodules": "ROC-AUC COVID-19 vs nodules",
+    "spearman_rho": "Spearman rho of severity (COVID-19 cases)",
+    "mean_dice": "Mean Dice (COVID-19 cases)",
+}
+
+
+def _progress(iterable, total):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return iterable
+    return tqdm(iterable, total=total, desc="ground truth", unit="case", file=sys.stderr, leave=False)
+
+
+def _load(test_set: str, workers: int):
+    testset = load_testset(test_set)
+    truth = build_truth(testset, workers=workers, progress=_progress)
+    return testset, truth
+
+
+def format_problems(problems: list[Problem]) -> str:
+    return "\n".join([f"{len(problems)} problem(s):"] + [f"  - {p}" for p in problems])
+
+
+def format_report(document: dict[str, Any], *, archive: str) -> str:
+    ts = document["testset"]
+    inputs = document["inputs"]
+    lines = [
+        f"Scored {archive} on test set {ts['name']} v{ts['version']} ({document['track']} track, "
+        f"{document['n_cases']} cases; labels {ts['labels_digest'][:12]}; scorer {document['scorer_version']})",
+        f"identification score: {inputs['identification_score'] or 'none'}; severity: {inputs['severity'] or 'none'}; "
+        f"masks: {'yes' if inputs['masks'] else 'no'}",
+        "",
+        f"{'metric':44} {'value':>7}   {int(document['bootstrap']['confidence'] * 100)}% CI",
+    ]
+    for key, label in METRIC_LABELS.items():
+        value = document["metrics"][key]
+        interval = document["intervals"][key]
+        shown = "N/A" if value is None else f"{value:.3f}"
+        ci = f"[{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+        lines.append(f"{label:44} {shown:>7}   {ci}")
+    return "\n".join(lines)
+
+
+def _write_json(path: str | None, document: Any) -> None:
+    if path is None:
+        return
+    text = json.dumps(document, indent=2)
+    if path == "-":
+        print(text)
+    else:
+        Path(path).write_text(text + "\n")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    testset, truth = _load(args.test_set, args.workers)
+    problems = validate_archive(args.archive, testset=testset, truth=truth, track=Track(args.track),
+                                options=ScoringOptions(workers=args.workers))
+    _write_json(args.json, {"valid": not problems, "problems": [p.to_dict() for p in problems]})
+    if problems:
+        print(f"{args.archive} is INVALID\n{format_problems(problems)}", file=sys.stderr)
+        return 1
+    print(f"{args.archive} is valid for the {args.track} track of {testset.name} v{testset.version}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    testset, truth = _load(args.test_set, args.workers)
+    options = ScoringOptions(n_resamples=args.resamples, seed=args.seed, workers=args.workers)
+    try:
+        document = score_archive(args.archive, testset=testset, truth=truth, track=Track(args.track),
+                                 options=options)
+    except InvalidInput as exc:
+        _write_json(args.json, {"valid": False, "problems": [p.to_dict() for p in exc.problems]})
+        print(f"{args.archive} is INVALID\n{format_problems(exc.problems)}", file=sys.stderr)
+        return 1
+    _write_json(args.json, public_view(document) if args.public_only else document)
+    if args.json != "-":
+        print(format_report(document, archive=args.archive))
+    return 0
+
+
+def cmd_check_testset(args: argparse.Namespace) -> int:
+    testset, truth = _load(args.directory, args.workers)
+    counts: dict[str, int] = {}
+    for case in testset.cases:
+        counts[case.group.value] = counts.get(case.group.value, 0) + 1
+    raters = sum(1 for s in truth.summaries.values() if len(s.raters) > 1)
+    print(f"test set {testset.name} v{testset.version}: {len(testset.cases)} cases {counts}; "
+          f"{raters} case(s) with several raters; labels sha256 {truth.digest}")
+    return 0
+
+
+def cmd_import_authors(args: argparse.Namespace) -> int:
+    from .authors_layout import import_authors_layout
+
+    testset = import_authors_layout(Path(args.source), Path(args.destination), name=args.name,
+                                    version=args.version, description=args.description,
+                                    lungs_dir=Path(args.lungs) if args.lungs else None)
+    print(f"imported {len(testset.cases)} cases into {args.destination}")
+    return 0
+
+
+def cmd_example_archive(args: argparse.Namespace) -> int:
+    from .examples import ExampleKind, write_example_archive
+
+    testset, truth = _load(args.test_set, args.workers)
+    write_example_archive(Path(args.out), testset=testset, kind=ExampleKind(args.kind), seed=args.seed,
+                          track=Track(args.track))
+    print(f"wrote {args.out} ({args.kind} predictions for the {args.track} track)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evaluator", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, *, archive: bool = True) -> None:
+        if archive:
+            p.add_argument("archive", help="prediction archive (.zip, .tar.gz, .tar)")
+        p.add_argument("--test-set", required=True, help="test-set directory (hidden labels, or the sample set)")
+        p.add_argument("--track", choices=[t.value for t in Track], default=Track.ARCHIVE.value,
+                       help="archive: public cases only (default); container: every case")
+        p.add_argument("--workers", type=int, default=ScoringOptions().workers, help="processes for masks")
+
+    p = sub.add_parser("validate", help="check an archive and list every problem")
+    common(p)
+    p.add_argument("--json", help="write {valid, problems} as JSON to this file ('-' = stdout)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("score", help="validate and score an archive")
+    common(p)
+    p.add_argument("--json", help="write the result document to this file ('-' = stdout)")
+    p.add_argument("--public-only", action="store_true", help="leave the private per-case part out of --json")
+    p.add_argument("--resamples", type=int, default=ScoringOptions().n_resamples, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=ScoringOptions().seed, help="bootstrap seed")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("check-testset", help="check a test-set directory and build its ground-truth cache")
+    p.add_argument("directory")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_check_testset)
+
+    p = sub.add_parser("import-authors", help="convert the paper authors' test layout into ours")
+    p.add_argument("source", help="the authors' folder (holding test/ or being it)")
+    p.add_argument("destination", help="new test-set directory")
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--description", default="")
+    p.add_argument("--lungs", help="folder of lung masks <id>.nii.gz (1 and 2 the two lungs)")
+    p.set_defaults(func=cmd_import_authors)
+
+    p = sub.add_parser("example-archive", help="write an example prediction archive for a test set")
+    common(p, archive=False)
+    p.add_argument("--out", required=True)
+    p.add_argument("--kind", default="noisy", help="perfect | noisy | shuffled | probability-only | severity-only")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_example_archive)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InvalidInput as exc:  # a broken test set (archive problems are handled per command)
+        print(exc.report(), file=sys.stderr)
+        return 2

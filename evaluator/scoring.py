@@ -1,0 +1,249 @@
+"""Score a prediction archive against a test set: the one path every submission takes.
+
+Steps: safe extraction into a private work folder (:mod:`evaluator.archive`), streaming
+measurement of every submitted mask against the hidden masks (cases in parallel across
+processes, one chunk of one mask in memory per process), then the metrics of the paper
+(Sec. 2.5) with stratified bootstrap intervals, assembled into one JSON-ready result
+document whose ``private`` part (per-case values) is for the team and the maintainers only.
+
+Which score drives identification: ``covid_probability`` when the archive has it, else the
+predicted severity (as the paper does for segmentation-only methods). Predicted severity:
+the ``severity`` column when present, else derived from the submitted mask and the hidden
+lung masks (max over the two lungs of predicted-lesion-in-lung / lung volume).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from . import SCORER_VERSION, metrics
+from .archive import ArchiveLimits, ExtractedArchive, read_archive
+from .groups import Distribution, Group
+from .mask_stats import MaskMeasurement, measure_mask
+from .nifti_stream import DEFAULT_CHUNK_BYTES
+from .problems import InvalidInput, Problem
+from .testset import TestCase, TestSet
+from .truth import GroundTruth, load_case_masks, severity_from_counts
+
+
+class Track(StrEnum):
+    """Which cases a submission sees and is scored on.
+
+    ``archive``: uploaded predictions, only the ``public`` cases (teams cannot see private
+    images). ``container``: models run by the server, every case.
+    """
+
+    ARCHIVE = "archive"
+    CONTAINER = "container"
+
+
+def visible_cases(testset: TestSet, track: Track) -> list[TestCase]:
+    if track is Track.CONTAINER:
+        return list(testset.cases)
+    return [c for c in testset.cases if c.distribution is Distribution.PUBLIC]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringOptions:
+    """Knobs of one scoring run (defaults are the leaderboard's)."""
+
+    n_resamples: int = metrics.DEFAULT_RESAMPLES
+    seed: int = metrics.DEFAULT_SEED
+    confidence: float = metrics.DEFAULT_CONFIDENCE
+    threshold: float = 0.5
+    workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+
+
+def _measure_job(path: Path, file: str, case_id: str, geometry, masks_path: Path,
+                 chunk_bytes: int) -> MaskMeasurement | list[Problem]:
+    return measure_mask(path, file=file, case_id=case_id, geometry=geometry, masks=load_case_masks(masks_path),
+                        chunk_bytes=chunk_bytes)
+
+
+def measure_masks(extracted: ExtractedArchive, *, cases: Sequence[TestCase], truth: GroundTruth,
+                  workers: int, chunk_bytes: int) -> dict[str, MaskMeasurement]:
+    """Measure every submitted mask (in parallel); raises InvalidInput with all mask problems."""
+    jobs = [
+        (extracted.mask_paths[c.case_id], f"masks/{extracted.mask_paths[c.case_id].name}", c.case_id, c.geometry,
+         truth.cache_dir / f"{c.case_id}.npz", chunk_bytes)
+        for c in cases if c.case_id in extracted.mask_paths
+    ]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            results = list(pool.map(_measure_job, *zip(*jobs)))
+    else:
+        results = [_measure_job(*job) for job in jobs]
+    problems = [p for r in results if isinstance(r, list) for p in r]
+    if problems:
+        raise InvalidInput(problems, what="prediction archive")
+    return {r.case_id: r for r in results if isinstance(r, MaskMeasurement)}
+
+
+def _optional(values: list[float | None]) -> list[float | None] | None:
+    return None if all(v is None for v in values) else values
+
+
+def _interval_dict(interval: metrics.Interval | None) -> dict[str, Any] | None:
+    return interval.to_dict() if interval is not None else None
+
+
+def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extracted: ExtractedArchive,
+                   measurements: dict[str, MaskMeasurement], options: ScoringOptions) -> dict[str, Any]:
+    """The result document from already validated predictions and mask measurements."""
+    cases = visible_cases(testset, track)
+    groups = [c.group for c in cases]
+    has_probability = "covid_probability" in extracted.columns
+    has_severity = "severity" in extracted.columns
+    has_masks = bool(measurements)
+
+    per_case: list[dict[str, Any]] = []
+    probabilities, severities, dice_values, true_severity = [], [], [], []
+    for case in cases:
+        summary = truth.summaries[case.case_id]
+        prediction = extracted.predictions[case.case_id]
+        measurement = measurements.get(case.case_id)
+        mask_severity = (severity_from_counts(measurement.lung_overlap, summary.lung_voxels)
+                         if measurement else None)
+        severity = prediction.severity if has_severity else mask_severity
+        dice = None
+        if measurement is not None and case.group is Group.COVID:
+            dice = metrics.case_dice([
+                metrics.DiceCounts(intersection=hit, pred_count=measurement.predicted_voxels, true_count=size)
+                for hit, size in zip(measurement.lesion_overlap, summary.lesion_voxels)
+            ])
+        probabilities.append(prediction.covid_probability)
+        severities.append(severity)
+        dice_values.append(dice)
+        true_severity.append(summary.severity)
+        per_case.append({
+            "case_id": case.case_id, "group": case.group.value,
+            "covid_probability": prediction.covid_probability, "predicted_severity": severity,
+            "mask_severity": mask_severity, "true_severity": summary.severity,
+            "rater_severities": list(summary.rater_severities), "dice": dice,
+            "predicted_voxels": measurement.predicted_voxels if measurement else None,
+        })
+
+    if has_probability:
+        scores, score_source = probabilities, "covid_probability"
+    elif has_severity or has_masks:
+        scores, score_source = severities, "severity" if has_severity else "mask"
+    else:  # read_archive refuses archives without any score; kept for direct callers
+        scores, score_source = [None] * len(cases), None
+    score_values = _optional(scores)
+    severity_values = _optional(severities)
+    covid = [i for i, g in enumerate(groups) if g is Group.COVID]
+    covid_true = [true_severity[i] for i in covid]
+    covid_pred = [severities[i] for i in covid] if severity_values is not None else None
+    covid_dice = [dice_values[i] for i in covid] if has_masks else None
+
+    values: dict[str, float | None] = {
+        f"roc_auc_{subset}": auc for subset, auc in metrics.subset_roc_aucs(groups, score_values).items()
+    }
+    values["spearman_rho"] = metrics.spearman_rho(covid_true, covid_pred) if covid_pred is not None else None
+    values["mean_dice"] = metrics.mean_dice(covid_dice) if covid_dice is not None else None
+    intervals = metrics.bootstrap_intervals(
+        groups=groups, scores=score_values, true_severity=covid_true, pred_severity=covid_pred,
+        case_dice=covid_dice, n_resamples=options.n_resamples, seed=options.seed, confidence=options.confidence,
+    )
+    curves = metrics.roc_points(groups, score_values)
+    ranked = metrics.ranked_severity_chart(groups, severity_values) if severity_values is not None else None
+    all_true = [s if s is not None else 0.0 for s in true_severity]  # non-COVID cases: no COVID-19 lesion
+    return {
+        "scorer_version": SCORER_VERSION,
+        "testset": {"name": testset.name, "version": testset.version, "labels_digest": truth.digest},
+        "track": track.value,
+        "n_cases": len(cases),
+        "group_sizes": {g.value: sum(1 for x in groups if x is g) for g in Group},
+        "inputs": {"identification_score": score_source, "severity": ("column" if has_severity else
+                                                                       "mask" if has_masks else None),
+                   "masks": has_masks},
+        "metrics": values,
+        "intervals": {key: _interval_dict(intervals[key]) for key in values},
+        "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "confidence": options.confidence,
+                      "method": "percentile, cases resampled with replacement within each group"},
+        "extras": {
+            "confusion": metrics.confusion_at_threshold(groups, score_values, threshold=options.threshold)
+            if score_source == "covid_probability" else None,
+            "severity_categories": metrics.category_agreement(all_true, severity_values)
+            if severity_values is not None else None,
+            "roc_curves": {k: ({"fpr": list(c.fpr), "tpr": list(c.tpr)} if c else None) for k, c in curves.items()},
+            "ranked_severity": [{"rank": r.rank, "severity": r.severity, "group": r.group.value} for r in ranked]
+            if ranked is not None else None,
+        },
+        "private": {
+            "note": "per-case values: visible to the submitting team and the maintainers only",
+            "per_case": per_case,
+            "roc_thresholds": {k: (list(c.thresholds) if c else None) for k, c in curves.items()},
+        },
+    }
+
+
+def public_view(document: dict[str, Any]) -> dict[str, Any]:
+    """The result document without its private, per-case part."""
+    return {key: value for key, value in document.items() if key != "private"}
+
+
+def score_archive(archive: Path | str, *, testset: TestSet, truth: GroundTruth, track: Track = Track.ARCHIVE,
+                  options: ScoringOptions | None = None, workdir: Path | None = None,
+                  on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Validate and score one archive; raises InvalidInput listing every problem.
+
+    ``workdir``: a private folder for the extracted files (a temporary one by default,
+    always removed afterwards). ``on_stage`` is told ``"validating"`` and ``"scoring"``.
+    """
+    options = options or ScoringOptions()
+    cases = visible_cases(testset, track)
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="covid-triage-score-", dir=workdir) as tmp:
+        start = time.perf_counter()
+        if on_stage:
+            on_stage("validating")
+        extracted = read_archive(
+            Path(archive), workdir=Path(tmp), expected_case_ids=[c.case_id for c in cases],
+            known_case_ids=[c.case_id for c in testset.cases], limits=options.limits,
+        )
+        timings["extract_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        measurements = measure_masks(extracted, cases=cases, truth=truth, workers=options.workers,
+                                     chunk_bytes=options.chunk_bytes)
+        timings["masks_seconds"] = time.perf_counter() - start
+        if on_stage:
+            on_stage("scoring")
+        start = time.perf_counter()
+        document = compute_result(testset=testset, truth=truth, track=track, extracted=extracted,
+                                  measurements=measurements, options=options)
+        timings["metrics_seconds"] = time.perf_counter() - start
+    document["timings"] = {k: round(v, 4) for k, v in timings.items()}
+    return document
+
+
+def validate_archive(archive: Path | str, *, testset: TestSet, truth: GroundTruth, track: Track = Track.ARCHIVE,
+                     options: ScoringOptions | None = None, workdir: Path | None = None) -> list[Problem]:
+    """Every problem of an archive (empty list = valid), without computing metrics."""
+    options = options or ScoringOptions()
+    cases = visible_cases(testset, track)
+    try:
+        with tempfile.TemporaryDirectory(prefix="covid-triage-validate-", dir=workdir) as tmp:
+            extracted = read_archive(
+                Path(archive), workdir=Path(tmp), expected_case_ids=[c.case_id for c in cases],
+                known_case_ids=[c.case_id for c in testset.cases], limits=options.limits,
+            )
+            measure_masks(extracted, cases=cases, truth=truth, workers=options.workers,
+                          chunk_bytes=options.chunk_bytes)
+    except InvalidInput as exc:
+        return exc.problems
+    return []
+
+
+__all__ = ["ScoringOptions", "Track", "compute_result", "measure_masks", "public_view", "score_archive",
+           "validate_archive", "visible_cases"]
