@@ -1,0 +1,111 @@
+"""Helpers every method's ``predict_*`` function uses, and the :class:`Prediction` they all return.
+
+Networks run on whatever device their parameters are on (move the model with ``model.to(device)`` first); inputs
+are sent there and results come back as numpy arrays. Prediction runs under ``torch.no_grad`` with the model in
+eval mode; its previous train/eval mode is restored afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from reference_models.preprocessing import Geometry, restore_probabilities
+from reference_models.severity import severity as severity_score
+
+SLICE_BATCH = 16
+"""Axial slices per network call at inference (bounds memory for long series)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Prediction:
+    """What one method predicts for one series; every array is on the original ``[x, y, z]`` grid.
+
+    ``probability``: COVID-19 probability (classifiers). ``lesion_probabilities`` (float32) and ``lesions`` (bool):
+    lesion segmentation. ``lungs``: uint8, 0 background, 1 the lung with the lower x index, 2 the other.
+    ``severity``: max over the two lungs of the lesion fraction of the lung.
+    """
+
+    probability: float | None = None
+    lesion_probabilities: np.ndarray | None = None
+    lesions: np.ndarray | None = None
+    lungs: np.ndarray | None = None
+    severity: float | None = None
+
+    @property
+    def identification_score(self) -> float | None:
+        """The score ranked for identification: the probability if the method has one, else the severity."""
+        return self.probability if self.probability is not None else self.severity
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a parameter-free model)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no gradients inside the block; the model's previous mode is restored after it."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def slices_to_tensor(volume: np.ndarray, *, device: torch.device) -> torch.Tensor:
+    """``[x, y, z]`` numpy volume → ``(z, 1, x, y)`` float32 tensor of axial slices on ``device``."""
+    tensor = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))
+    return tensor.permute(2, 0, 1).unsqueeze(1).to(device)
+
+
+def volume_to_tensor(volume: np.ndarray, *, device: torch.device) -> torch.Tensor:
+    """``[x, y, z]`` numpy volume → ``(1, 1, x, y, z)`` float32 tensor on ``device``."""
+    tensor = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))
+    return tensor[None, None].to(device)
+
+
+def predict_slicewise(
+    slice_logits: Callable[[torch.Tensor], torch.Tensor],
+    volume: np.ndarray,
+    *,
+    device: torch.device,
+    slice_batch: int = SLICE_BATCH,
+) -> np.ndarray:
+    """Sigmoid of ``slice_logits`` (``(n, 1, x, y) → (n, 1, x, y)``) over all axial slices, ``slice_batch`` at a time.
+
+    Returns float32 probabilities ``[x, y, z]``. Call it inside :func:`evaluating`.
+    """
+    out = np.empty(volume.shape, dtype=np.float32)
+    for start in range(0, volume.shape[2], slice_batch):
+        stop = min(start + slice_batch, volume.shape[2])
+        logits = slice_logits(slices_to_tensor(volume[:, :, start:stop], device=device))
+        out[:, :, start:stop] = torch.sigmoid(logits)[:, 0].permute(1, 2, 0).float().cpu().numpy()
+    return out
+
+
+def lesion_prediction(
+    probabilities: np.ndarray,
+    geometry: Geometry,
+    *,
+    lungs: np.ndarray,
+    threshold: float,
+    probability: float | None = None,
+) -> Prediction:
+    """Restore cropped 2 mm lesion probabilities to the original grid, threshold them and compute the severity."""
+    restored = restore_probabilities(probabilities, geometry)
+    lesions = restored > threshold
+    return Prediction(
+        probability=probability,
+        lesion_probabilities=restored,
+        lesions=lesions,
+        lungs=lungs,
+        severity=severity_score(lesions, lungs),
+    )
