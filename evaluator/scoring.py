@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -70,13 +70,13 @@ def _measure_job(path: Path, file: str, case_id: str, geometry, masks_path: Path
                         chunk_bytes=chunk_bytes)
 
 
-def measure_masks(extracted: ExtractedArchive, *, cases: Sequence[TestCase], truth: GroundTruth,
-                  workers: int, chunk_bytes: int) -> dict[str, MaskMeasurement]:
-    """Measure every submitted mask (in parallel); raises InvalidInput with all mask problems."""
+def measure_masks(mask_paths: Mapping[str, Path], *, cases: Sequence[TestCase], truth: GroundTruth, workers: int,
+                  chunk_bytes: int) -> tuple[dict[str, MaskMeasurement], list[Problem]]:
+    """Measure every submitted mask (cases in parallel); returns the measurements and all mask problems."""
     jobs = [
-        (extracted.mask_paths[c.case_id], f"masks/{extracted.mask_paths[c.case_id].name}", c.case_id, c.geometry,
+        (mask_paths[c.case_id], f"masks/{mask_paths[c.case_id].name}", c.case_id, c.geometry,
          truth.cache_dir / f"{c.case_id}.npz", chunk_bytes)
-        for c in cases if c.case_id in extracted.mask_paths
+        for c in cases if c.case_id in mask_paths
     ]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
@@ -84,9 +84,26 @@ def measure_masks(extracted: ExtractedArchive, *, cases: Sequence[TestCase], tru
     else:
         results = [_measure_job(*job) for job in jobs]
     problems = [p for r in results if isinstance(r, list) for p in r]
-    if problems:
-        raise InvalidInput(problems, what="prediction archive")
-    return {r.case_id: r for r in results if isinstance(r, MaskMeasurement)}
+    return {r.case_id: r for r in results if isinstance(r, MaskMeasurement)}, problems
+
+
+def _read(archive: Path, workdir: Path, *, testset: TestSet, truth: GroundTruth, track: Track,
+          options: ScoringOptions) -> tuple[ExtractedArchive, dict[str, MaskMeasurement]]:
+    """Extract and fully validate an archive, measuring its masks on the way; raises InvalidInput."""
+    cases = visible_cases(testset, track)
+    measured: dict[str, MaskMeasurement] = {}
+
+    def check_masks(mask_paths: Mapping[str, Path]) -> list[Problem]:
+        found, problems = measure_masks(mask_paths, cases=cases, truth=truth, workers=options.workers,
+                                        chunk_bytes=options.chunk_bytes)
+        measured.update(found)
+        return problems
+
+    extracted = read_archive(
+        archive, workdir=workdir, expected_case_ids=[c.case_id for c in cases],
+        known_case_ids=[c.case_id for c in testset.cases], limits=options.limits, check_masks=check_masks,
+    )
+    return extracted, measured
 
 
 def _optional(values: list[float | None]) -> list[float | None] | None:
@@ -202,21 +219,14 @@ def score_archive(archive: Path | str, *, testset: TestSet, truth: GroundTruth, 
     always removed afterwards). ``on_stage`` is told ``"validating"`` and ``"scoring"``.
     """
     options = options or ScoringOptions()
-    cases = visible_cases(testset, track)
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="covid-triage-score-", dir=workdir) as tmp:
         start = time.perf_counter()
         if on_stage:
             on_stage("validating")
-        extracted = read_archive(
-            Path(archive), workdir=Path(tmp), expected_case_ids=[c.case_id for c in cases],
-            known_case_ids=[c.case_id for c in testset.cases], limits=options.limits,
-        )
-        timings["extract_seconds"] = time.perf_counter() - start
-        start = time.perf_counter()
-        measurements = measure_masks(extracted, cases=cases, truth=truth, workers=options.workers,
-                                     chunk_bytes=options.chunk_bytes)
-        timings["masks_seconds"] = time.perf_counter() - start
+        extracted, measurements = _read(Path(archive), Path(tmp), testset=testset, truth=truth, track=track,
+                                        options=options)
+        timings["validate_seconds"] = time.perf_counter() - start
         if on_stage:
             on_stage("scoring")
         start = time.perf_counter()
@@ -231,15 +241,9 @@ def validate_archive(archive: Path | str, *, testset: TestSet, truth: GroundTrut
                      options: ScoringOptions | None = None, workdir: Path | None = None) -> list[Problem]:
     """Every problem of an archive (empty list = valid), without computing metrics."""
     options = options or ScoringOptions()
-    cases = visible_cases(testset, track)
     try:
         with tempfile.TemporaryDirectory(prefix="covid-triage-validate-", dir=workdir) as tmp:
-            extracted = read_archive(
-                Path(archive), workdir=Path(tmp), expected_case_ids=[c.case_id for c in cases],
-                known_case_ids=[c.case_id for c in testset.cases], limits=options.limits,
-            )
-            measure_masks(extracted, cases=cases, truth=truth, workers=options.workers,
-                          chunk_bytes=options.chunk_bytes)
+            _read(Path(archive), Path(tmp), testset=testset, truth=truth, track=track, options=options)
     except InvalidInput as exc:
         return exc.problems
     return []

@@ -145,3 +145,28 @@ def test_cli_validate_and_score(single_rater, tmp_path, capsys):
     problems = json.loads(out.read_text())["problems"]
     assert len(problems) >= 3  # out of range, unknown case, missing cases
     assert cli_main(["score", str(good), "--test-set", str(tmp_path / "nowhere"), "--workers", "1"]) == 2
+
+
+def test_csv_and_mask_problems_are_reported_together(single_rater, tmp_path):
+    ts, truth = single_rater
+    good = write_example_archive(tmp_path / "g.zip", testset=ts, kind=ExampleKind.NOISY)
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "predictions.csv":
+                data = data.replace(b"\nc001,", b"\nc001,7")  # probability out of range
+            if item.filename == "masks/c002.nii.gz":
+                import gzip
+                raw = bytearray(gzip.decompress(data))
+                raw[400] = 5  # a voxel that is neither 0 nor 1
+                data = gzip.compress(bytes(raw))
+            dst.writestr(item, data)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(InvalidInput) as err:
+        score_archive(bad, testset=ts, truth=truth, options=FAST, workdir=work)
+    cases = {p.case_id for p in err.value.problems}
+    assert {"c001", "c002"} <= cases
+    assert any("not binary" in p.message for p in err.value.problems)
+    assert list(work.iterdir()) == []  # the private work folder is cleaned up

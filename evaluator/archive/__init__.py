@@ -1,0 +1,21 @@
+"""Safe reading of participants' prediction archives (zip, tar.gz, tar).
+
+Archives are hostile input: members are streamed (never ``extractall``), accepted files
+are written to paths built from validated case ids inside a caller-given work directory,
+and every limit (:class:`ArchiveLimits`) is enforced on the bytes actually read. The
+participants' contract is docs/archive-format.md.
+"""
+
+from .limits import ArchiveLimits
+from .predictions_csv import ALLOWED_COLUMNS, SCORE_COLUMNS, CasePrediction, parse_predictions_csv
+from .reader import ExtractedArchive, read_archive
+
+__all__ = [
+    "ALLOWED_COLUMNS",
+    "ArchiveLimits",
+    "CasePrediction",
+    "ExtractedArchive",
+    "SCORE_COLUMNS",
+    "parse_predictions_csv",
+    "read_archive",
+]
