@@ -1,0 +1,58 @@
+"""Containerised model submissions: check an image, run it on the test images within limits, collect its output.
+
+Django-free: the site's Celery tasks call these functions with a ``docker`` client connected to
+Docker (GPU hosts) or to Podman's Docker-compatible service (scripts/setup-podman). The
+contract for teams and both set-ups are in deploy/containers.md.
+"""
+
+from .client import PODMAN_SOCKET, connect, engine_url
+from .image_tarball import ImageInfo, inspect_image_tarball
+from .images import (
+    ImageLoadError,
+    load_checked_tarball,
+    load_image_tarball,
+    pull_image,
+    reference_problems,
+    remove_image,
+)
+from .input_dir import prepare_input_dir
+from .limits import ContainerLimits, GpuRequest, ImageLimits
+from .runner import (
+    REASON_TEXT,
+    FailureReason,
+    RunResult,
+    RunStatus,
+    RunTimings,
+    evaluation_key,
+    remove_leftovers,
+    run_model,
+)
+from .states import ContainerState, can_move
+
+__all__ = [
+    "PODMAN_SOCKET",
+    "REASON_TEXT",
+    "ContainerLimits",
+    "ContainerState",
+    "FailureReason",
+    "GpuRequest",
+    "ImageInfo",
+    "ImageLimits",
+    "ImageLoadError",
+    "RunResult",
+    "RunStatus",
+    "RunTimings",
+    "can_move",
+    "connect",
+    "engine_url",
+    "evaluation_key",
+    "inspect_image_tarball",
+    "load_checked_tarball",
+    "load_image_tarball",
+    "prepare_input_dir",
+    "pull_image",
+    "reference_problems",
+    "remove_image",
+    "remove_leftovers",
+    "run_model",
+]
