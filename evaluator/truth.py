@@ -99,6 +99,18 @@ def _read_labels(path: Path) -> np.ndarray:
     return data
 
 
+def _only_values(data: np.ndarray, allowed: tuple[int, ...]) -> np.ndarray | None:
+    """``None`` when ``data`` holds only ``allowed`` (consecutive from 0) values, else its distinct values.
+
+    Integer volumes are checked with min/max (no sort of a 100-million-voxel array); others with ``unique``.
+    """
+    if np.issubdtype(data.dtype, np.integer) and data.size:
+        if int(data.min()) >= allowed[0] and int(data.max()) <= allowed[-1]:
+            return None
+    values = np.unique(data)
+    return None if np.isin(values, allowed).all() else values
+
+
 def _encode_case(case: TestCase, root: Path) -> tuple[CaseSummary | None, dict[str, np.ndarray], list[Problem]]:
     problems: list[Problem] = []
     lung_file = str(case.lungs.relative_to(root))
@@ -106,8 +118,8 @@ def _encode_case(case: TestCase, root: Path) -> tuple[CaseSummary | None, dict[s
         lungs = _read_labels(case.lungs)
     except Exception as exc:  # unreadable voxel data
         return None, {}, [Problem(f"cannot be read ({exc})", file=lung_file, case_id=case.case_id)]
-    values = np.unique(lungs)
-    if not np.isin(values, (0, 1, 2)).all():
+    values = _only_values(lungs, (0, 1, 2))
+    if values is not None:
         problems.append(Problem(f"holds values {values[:10].tolist()}", file=lung_file, case_id=case.case_id,
                                 expected="0 background, 1 and 2 the two lungs"))
     lung_runs = tuple(encode_runs(lungs == label) for label in LUNG_LABELS)
@@ -127,8 +139,8 @@ def _encode_case(case: TestCase, root: Path) -> tuple[CaseSummary | None, dict[s
         except Exception as exc:
             problems.append(Problem(f"cannot be read ({exc})", file=rel, case_id=case.case_id))
             continue
-        values = np.unique(lesion)
-        if not np.isin(values, (0, 1)).all():
+        values = _only_values(lesion, (0, 1))
+        if values is not None:
             problems.append(Problem(f"is not binary (values {values[:10].tolist()})", file=rel,
                                     case_id=case.case_id, expected="0 and 1 only"))
             continue
