@@ -55,7 +55,7 @@ def measure_mask(path: Path, *, file: str, case_id: str, geometry: Geometry, mas
                                     expected="an integer type or float32/float64 holding 0 and 1"))
         if problems:
             return problems
-        index = masks.run_index()
+        index = masks.index
         counter = BoundaryCounter(index.boundaries)
         itemsize = layout.dtype.itemsize
         chunk_bytes -= chunk_bytes % (8 * itemsize)
@@ -87,5 +87,5 @@ def measure_mask(path: Path, *, file: str, case_id: str, geometry: Geometry, mas
         case_id=case_id,
         predicted_voxels=counter.total,
         lung_overlap=tuple(overlaps[f"lung{label}"] for label in LUNG_LABELS),  # type: ignore[arg-type]
-        lesion_overlap=tuple(overlaps[f"lesion{i}"] for i in range(len(masks.lesions))),
+        lesion_overlap=tuple(overlaps[f"lesion{i}"] for i in range(masks.n_lesions)),
     )

@@ -26,7 +26,7 @@ from .problems import InvalidInput, Problem
 from .runs import Runs, RunIndex, encode_runs
 from .testset import TestCase, TestSet
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 LUNG_LABELS = (1, 2)
 
 
@@ -49,15 +49,20 @@ class CaseSummary:
 
 @dataclass(frozen=True, slots=True)
 class CaseMasks:
-    """Run-length encoded lungs and lesions of one case (loaded on demand in a worker)."""
+    """One case's lungs (``lung1``, ``lung2``) and raters' lesions (``lesion0``…) as one run index.
 
-    lungs: tuple[Runs, Runs]
-    lesions: tuple[Runs, ...]
+    The index (sorted run boundaries shared by all masks) is built once, with the cache, so a
+    worker only loads it: see :class:`evaluator.runs.RunIndex`.
+    """
 
-    def run_index(self) -> RunIndex:
-        named = {f"lung{label}": runs for label, runs in zip(LUNG_LABELS, self.lungs)}
-        named |= {f"lesion{i}": runs for i, runs in enumerate(self.lesions)}
-        return RunIndex.build(named)
+    index: RunIndex
+    n_lesions: int
+
+    @classmethod
+    def from_runs(cls, lungs: tuple[Runs, Runs], lesions: tuple[Runs, ...]) -> CaseMasks:
+        named = {f"lung{label}": runs for label, runs in zip(LUNG_LABELS, lungs)}
+        named |= {f"lesion{i}": runs for i, runs in enumerate(lesions)}
+        return cls(index=RunIndex.build(named), n_lesions=len(lesions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +154,11 @@ def _encode_case(case: TestCase, root: Path) -> tuple[CaseSummary | None, dict[s
         severities.append(severity_from_counts(inside, lung_voxels))
     if problems:
         return None, {}, problems
-    arrays: dict[str, np.ndarray] = {}
-    dtype = np.uint32 if int(np.prod(case.geometry.shape)) < 2**32 else np.int64
-    for label, runs in zip(LUNG_LABELS, lung_runs):
-        arrays[f"lung{label}_starts"], arrays[f"lung{label}_ends"] = runs.starts.astype(dtype), runs.ends.astype(dtype)
-    for i, runs in enumerate(lesion_runs):
-        arrays[f"lesion{i}_starts"], arrays[f"lesion{i}_ends"] = runs.starts.astype(dtype), runs.ends.astype(dtype)
+    index = CaseMasks.from_runs(lung_runs, tuple(lesion_runs)).index  # type: ignore[arg-type]
+    arrays: dict[str, np.ndarray] = {"boundaries": index.boundaries.astype(np.int64)}
+    for name, (starts, ends) in index.members.items():
+        # positions into ``boundaries``, which has fewer than 2**32 entries
+        arrays[f"{name}_s"], arrays[f"{name}_e"] = starts.astype(np.uint32), ends.astype(np.uint32)
     summary = CaseSummary(case.case_id, case.group, lung_voxels, raters,  # type: ignore[arg-type]
                           tuple(r.voxels for r in lesion_runs), tuple(severities))
     return summary, arrays, []
@@ -171,12 +175,10 @@ def _encode_and_store(case: TestCase, root: Path, target: Path) -> tuple[CaseSum
 
 def load_case_masks(path: Path) -> CaseMasks:
     with np.load(path) as data:
-        def runs(prefix: str) -> Runs:
-            return Runs(data[f"{prefix}_starts"].astype(np.int64), data[f"{prefix}_ends"].astype(np.int64))
-
-        n_lesions = sum(1 for key in data.files if key.startswith("lesion") and key.endswith("_starts"))
-        return CaseMasks(lungs=(runs("lung1"), runs("lung2")),
-                         lesions=tuple(runs(f"lesion{i}") for i in range(n_lesions)))
+        names = [key[:-2] for key in data.files if key.endswith("_s")]
+        members = {name: (data[f"{name}_s"].astype(np.intp), data[f"{name}_e"].astype(np.intp)) for name in names}
+        index = RunIndex(boundaries=data["boundaries"], members=members)
+    return CaseMasks(index=index, n_lesions=sum(1 for name in names if name.startswith("lesion")))
 
 
 def default_cache_root(testset: TestSet) -> Path:

