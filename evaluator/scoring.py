@@ -200,7 +200,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
         "private": {
             "note": "per-case values: visible to the submitting team and the maintainers only",
             "per_case": per_case,
-            "roc_thresholds": {k: (list(c.thresholds) if c else None) for k, c in curves.items()},
+            "roc_thresholds": {k: (c.to_dict()["thresholds"] if c else None) for k, c in curves.items()},
         },
     }
 

@@ -6,16 +6,21 @@ and every limit (:class:`ArchiveLimits`) is enforced on the bytes actually read.
 participants' contract is docs/archive-format.md.
 """
 
+from .formats import ArchiveFormat, detect_format
 from .limits import ArchiveLimits
+from .members import ArchiveError
 from .predictions_csv import ALLOWED_COLUMNS, SCORE_COLUMNS, CasePrediction, parse_predictions_csv
 from .reader import ExtractedArchive, read_archive
 
 __all__ = [
     "ALLOWED_COLUMNS",
+    "ArchiveError",
+    "ArchiveFormat",
     "ArchiveLimits",
     "CasePrediction",
     "ExtractedArchive",
     "SCORE_COLUMNS",
+    "detect_format",
     "parse_predictions_csv",
     "read_archive",
 ]

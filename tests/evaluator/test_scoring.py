@@ -170,3 +170,10 @@ def test_csv_and_mask_problems_are_reported_together(single_rater, tmp_path):
     assert {"c001", "c002"} <= cases
     assert any("not binary" in p.message for p in err.value.problems)
     assert list(work.iterdir()) == []  # the private work folder is cleaned up
+
+
+def test_result_document_is_strict_json(single_rater, tmp_path):
+    ts, truth = single_rater
+    doc = score_archive(write_example_archive(tmp_path / "n.zip", testset=ts, kind=ExampleKind.NOISY),
+                        testset=ts, truth=truth, options=FAST)
+    json.dumps(doc, allow_nan=False)  # no inf/NaN anywhere, e.g. in ROC thresholds
