@@ -1,0 +1,132 @@
+"""Sign-up and the team page: create a team, invite, join, leave, rotate the API token."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from leaderboard.submissions.quota import quota_status
+
+from . import services
+from .access import team_of
+from .forms import InviteForm, SignUpForm, TeamForm
+from .models import ApiToken, Invitation
+
+NEW_TOKEN_SESSION_KEY = "new_api_token"
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.LEADERBOARD_SIGNUP_OPEN:
+        raise Http404("sign-up is closed on this site")
+    if request.user.is_authenticated:
+        return redirect("team")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Create a team, or open the invitation link a team sent you.")
+        return redirect("team")
+    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def team(request: HttpRequest) -> HttpResponse:
+    current = team_of(request.user)
+    context: dict = {"team": current}
+    if current is None:
+        context["form"] = TeamForm()
+        context["invitations"] = [i for i in Invitation.objects.filter(username=request.user.get_username())
+                                  .select_related("team") if i.is_open()]
+        return render(request, "accounts/no_team.html", context)
+    context.update({
+        "memberships": current.memberships.select_related("user"),
+        "is_owner": services.is_owner(current, request.user),
+        "invitations": [i for i in current.invitations.all() if i.is_open()],
+        "invite_form": InviteForm(),
+        "token": ApiToken.objects.filter(team=current).first(),
+        "new_token": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
+        "quota": quota_status(current),
+        "now": timezone.now(),
+    })
+    return render(request, "accounts/team.html", context)
+
+
+@login_required
+@require_POST
+def team_create(request: HttpRequest) -> HttpResponse:
+    form = TeamForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A team needs a name of at most 80 characters.")
+        return redirect("team")
+    try:
+        _, token = services.create_team(name=form.cleaned_data["name"], owner=request.user)
+    except services.TeamError as error:
+        messages.error(request, str(error))
+        return redirect("team")
+    request.session[NEW_TOKEN_SESSION_KEY] = token
+    messages.success(request, "Team created.")
+    return redirect("team")
+
+
+@login_required
+@require_POST
+def team_invite(request: HttpRequest) -> HttpResponse:
+    current = team_of(request.user)
+    form = InviteForm(request.POST)
+    if current is None or not form.is_valid():
+        raise Http404
+    try:
+        invitation = services.invite(current, by=request.user, username=form.cleaned_data["username"])
+    except services.TeamError as error:
+        messages.error(request, str(error))
+    else:
+        link = request.build_absolute_uri(reverse("invitation", args=[invitation.token]))
+        messages.success(request, f"Invitation link (valid {services.INVITATION_DAYS} days, single use): {link}")
+    return redirect("team")
+
+
+@login_required
+@require_POST
+def token_rotate(request: HttpRequest) -> HttpResponse:
+    current = team_of(request.user)
+    if current is None:
+        raise Http404
+    if not services.is_owner(current, request.user):
+        messages.error(request, "Only the team's owners can rotate the token.")
+        return redirect("team")
+    request.session[NEW_TOKEN_SESSION_KEY] = services.rotate_token(current, by=request.user)
+    messages.success(request, "New token issued; the old one no longer works.")
+    return redirect("team")
+
+
+@login_required
+@require_POST
+def team_leave(request: HttpRequest) -> HttpResponse:
+    try:
+        services.leave_team(request.user)
+    except services.TeamError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "You left the team.")
+    return redirect("team")
+
+
+@login_required
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    found = get_object_or_404(Invitation.objects.select_related("team"), token=token)
+    if request.method == "POST":
+        try:
+            services.accept_invitation(token, user=request.user)
+        except services.TeamError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"You joined {found.team.name}.")
+        return redirect("team")
+    return render(request, "accounts/invitation.html", {"invitation": found, "valid": found.is_open()})

@@ -1,0 +1,198 @@
+"""Building a board: which evaluations it shows and in which order (shared by the page, JSON and CSV).
+
+A board is one label version × one track. It shows, per public submission, its latest
+``done`` evaluation on those labels (the latest scorer version); nothing else is ever mixed
+in. The number of database queries does not depend on the number of entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRIC_KEYS
+from leaderboard.submissions.access import can_view_submission
+from leaderboard.submissions.models import Evaluation, Track
+from leaderboard.submissions.states import EvaluationState
+from leaderboard.testsets.models import LabelVersion, ReportedResult, TestSet
+from leaderboard.testsets.services import default_benchmark
+
+from . import ranking
+
+
+class BoardNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class BoardOptions:
+    """What the reader asked for: query parameters ``track``, ``sort``, ``order``, ``rank``, ``entries``,
+    ``labels``."""
+
+    track: str = Track.ARCHIVE
+    sort: str = DEFAULT_METRIC
+    descending: bool = True
+    mean_rank: bool = False
+    all_entries: bool = False
+    label_version_id: int | None = None
+
+    @classmethod
+    def from_query(cls, query) -> BoardOptions:
+        track = query.get("track", Track.ARCHIVE)
+        sort = query.get("sort", DEFAULT_METRIC)
+        labels = query.get("labels", "")
+        return cls(track=track if track in Track.values else Track.ARCHIVE,
+                   sort=sort if sort in METRIC_BY_KEY else DEFAULT_METRIC,
+                   descending=query.get("order", "desc") != "asc",
+                   mean_rank=query.get("rank") == "mean",
+                   all_entries=query.get("entries") == "all",
+                   label_version_id=int(labels) if labels.isdigit() else None)
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """Query parameters of these options with ``changes`` (defaults left out)."""
+        values = {"track": self.track, "sort": self.sort, "order": "desc" if self.descending else "asc",
+                  "rank": "mean" if self.mean_rank else "", "entries": "all" if self.all_entries else "",
+                  "labels": str(self.label_version_id or "")}
+        values.update({k: str(v) for k, v in changes.items()})
+        defaults = {"track": Track.ARCHIVE, "sort": DEFAULT_METRIC, "order": "desc", "rank": "", "entries": "",
+                    "labels": ""}
+        return {k: v for k, v in values.items() if v != defaults[k]}
+
+
+@dataclass
+class Entry:
+    evaluation_id: int
+    submission_id: int
+    team_id: int
+    team_name: str
+    method_name: str
+    description: str
+    paper_url: str
+    code_url: str
+    is_reference: bool
+    reported: ReportedResult | None
+    created_at: datetime
+    scorer_version: str
+    metrics: dict[str, float | None]
+    intervals: dict[str, list[float] | None]
+    rank: int | None = None
+    mean_rank: float | None = None
+
+    def row(self) -> ranking.Row:
+        return ranking.Row(key=self.evaluation_id, group=None if self.is_reference else self.team_id,
+                           metrics=self.metrics, created_at=self.created_at)
+
+
+@dataclass
+class Board:
+    testset: TestSet
+    label_version: LabelVersion
+    label_versions: list[LabelVersion]
+    options: BoardOptions
+    entries: list[Entry]
+    n_public_entries: int
+    reported: list[ReportedResult]
+    scorer_versions: list[str] = field(default_factory=list)
+
+    @property
+    def n_cases(self) -> int:
+        lv = self.label_version
+        return lv.n_cases if self.options.track == Track.CONTAINER else lv.n_public_cases
+
+
+def shown_evaluations(label_version: LabelVersion, track: str) -> QuerySet[Evaluation]:
+    """Done evaluations of public submissions on these labels and track, one (the latest) per submission."""
+    newer = Evaluation.objects.filter(submission=OuterRef("submission"), label_version=label_version,
+                                      state=EvaluationState.DONE, pk__gt=OuterRef("pk"))
+    return (Evaluation.objects
+            .filter(label_version=label_version, track=track, state=EvaluationState.DONE,
+                    submission__is_public=True)
+            .filter(~Exists(newer))
+            .select_related("submission__team")
+            .only("id", "scorer_version", "intervals", *METRIC_KEYS,
+                  "submission__id", "submission__method_name", "submission__description", "submission__paper_url",
+                  "submission__code_url", "submission__is_reference", "submission__created_at",
+                  "submission__reported_result_id", "submission__team__id", "submission__team__name"))
+
+
+def _entry(evaluation: Evaluation, reported: dict[int, ReportedResult]) -> Entry:
+    submission = evaluation.submission
+    return Entry(
+        evaluation_id=evaluation.pk, submission_id=submission.pk, team_id=submission.team.pk,
+        team_name=submission.team.name, method_name=submission.method_name, description=submission.description,
+        paper_url=submission.paper_url, code_url=submission.code_url, is_reference=submission.is_reference,
+        reported=reported.get(submission.reported_result_id), created_at=submission.created_at,
+        scorer_version=evaluation.scorer_version,
+        metrics={key: getattr(evaluation, key) for key in METRIC_KEYS},
+        intervals=evaluation.intervals or {},
+    )
+
+
+def resolve_label_version(testset: TestSet, label_version_id: int | None) -> LabelVersion:
+    versions = testset.label_versions.all()
+    chosen = versions.filter(pk=label_version_id).first() if label_version_id else versions.filter(
+        is_current=True).first()
+    if chosen is None:
+        raise BoardNotFound("no such label version of this test set")
+    return chosen
+
+
+def build_board(testset: TestSet, options: BoardOptions) -> Board:
+    label_version = resolve_label_version(testset, options.label_version_id)
+    reported = list(ReportedResult.objects.all())
+    by_id = {row.pk: row for row in reported}
+    everything = [_entry(e, by_id) for e in shown_evaluations(label_version, options.track)]
+    rows = {entry.evaluation_id: entry for entry in everything}
+    all_rows = [entry.row() for entry in everything]
+    if options.mean_rank:
+        ordered = ranking.sort_by_mean_rank(all_rows, ranking.mean_ranks(all_rows, metrics=METRIC_KEYS))
+    else:
+        ordered = ranking.sort_rows(all_rows, metric=options.sort, descending=True)
+    shown = ordered if options.all_entries else ranking.best_per_group(ordered)
+    if options.mean_rank:
+        means = ranking.mean_ranks(shown, metrics=METRIC_KEYS)
+        shown = ranking.sort_by_mean_rank(shown, means)
+        if not options.descending:
+            shown = list(reversed(shown))
+        for row in shown:
+            rows[row.key].mean_rank = means[row.key]
+        for key, rank in ranking.mean_rank_positions(means).items():
+            rows[key].rank = rank
+    else:
+        shown = ranking.sort_rows(shown, metric=options.sort, descending=options.descending)
+        for key, rank in ranking.quality_ranks(shown, metric=options.sort).items():
+            rows[key].rank = rank
+    versions = list(testset.label_versions.order_by("-imported_at"))
+    return Board(
+        testset=testset, label_version=label_version, label_versions=versions, options=options,
+        entries=[rows[row.key] for row in shown], n_public_entries=len(everything),
+        reported=reported,
+        scorer_versions=sorted({entry.scorer_version for entry in everything}),
+    )
+
+
+def board_for_request(query, *, testset_slug: str | None = None) -> Board:
+    testset = (TestSet.objects.filter(slug=testset_slug, kind=TestSet.Kind.BENCHMARK).first() if testset_slug
+               else default_benchmark())
+    if testset is None:
+        raise BoardNotFound("no benchmark has been imported yet" if not testset_slug else "no such test set")
+    return build_board(testset, BoardOptions.from_query(query))
+
+
+def visible_evaluation(pk: int, *, user) -> Evaluation | None:
+    """The evaluation for an entry page, if ``user`` may see it (public and done, or their team's, or maintainer)."""
+    evaluation = (Evaluation.objects.select_related("submission__team", "submission__reported_result",
+                                                    "label_version__testset")
+                  .defer("per_case").filter(pk=pk, state=EvaluationState.DONE).first())
+    if evaluation is None:
+        return None
+    if evaluation.submission.is_public or can_view_submission(user, evaluation.submission):
+        return evaluation
+    return None
+
+
+__all__ = ["Board", "BoardNotFound", "BoardOptions", "Entry", "board_for_request", "build_board",
+           "shown_evaluations", "visible_evaluation"]

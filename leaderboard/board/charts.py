@@ -1,0 +1,134 @@
+"""Server-side SVG charts from a result document's public part (pure: plain data in, markup out).
+
+- :func:`roc_panels` — ROC curves of the four subsets of the paper (COVID-19 vs all others,
+  normal, bacterial pneumonia, nodules) as four small panels with the chance diagonal.
+- :func:`ranked_severity` — the paper's Fig. 5 (right): every case as a bar of its predicted
+  severity, most severe first, coloured by diagnosis group.
+
+Charts are accessible images (``role="img"``, a title and a description) and scale with
+their container (``viewBox``). Colours are the Okabe–Ito colour-blind-safe palette.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+GROUP_COLOURS = {
+    "covid": "#D55E00",
+    "bacterial_pneumonia": "#0072B2",
+    "nodules": "#009E73",
+    "normal": "#999999",
+}
+GROUP_LABELS = {
+    "covid": "COVID-19",
+    "bacterial_pneumonia": "Bacterial pneumonia",
+    "nodules": "Nodules",
+    "normal": "Normal",
+}
+SUBSET_LABELS = {
+    "all": "COVID-19 vs all others",
+    "normal": "COVID-19 vs normal",
+    "bacterial_pneumonia": "COVID-19 vs bacterial pneumonia",
+    "nodules": "COVID-19 vs nodules",
+}
+CURVE_COLOUR = "#0072B2"
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value == value else "0"
+
+
+def _panel(x0: float, y0: float, size: float, *, title: str, curve: Mapping[str, Sequence[float]] | None,
+           auc: float | None) -> list[str]:
+    parts = [f'<g transform="translate({_number(x0)},{_number(y0)})">']
+    heading = f"{title} — AUC {auc:.3f}" if auc is not None else f"{title} — N/A"
+    parts.append(f'<text x="{_number(size / 2)}" y="-8" text-anchor="middle" class="chart-title">'
+                 f'{escape(heading)}</text>')
+    parts.append(f'<rect x="0" y="0" width="{_number(size)}" height="{_number(size)}" class="chart-frame"/>')
+    parts.append(f'<line x1="0" y1="{_number(size)}" x2="{_number(size)}" y2="0" class="chart-chance"/>')
+    for tick in (0.0, 0.5, 1.0):
+        x = tick * size
+        parts.append(f'<text x="{_number(x)}" y="{_number(size + 14)}" text-anchor="middle" '
+                     f'class="chart-tick">{tick:g}</text>')
+        parts.append(f'<text x="-6" y="{_number(size - x + 4)}" text-anchor="end" class="chart-tick">{tick:g}</text>')
+    parts.append(f'<text x="{_number(size / 2)}" y="{_number(size + 30)}" text-anchor="middle" '
+                 'class="chart-axis">False positive rate</text>')
+    parts.append(f'<text transform="translate(-30,{_number(size / 2)}) rotate(-90)" text-anchor="middle" '
+                 'class="chart-axis">True positive rate</text>')
+    if curve is None:
+        parts.append(f'<text x="{_number(size / 2)}" y="{_number(size / 2)}" text-anchor="middle" '
+                     'class="chart-note">not applicable</text>')
+    else:
+        points = " ".join(f"{_number(fpr * size)},{_number(size - tpr * size)}"
+                          for fpr, tpr in zip(curve["fpr"], curve["tpr"]))
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{CURVE_COLOUR}" stroke-width="2.5" '
+                     'stroke-linejoin="round"/>')
+    parts.append("</g>")
+    return parts
+
+
+def roc_panels(curves: Mapping[str, Mapping[str, Sequence[float]] | None],
+               aucs: Mapping[str, float | None], *, chart_id: str = "roc") -> str:
+    """Four ROC panels in a 2 × 2 grid; ``curves`` and ``aucs`` keyed by subset (``all``, ``normal``, …)."""
+    # wide margins and gap: a centred title ("COVID-19 vs bacterial pneumonia — AUC 0.000") is ~1.5 panels wide
+    size, gap_x, gap_y, left, top, right = 200.0, 110.0, 80.0, 60.0, 30.0, 60.0
+    width, height = left + 2 * size + gap_x + right, top + 2 * size + gap_y + 40
+    described = "; ".join(f"{SUBSET_LABELS[s]}: " + (f"AUC {aucs[s]:.3f}" if aucs.get(s) is not None else "N/A")
+                          for s in SUBSET_LABELS)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_number(width)} {_number(height)}" '
+             f'class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
+             f'<title id="{chart_id}-title">ROC curves of the four subsets</title>',
+             f'<desc id="{chart_id}-desc">{escape(described)}. The dashed diagonal is chance.</desc>']
+    for index, subset in enumerate(SUBSET_LABELS):
+        row, column = divmod(index, 2)
+        parts += _panel(left + column * (size + gap_x), top + row * (size + gap_y), size,
+                        title=SUBSET_LABELS[subset], curve=curves.get(subset), auc=aucs.get(f"roc_auc_{subset}"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def ranked_severity(ranked: Sequence[Mapping[str, Any]], *, chart_id: str = "severity") -> str:
+    """Bars of predicted severity per case, most severe first, coloured by group (paper Fig. 5, right)."""
+    n = len(ranked)
+    left, top, plot_w, plot_h = 50.0, 40.0, 640.0, 220.0
+    width, height = left + plot_w + 20, top + plot_h + 50
+    top_value = max([float(r["severity"]) for r in ranked] + [1e-9])
+    scale_max = min(1.0, top_value * 1.1) if top_value > 0 else 1.0
+    bar = plot_w / max(n, 1)
+    groups_present = [g for g in GROUP_LABELS if any(r["group"] == g for r in ranked)]
+    covid_in_top = sum(1 for r in ranked[: sum(1 for r in ranked if r["group"] == "covid")] if r["group"] == "covid")
+    n_covid = sum(1 for r in ranked if r["group"] == "covid")
+    described = (f"{n} cases sorted by predicted severity, highest first. Of the {n_covid} top-ranked cases, "
+                 f"{covid_in_top} are COVID-19.")
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_number(width)} {_number(height)}" '
+             f'class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
+             f'<title id="{chart_id}-title">Cases ranked by predicted severity</title>',
+             f'<desc id="{chart_id}-desc">{escape(described)}</desc>',
+             f'<g transform="translate({_number(left)},{_number(top)})">',
+             f'<rect x="0" y="0" width="{_number(plot_w)}" height="{_number(plot_h)}" class="chart-frame"/>']
+    for fraction in (0.0, 0.5, 1.0):
+        y = plot_h - fraction * plot_h
+        parts.append(f'<text x="-6" y="{_number(y + 4)}" text-anchor="end" class="chart-tick">'
+                     f'{fraction * scale_max:.0%}</text>')
+    for index, case in enumerate(ranked):
+        severity = float(case["severity"])
+        h = plot_h * min(severity, scale_max) / scale_max
+        colour = GROUP_COLOURS.get(str(case["group"]), "#000000")
+        label = f"rank {case['rank']}: {GROUP_LABELS.get(str(case['group']), case['group'])}, {severity:.1%}"
+        parts.append(f'<rect x="{_number(index * bar)}" y="{_number(plot_h - h)}" '
+                     f'width="{_number(max(bar - 0.5, 0.5))}" height="{_number(h)}" fill="{colour}">'
+                     f'<title>{escape(label)}</title></rect>')
+    parts.append(f'<text x="{_number(plot_w / 2)}" y="{_number(plot_h + 18)}" text-anchor="middle" '
+                 'class="chart-axis">Cases, from most to least severe prediction</text>')
+    parts.append(f'<text transform="translate(-38,{_number(plot_h / 2)}) rotate(-90)" text-anchor="middle" '
+                 'class="chart-axis">Predicted severity</text>')
+    parts.append("</g>")
+    x = left
+    for group in groups_present:
+        parts.append(f'<rect x="{_number(x)}" y="10" width="12" height="12" fill="{GROUP_COLOURS[group]}"/>')
+        parts.append(f'<text x="{_number(x + 16)}" y="21" class="chart-legend">{escape(GROUP_LABELS[group])}</text>')
+        x += 40 + 7.5 * len(GROUP_LABELS[group])
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,68 @@
+"""Celery task of the ``gpu`` queue: run one container evaluation (this module alone here imports Django).
+
+Served only by GPU workers (``celery -A leaderboard worker -Q gpu``); the site sends it when
+``LEADERBOARD_CONTAINER_TASK=leaderboard.containers.tasks.run_container_evaluation``. The
+body is :func:`leaderboard.submissions.container_runner.run`; like the archive task it is
+idempotent (a re-delivered message for a done, failed or live evaluation does nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+
+from leaderboard.submissions import container_runner, runner
+from leaderboard.submissions.states import FailureKind
+from leaderboard.submissions.tasks import backoff_seconds
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "leaderboard.containers.tasks.run_container_evaluation"
+
+
+@shared_task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True,
+             max_retries=settings.LEADERBOARD_TRANSIENT_RETRIES,
+             soft_time_limit=settings.LEADERBOARD_CONTAINER_SOFT_TIME_LIMIT,
+             time_limit=settings.LEADERBOARD_CONTAINER_HARD_TIME_LIMIT)
+def run_container_evaluation(self, evaluation_id: int) -> str:
+    """Load or pull the image, run it, validate and score its output; retried on engine or database trouble."""
+    worker = f"{self.request.hostname or 'gpu-worker'}/{self.request.id or '-'}"
+    try:
+        return container_runner.run(evaluation_id, worker=worker).value
+    except runner.TransientFailure as error:
+        if self.request.retries >= self.max_retries:
+            runner.fail_unclaimed(evaluation_id, kind=FailureKind.SERVER,
+                                  problems=[{"message": runner.SERVER_FAULT_MESSAGE}],
+                                  message=f"gave up after {self.request.retries} retries: {error}")
+            return runner.Outcome.FAILED.value
+        raise self.retry(exc=error, countdown=backoff_seconds(self.request.retries))
+    except runner.TRANSIENT_ERRORS as error:  # the claim itself could not be taken (database away)
+        raise self.retry(exc=error, countdown=backoff_seconds(self.request.retries))
+
+
+def _serves_gpu_queue(sender) -> bool:
+    try:
+        return settings.GPU_QUEUE in sender.app.amqp.queues.consume_from
+    except AttributeError:
+        return False
+
+
+@worker_ready.connect
+def sweep_on_start(sender=None, **kwargs) -> None:
+    """A GPU worker starting removes what stopped runs left in its engine (never a live run's containers)."""
+    if sender is None or not _serves_gpu_queue(sender):
+        return
+    try:
+        from leaderboard.containers import connect
+
+        client = connect()
+        try:
+            removed = container_runner.sweep_orphans(client)
+        finally:
+            client.close()
+        log.info("GPU worker ready: removed %s leftover container(s)/volume(s)", removed)
+    except Exception:  # never keep a worker from starting; each run sweeps again
+        log.exception("GPU worker start-up: could not sweep leftover containers")

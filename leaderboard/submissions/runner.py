@@ -1,0 +1,347 @@
+"""Running one evaluation in a worker: claim it, score it, record the outcome exactly once.
+
+Protocol (every step holds the evaluation's row lock):
+
+1. **Claim**: only a ``queued`` evaluation, or an active one whose heartbeats stopped, can be
+   claimed; the claim counts an attempt and gets a fresh ``claim_token``. A re-delivered
+   message for an evaluation that is done, failed or actively scored by a live worker is a
+   no-op. Past ``LEADERBOARD_MAX_ATTEMPTS`` the evaluation fails as a server fault.
+2. **Heartbeat**: a thread stamps ``heartbeat_at`` while the scorer runs.
+3. **Finish**: the result (or failure) is written only if the claim token still matches, so a
+   worker that was presumed dead and replaced can never write a second result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import math
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from evaluator.problems import InvalidInput
+from evaluator.scoring import ScoringOptions, public_view, score_archive
+from evaluator.scoring import Track as ScorerTrack
+from leaderboard.metric_defs import METRIC_KEYS
+from leaderboard.storage import local_path, private_storage
+from leaderboard.testsets.services import copy_from_storage, scoring_inputs, scratch
+
+from . import events
+from .models import Evaluation, Submission
+from .states import ACTIVE_STATES, CLAIM_STATES, EvaluationState, FailureKind
+
+log = logging.getLogger(__name__)
+
+SERVER_FAULT_MESSAGE = ("An internal error stopped the scoring of this submission; the maintainers can see the "
+                        "details and will re-queue it. This does not count against your quota.")
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OperationalError, InterfaceError, ConnectionError, TimeoutError]
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        errors += [BotoConnectionError, HTTPClientError]
+    except ImportError:  # pragma: no cover - botocore is a dependency of django-storages[s3]
+        pass
+    return tuple(errors)
+
+
+#: Errors worth retrying later (database, network, object storage unreachable).
+TRANSIENT_ERRORS = _transient_errors()
+
+
+class Outcome(enum.StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not claimable: already done/failed, or a live worker has it
+    LOST = "lost"  # the claim was taken over while scoring; this result was discarded
+
+
+class TransientFailure(Exception):
+    """Scoring stopped for a reason that may go away; the claim was released (state ``queued``)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    evaluation_id: int
+    token: uuid.UUID
+    worker: str
+    attempt: int
+
+
+def _stale_before():
+    return timezone.now() - timedelta(seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS)
+
+
+def fail_locked(evaluation: Evaluation, *, kind: str, problems: list[dict[str, Any]], message: str,
+                 worker: str = "") -> None:
+    evaluation.failure_kind, evaluation.problems = kind, problems
+    evaluation.finished_at, evaluation.claim_token = timezone.now(), None
+    events.transition(evaluation, EvaluationState.FAILED, message=message, worker=worker,
+                      fields=("failure_kind", "problems", "finished_at", "claim_token"))
+    if evaluation.is_initial:  # failed submissions never count toward the quota
+        Submission.objects.filter(pk=evaluation.submission_id).update(counts_toward_quota=False)
+
+
+def claim(evaluation_id: int, *, worker: str, stage: str = EvaluationState.VALIDATING) -> Claim | None:
+    """Claim the evaluation for this worker, or ``None`` when there is nothing to do.
+
+    ``stage``: the state the claim starts in (``validating`` for archives; ``loading`` or
+    ``pulling`` for container images).
+    """
+    if stage not in CLAIM_STATES:
+        raise ValueError(f"a claim cannot start in {stage}")
+    with transaction.atomic():
+        evaluation = Evaluation.objects.select_for_update().filter(pk=evaluation_id).first()
+        if evaluation is None:
+            log.warning("evaluation %s does not exist; message dropped", evaluation_id)
+            return None
+        takeover = (evaluation.state in ACTIVE_STATES and evaluation.heartbeat_at is not None
+                    and evaluation.heartbeat_at < _stale_before())
+        if evaluation.state != EvaluationState.QUEUED and not takeover:
+            return None
+        if evaluation.attempts >= settings.LEADERBOARD_MAX_ATTEMPTS:
+            fail_locked(evaluation, kind=FailureKind.SERVER,
+                         problems=[{"message": f"scoring was interrupted {evaluation.attempts} times; it will not "
+                                               "be retried automatically. " + SERVER_FAULT_MESSAGE}],
+                         message=f"gave up after {evaluation.attempts} attempts", worker=worker)
+            return None
+        if takeover:  # the previous worker died: record it, then start afresh
+            events.transition(evaluation, EvaluationState.QUEUED, worker=worker,
+                              message=f"worker {evaluation.worker} stopped sending heartbeats; taken over")
+        now = timezone.now()
+        evaluation.attempts += 1
+        evaluation.claim_token = uuid.uuid4()
+        evaluation.worker, evaluation.heartbeat_at, evaluation.started_at = worker, now, now
+        events.transition(evaluation, stage, worker=worker, message=f"attempt {evaluation.attempts} started",
+                          fields=("attempts", "claim_token", "worker", "heartbeat_at", "started_at"))
+        return Claim(evaluation.pk, evaluation.claim_token, worker, evaluation.attempts)
+
+
+def _locked_if_mine(current: Claim) -> Evaluation | None:
+    evaluation = Evaluation.objects.select_for_update().filter(pk=current.evaluation_id).first()
+    if evaluation is None or evaluation.claim_token != current.token or evaluation.state not in ACTIVE_STATES:
+        return None
+    return evaluation
+
+
+def enter_stage(current: Claim, stage: str) -> None:
+    """``on_stage`` of the scorer: validating → scoring (ignored if the claim was lost)."""
+    if stage != EvaluationState.SCORING:
+        return
+    with transaction.atomic():
+        evaluation = _locked_if_mine(current)
+        if evaluation is not None and evaluation.state == EvaluationState.VALIDATING:
+            evaluation.heartbeat_at = timezone.now()
+            events.transition(evaluation, EvaluationState.SCORING, worker=current.worker,
+                              message="archive valid; computing metrics", fields=("heartbeat_at",))
+
+
+def advance(current: Claim, target: str, *, message: str) -> bool:
+    """Move a claimed evaluation to the next active ``target`` (e.g. loading → running); ``False`` (nothing
+    changed) when the claim was lost."""
+    with transaction.atomic():
+        evaluation = _locked_if_mine(current)
+        if evaluation is None:
+            return False
+        evaluation.heartbeat_at = timezone.now()
+        events.transition(evaluation, target, worker=current.worker, message=message, fields=("heartbeat_at",))
+        return True
+
+
+def release(current: Claim, *, reason: str) -> bool:
+    """Give the evaluation back to the queue (transient trouble); the attempt stays counted."""
+    with transaction.atomic():
+        evaluation = _locked_if_mine(current)
+        if evaluation is None:
+            return False
+        evaluation.claim_token = None
+        events.transition(evaluation, EvaluationState.QUEUED, worker=current.worker,
+                          message=f"will retry: {reason}", fields=("claim_token",))
+        return True
+
+
+def fail(current: Claim, *, kind: str, problems: list[dict[str, Any]], message: str) -> bool:
+    with transaction.atomic():
+        evaluation = _locked_if_mine(current)
+        if evaluation is None:
+            return False
+        fail_locked(evaluation, kind=kind, problems=problems, message=message, worker=current.worker)
+        return True
+
+
+def fail_unclaimed(evaluation_id: int, *, kind: str, problems: list[dict[str, Any]], message: str) -> bool:
+    """Fail a queued evaluation whose retries are exhausted (no claim is held)."""
+    with transaction.atomic():
+        evaluation = Evaluation.objects.select_for_update().filter(pk=evaluation_id).first()
+        if evaluation is None or evaluation.state != EvaluationState.QUEUED:
+            return False
+        fail_locked(evaluation, kind=kind, problems=problems, message=message)
+        return True
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats (e.g. scikit-learn's ``inf`` first ROC threshold) as ``None``:
+    JSON has no infinity, and PostgreSQL/SQLite JSON columns refuse it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def compact_intervals(document: dict[str, Any]) -> dict[str, list[float] | None]:
+    return {key: ([value["low"], value["high"]] if value else None)
+            for key, value in document["intervals"].items() if key in METRIC_KEYS}
+
+
+def finish(current: Claim, document: dict[str, Any]) -> bool:
+    """Record the result document; ``False`` (and nothing written) if the claim was lost."""
+    with transaction.atomic():
+        evaluation = _locked_if_mine(current)
+        if evaluation is None:
+            return False
+        label_version = evaluation.label_version
+        if document["testset"]["labels_digest"] != label_version.labels_digest:
+            raise RuntimeError(f"scored on labels {document['testset']['labels_digest'][:12]}, evaluation asks for "
+                               f"{label_version.labels_digest[:12]}")
+        document = json_safe(document)
+        evaluation.result = public_view(document)
+        evaluation.per_case = document["private"]
+        evaluation.intervals = compact_intervals(document)
+        for key in METRIC_KEYS:
+            setattr(evaluation, key, document["metrics"][key])
+        evaluation.finished_at, evaluation.claim_token = timezone.now(), None
+        events.transition(evaluation, EvaluationState.DONE, worker=current.worker,
+                          message=f"scored in {sum(document.get('timings', {}).values()):.1f} s",
+                          fields=("result", "per_case", "intervals", *METRIC_KEYS, "finished_at", "claim_token"))
+        if evaluation.is_initial:  # scored submissions count (again, if a maintainer re-ran a failed one)
+            Submission.objects.filter(pk=evaluation.submission_id, is_reference=False).update(counts_toward_quota=True)
+        return True
+
+
+class Heartbeat:
+    """Stamps ``heartbeat_at`` every ``interval`` seconds from a thread while scoring runs."""
+
+    def __init__(self, current: Claim, *, interval: float) -> None:
+        self.current, self.interval = current, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{current.evaluation_id}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    alive = Evaluation.objects.filter(pk=self.current.evaluation_id,
+                                                      claim_token=self.current.token).update(
+                        heartbeat_at=timezone.now())
+                    if not alive:
+                        log.warning("evaluation %s: claim lost; its result will be discarded",
+                                    self.current.evaluation_id)
+                        return
+                except DatabaseError:
+                    log.exception("evaluation %s: heartbeat failed", self.current.evaluation_id)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+
+@contextlib.contextmanager
+def local_archive(submission: Submission) -> Iterator[Path]:
+    """A local path of the submitted archive (downloaded to scratch space when storage is remote)."""
+    storage = private_storage()
+    path = local_path(storage, submission.file.name)
+    if path is not None:
+        yield path
+        return
+    folder = Path(tempfile.mkdtemp(dir=scratch("archives"), prefix=f"submission-{submission.pk}-"))
+    try:
+        target = folder / Path(submission.file.name).name
+        copy_from_storage(storage, submission.file.name, target)
+        yield target
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def scoring_options() -> ScoringOptions:
+    return ScoringOptions(n_resamples=settings.LEADERBOARD_BOOTSTRAP_RESAMPLES,
+                          workers=settings.LEADERBOARD_SCORING_PROCESSES)
+
+
+def score_claimed(current: Claim, archive: Path) -> Outcome:
+    """Score ``archive`` for a claimed evaluation and record the outcome (also for the container runner)."""
+    evaluation = Evaluation.objects.select_related("label_version").get(pk=current.evaluation_id)
+    testset, truth = scoring_inputs(evaluation.label_version)
+    try:
+        document = score_archive(archive, testset=testset, truth=truth, track=ScorerTrack(evaluation.track),
+                                 options=scoring_options(), workdir=scratch("work"),
+                                 on_stage=lambda stage: enter_stage(current, stage))
+    except InvalidInput as invalid:
+        recorded = fail(current, kind=FailureKind.INVALID, problems=[p.to_dict() for p in invalid.problems],
+                        message=f"{len(invalid.problems)} problem(s) in the {invalid.what}")
+        return Outcome.FAILED if recorded else Outcome.LOST
+    if document["scorer_version"] != evaluation.scorer_version:
+        raise RuntimeError(f"this worker runs scorer {document['scorer_version']}, the evaluation asks for "
+                           f"{evaluation.scorer_version}")
+    return Outcome.DONE if finish(current, document) else Outcome.LOST
+
+
+def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = None) -> Outcome:
+    """The task body for an archive submission. Raises :class:`TransientFailure` to ask for a retry."""
+    close_old_connections()
+    current = claim(evaluation_id, worker=worker)
+    if current is None:
+        return Outcome.SKIPPED
+    interval = heartbeat_seconds or settings.LEADERBOARD_HEARTBEAT_SECONDS
+    try:
+        with Heartbeat(current, interval=interval):
+            submission = Submission.objects.get(evaluations__pk=evaluation_id)
+            with local_archive(submission) as archive:
+                return score_claimed(current, archive)
+    except TRANSIENT_ERRORS as error:
+        log.warning("evaluation %s: transient error %r; releasing the claim", evaluation_id, error)
+        try:
+            release(current, reason=f"{type(error).__name__}: {error}")
+        except TRANSIENT_ERRORS:
+            log.exception("evaluation %s: could not release the claim; the watchdog will", evaluation_id)
+        raise TransientFailure(str(error)) from error
+    except SoftTimeLimitExceeded:
+        limit = settings.LEADERBOARD_SOFT_TIME_LIMIT
+        fail(current, kind=FailureKind.TIMEOUT,
+             problems=[{"message": f"scoring took longer than the limit of {limit} s and was stopped; this does "
+                                   "not count against your quota", "expected": "a smaller archive"}],
+             message="soft time limit")
+        return Outcome.FAILED
+    except Exception as error:
+        log.exception("evaluation %s: scoring failed", evaluation_id)
+        fail(current, kind=FailureKind.SERVER, problems=[{"message": SERVER_FAULT_MESSAGE}],
+             message=f"server fault: {type(error).__name__}: {error}")
+        return Outcome.FAILED
+
+
+__all__ = ["Claim", "Heartbeat", "Outcome", "TRANSIENT_ERRORS", "TransientFailure", "advance", "claim", "fail",
+           "fail_unclaimed", "finish", "release", "run", "score_claimed", "scoring_options"]

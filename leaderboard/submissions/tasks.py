@@ -1,0 +1,44 @@
+"""Celery tasks of the ``scoring`` queue (CPU workers)."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+
+from . import runner
+from .states import FailureKind
+from .watchdog import watchdog_pass
+
+log = logging.getLogger(__name__)
+
+
+def backoff_seconds(retries: int) -> float:
+    """Exponential backoff with jitter: ~10 s, 20 s, 40 s … capped at 10 minutes."""
+    return min(600.0, 10.0 * 2**retries) * random.uniform(0.8, 1.2)
+
+
+@shared_task(bind=True, name="leaderboard.submissions.tasks.score_evaluation", acks_late=True,
+             reject_on_worker_lost=True, max_retries=settings.LEADERBOARD_TRANSIENT_RETRIES,
+             soft_time_limit=settings.LEADERBOARD_SOFT_TIME_LIMIT, time_limit=settings.LEADERBOARD_HARD_TIME_LIMIT)
+def score_evaluation(self, evaluation_id: int) -> str:
+    """Score one archive evaluation; idempotent (see :mod:`leaderboard.submissions.runner`)."""
+    worker = f"{self.request.hostname or 'worker'}/{self.request.id or '-'}"
+    try:
+        return runner.run(evaluation_id, worker=worker).value
+    except runner.TransientFailure as error:
+        if self.request.retries >= self.max_retries:
+            runner.fail_unclaimed(evaluation_id, kind=FailureKind.SERVER,
+                                  problems=[{"message": runner.SERVER_FAULT_MESSAGE}],
+                                  message=f"gave up after {self.request.retries} retries: {error}")
+            return runner.Outcome.FAILED.value
+        raise self.retry(exc=error, countdown=backoff_seconds(self.request.retries))
+    except runner.TRANSIENT_ERRORS as error:  # the claim itself could not be taken (database away)
+        raise self.retry(exc=error, countdown=backoff_seconds(self.request.retries))
+
+
+@shared_task(name="leaderboard.submissions.tasks.watchdog", acks_late=False, ignore_result=True)
+def watchdog() -> str:
+    return str(watchdog_pass())

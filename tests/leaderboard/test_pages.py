@@ -1,0 +1,45 @@
+"""Public pages render for everyone and are usable without JavaScript."""
+
+import yaml
+from django.urls import reverse
+
+
+def test_public_pages(client, label_version):
+    for name in ("board", "about", "downloads", "login", "signup", "api-docs"):
+        response = client.get(reverse(name))
+        assert response.status_code == 200, name
+        text = response.content.decode()
+        assert '<html lang="en">' in text and 'name="viewport"' in text and "<script" not in text, name
+        assert 'href="#content"' in text  # skip link
+
+
+def test_api_reference_lists_every_endpoint(client, db):
+    text = client.get(reverse("api-docs")).content.decode()
+    for path in ("/api/submissions/", "/api/submissions/{id}/", "/api/submissions/{id}/per-case/",
+                 "/api/leaderboard/", "/api/testsets/", "/api/team/token/"):
+        assert f"{path}</code>" in text, path
+    assert "<code>413</code>" in text and "<code>429</code>" in text
+
+
+def test_openapi_schema(client, db):
+    schema = yaml.safe_load(client.get(reverse("api-schema")).content)
+    assert schema["components"]["securitySchemes"]["teamToken"]["name"] == "Authorization"
+    upload = schema["paths"]["/api/submissions/"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    properties = schema["components"]["schemas"][upload["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert {"file", "method_name", "description", "paper_url", "code_url", "is_public"} <= set(properties)
+
+
+def test_downloads_page(client, label_version, team_a, loner):
+    link = reverse("download-public-images", args=[label_version.pk])
+    assert link not in client.get(reverse("downloads")).content.decode()
+    client.force_login(loner)
+    assert link not in client.get(reverse("downloads")).content.decode()
+    client.force_login(team_a.user)
+    assert link in client.get(reverse("downloads")).content.decode()
+
+
+def test_logout_is_a_post(client, team_a):
+    client.force_login(team_a.user)
+    assert "Log out alice" in client.get(reverse("board")).content.decode()
+    client.post(reverse("logout"))
+    assert "Log in" in client.get(reverse("board")).content.decode()
