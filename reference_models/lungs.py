@@ -3,7 +3,8 @@
 1. A slice-wise 2D U-Net (the shared backbone, top 8-channel map → 1×1 conv → sigmoid) predicts one mask for both
    lungs on the 2 mm grid (uncropped); probabilities are resized back to the original grid and thresholded at 0.5.
 2. k-means with two clusters (scikit-learn, fixed seed) is fitted on the coordinates of a subsample of lung
-   voxels (every ``step``-th, 30 by default) and every lung voxel is assigned to the nearest centre. Coordinates
+   voxels (about one in ``step``, 30 by default: a sub-grid of stride 3, at most 50,000 points) and every
+   lung voxel is assigned to the nearest centre (the side of the centres' bisecting plane). Coordinates
    are in mm (voxel index × spacing) so that thick slices do not distort distances — the paper says "Euclidean
    distance between voxels" without units; with ``spacing=(1, 1, 1)`` they are voxel indices.
    Labels: along the axis where the two centres differ most, the cluster with the lower coordinate is 1 and the
@@ -13,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -33,7 +34,8 @@ from reference_models.unet2d import PAPER_DEPTH, PAPER_WIDTH, UNetBackbone
 LUNG_THRESHOLD = 0.5
 KMEANS_STEP = 30
 KMEANS_SEED = 0
-_SLAB = 8  # slices per chunk when listing lung voxel coordinates
+KMEANS_MAX_POINTS = 50_000  # cap on the fitted sample (after taking every KMEANS_STEP-th voxel)
+_SLAB = 8  # slices per chunk when assigning voxels to the nearest centre
 
 
 class LungSegmentationNet(nn.Module):
@@ -46,15 +48,6 @@ class LungSegmentationNet(nn.Module):
 
     def forward(self, slices: torch.Tensor) -> torch.Tensor:
         return self.to_logits(self.backbone(slices)[0])
-
-
-def _lung_coordinates(mask: np.ndarray, spacing: Sequence[float]) -> Iterator[np.ndarray]:
-    """Coordinates (mm) of the mask's voxels, slab by slab along z, in C order within each slab."""
-    scale = np.asarray(spacing[:3], dtype=np.float64)
-    for start in range(0, mask.shape[2], _SLAB):
-        indices = np.argwhere(mask[:, :, start : start + _SLAB]).astype(np.float64)
-        indices[:, 2] += start
-        yield indices * scale
 
 
 def split_lungs(
@@ -74,20 +67,30 @@ def split_lungs(
     if total < 2:
         labels[mask] = 1
         return labels
-    step = step if total >= 2 * step else 1
-    sample, seen = [], 0
-    for coords in _lung_coordinates(mask, spacing):
-        # every step-th voxel of the whole mask, counting across slabs
-        sample.append(coords[(-seen) % step :: step].copy())  # a copy: a view would keep the whole slab alive
-        seen += len(coords)
-    kmeans = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(np.concatenate(sample))
-    centres = kmeans.cluster_centers_
+    # The fitted sample: the voxels of a regular sub-grid holding about one voxel in ``step`` (stride
+    # round(step ** (1/3)) along each axis: 3 for 30), at most KMEANS_MAX_POINTS of them (a seeded subset).
+    # Masks too small for that are fitted on all their voxels.
+    stride = max(1, round(step ** (1 / 3)))
+    scale = np.asarray(spacing[:3], dtype=np.float64)
+    points = np.argwhere(mask[::stride, ::stride, ::stride]).astype(np.float64) * stride * scale
+    if len(points) < 2 * 10:
+        points = np.argwhere(mask).astype(np.float64) * scale
+    if len(points) > KMEANS_MAX_POINTS:
+        points = points[np.random.default_rng(seed).choice(len(points), KMEANS_MAX_POINTS, replace=False)]
+    centres = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(points).cluster_centers_
     axis = int(np.argmax(np.abs(centres[0] - centres[1])))
     first = int(np.argmin(centres[:, axis]))  # the cluster that becomes label 1
-    for start, coords in zip(range(0, mask.shape[2], _SLAB), _lung_coordinates(mask, spacing), strict=True):
-        if len(coords):
-            slab = labels[:, :, start : start + _SLAB]
-            slab[mask[:, :, start : start + _SLAB]] = np.where(kmeans.predict(coords) == first, 1, 2)
+    # Nearest of two centres = which side of their bisecting plane: (p − m)·d > 0 means centre 1 (ties go to
+    # centre 0, as KMeans.predict's argmin does). Evaluated on the grid, without listing coordinates.
+    direction = centres[1] - centres[0]
+    offset = float(direction @ (centres[0] + centres[1]) / 2)
+    along_x = (np.arange(mask.shape[0]) * scale[0] * direction[0]).astype(np.float32)[:, None, None]
+    along_y = (np.arange(mask.shape[1]) * scale[1] * direction[1]).astype(np.float32)[None, :, None]
+    for start in range(0, mask.shape[2], _SLAB):
+        stop = min(start + _SLAB, mask.shape[2])
+        along_z = (np.arange(start, stop) * scale[2] * direction[2]).astype(np.float32)[None, None, :]
+        nearest = along_x + along_y + along_z > offset  # False: centre 0 is nearer, True: centre 1
+        labels[:, :, start:stop] = ((nearest != bool(first)) + np.uint8(1)) * mask[:, :, start:stop]
     return labels
 
 
