@@ -1,0 +1,93 @@
+"""``manage.py seed_reference``: the paper's methods as the board's reference entries, scored like any team's.
+
+For each method of Table 2 and each track, the command trains (or loads cached) weights, predicts the
+installed test set with ``reference_models`` and submits the archive through the normal scoring path as a
+badged reference entry. No number is typed in: every value on the board comes from the scorer.
+
+Re-running it is cheap and safe: an existing reference entry of a method and track is re-scored on the current
+label version (a new evaluation; old results stay tagged with the version they were scored on) instead of
+being submitted again; ``--regenerate`` predicts anew and submits a fresh entry (needed when the images, not
+only the labels, changed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from leaderboard.accounts.models import Team
+from leaderboard.accounts.services import unique_team_slug
+from leaderboard.submissions.management.commands.submit_reference import REFERENCE_TEAM
+from leaderboard.submissions.models import Submission, Track
+from leaderboard.submissions.services import SubmissionMeta, SubmissionRejected, request_rescore, submit_archive
+from leaderboard.testsets.models import ReportedResult
+from leaderboard.testsets.services import default_benchmark, testset_directory
+
+TRIAGE_METHODS = ("thresholding", "unet2d", "unet3d", "unet2d_plus", "resnet50", "multitask_latent",
+                  "multitask_spatial4", "multitask_spatial1")
+
+
+class Command(BaseCommand):
+    help = __doc__.split("\n\n")[0]
+
+    def add_arguments(self, parser):
+        parser.add_argument("--methods", nargs="+", choices=TRIAGE_METHODS, default=list(TRIAGE_METHODS))
+        parser.add_argument("--tracks", nargs="+", choices=[t.value for t in Track],
+                            default=[Track.ARCHIVE.value, Track.CONTAINER.value])
+        parser.add_argument("--testset", help="test set slug (default: the site's benchmark)")
+        parser.add_argument("--weights-dir", type=Path, help="cached weights (default DATA_DIR/reference-weights)")
+        parser.add_argument("--scale", default="small", help="network scale: tiny | small | paper (see docs)")
+        parser.add_argument("--steps", type=int, help="training steps (default: the benchmark's schedule)")
+        parser.add_argument("--device", default="auto", help="cpu | cuda | auto")
+        parser.add_argument("--no-train", action="store_true", help="fail instead of training missing weights")
+        parser.add_argument("--regenerate", action="store_true", help="predict again and submit fresh entries")
+
+    def handle(self, *args, methods, tracks, testset, weights_dir, scale, steps, device, no_train, regenerate,
+               **options):
+        from reference_models.pipeline import run_reference
+        from reference_models.registry import METHODS
+
+        benchmark = default_benchmark(testset)
+        if benchmark is None:
+            raise CommandError("no benchmark test set with current labels; run manage.py import_testset first")
+        label_version = benchmark.current_label_version()
+        weights_dir = weights_dir or Path(settings.DATA_DIR) / "reference-weights"
+        out_dir = Path(settings.DATA_DIR) / "reference-archives" / label_version.labels_digest[:16]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        owner = (Team.objects.filter(name=REFERENCE_TEAM).first()
+                 or Team.objects.create(name=REFERENCE_TEAM, slug=unique_team_slug(REFERENCE_TEAM)))
+        directory = None
+        for method in methods:
+            title = METHODS[method].title
+            reported = ReportedResult.objects.filter(method__iexact=title).first()
+            for track in tracks:
+                existing = (Submission.objects.filter(team=owner, testset=benchmark, track=track, method_name=title,
+                                                      is_reference=True).order_by("-pk").first())
+                if existing is not None and not regenerate:
+                    report = request_rescore([existing], label_version=label_version,
+                                             requested_by="manage.py seed_reference")
+                    state = "re-scoring" if report.created or report.requeued else "up to date"
+                    self.stdout.write(f"{title} ({track}): {state} (submission {existing.pk})")
+                    continue
+                directory = directory or testset_directory(label_version)
+                archive = out_dir / f"{method}-{track}.zip"
+                self.stdout.write(f"{title} ({track}): predicting {label_version} ...")
+                try:
+                    run_reference(method, testset_dir=directory, out_archive=archive, weights_dir=weights_dir,
+                                  train_if_missing=not no_train, scale=scale, steps=steps, device=device,
+                                  track=track, progress=options.get("verbosity", 1) > 1)
+                except FileNotFoundError as missing:
+                    raise CommandError(f"{title}: {missing} (drop --no-train to train it)") from None
+                meta = SubmissionMeta(method_name=title, is_public=True,
+                                      description=f"Reference implementation of {title} (reference_models/, scale "
+                                                  f"{scale}) trained on the synthetic benchmark's training sets.")
+                try:
+                    with open(archive, "rb") as handle:
+                        submission = submit_archive(team=owner, user=None, handle=handle, file_name=archive.name,
+                                                    meta=meta, testset=benchmark, track=track, reference=reported,
+                                                    is_reference=True)
+                except SubmissionRejected as rejected:
+                    raise CommandError(f"{title}: " + "; ".join(str(p) for p in rejected.problems)) from None
+                self.stdout.write(self.style.SUCCESS(f"{title} ({track}): submitted as {submission.pk}"))

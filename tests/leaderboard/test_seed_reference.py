@@ -1,0 +1,44 @@
+"""`manage.py seed_reference`: reference entries come from the scorer, and a re-run re-scores instead of duplicating."""
+
+import shutil
+
+import pytest
+from django.core.management import call_command
+
+from leaderboard.submissions.models import Evaluation, Submission
+
+from .test_testsets import relabelled
+
+
+@pytest.fixture
+def fake_predictions(monkeypatch, archives):
+    """run_reference replaced by a copy of a prepared archive (the real one is tested in tests/reference_models)."""
+    calls = []
+
+    def run_reference(method, *, testset_dir, out_archive, track, **options):
+        calls.append((method, track))
+        shutil.copyfile(archives["noisy"] if track == "archive" else archives["container-perfect"], out_archive)
+        return out_archive
+
+    import reference_models.pipeline
+
+    monkeypatch.setattr(reference_models.pipeline, "run_reference", run_reference)
+    return calls
+
+
+def test_seed_then_rescore_on_new_labels(label_version, tiny_dir, tmp_path, fake_predictions, capsys):
+    call_command("seed_reference", "--methods", "thresholding", "multitask_spatial1", "--tracks", "archive")
+    references = Submission.objects.filter(is_reference=True)
+    assert sorted(references.values_list("method_name", flat=True)) == ["Multitask-Spatial-1", "Thresholding"]
+    assert all(s.reported_result is not None for s in references)  # matched to the paper's Table 2 rows
+    assert fake_predictions == [("thresholding", "archive"), ("multitask_spatial1", "archive")]
+    call_command("seed_reference", "--methods", "thresholding", "--tracks", "archive")
+    assert "up to date" in capsys.readouterr().out
+    assert references.count() == 2 and len(fake_predictions) == 2
+    call_command("import_testset", str(relabelled(tiny_dir, tmp_path, version="2")), "--no-rescore")
+    call_command("seed_reference", "--methods", "thresholding", "--tracks", "archive")
+    assert "re-scoring" in capsys.readouterr().out
+    thresholding = references.get(method_name="Thresholding")
+    assert set(Evaluation.objects.filter(submission=thresholding).values_list("label_version__version", flat=True)) \
+        == {"1", "2"}
+    assert len(fake_predictions) == 2  # re-scored, not predicted again
