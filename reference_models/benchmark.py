@@ -1,0 +1,244 @@
+"""The default synthetic benchmark: every method trained on phantom training sets, scored on a phantom test set
+by the evaluator (the same path as any submission), next to the paper's Table 2.
+
+:func:`run_benchmark` writes under one work folder::
+
+    training-data/   phantoms in the MosMed, MedSeg, COVID-19-CT-Seg and NSCLC (stand-in) layouts
+    testset/         a phantom test set in the leaderboard's layout (the paper's 32/30/30/31 cases by default)
+    weights/<m>/     run folders (reused when present: delete one to retrain it)
+    archives/<m>.zip prediction archives
+    results.json     metrics, timings, and settings; table.md the Markdown table
+
+Nothing here knows the test labels except the evaluator's scorer (and the lung Dice of the lung network, which
+compares with the test set's lung masks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+
+from evaluator.groups import Group
+from evaluator.phantoms import MOSMED_TEST_COUNTS, write_testset
+from evaluator.scoring import ScoringOptions, Track, score_archive
+from evaluator.testset import load_testset
+from evaluator.truth import build_truth
+from reference_models.data.volumes import to_standard
+from reference_models.pipeline import CaseVolume, cases_in_testset, load_method, predict_many
+from reference_models.provision import (
+    BENCHMARK_STEPS,
+    DEFAULT_TRAINING_DATA,
+    FAST_TRAINING_DATA,
+    PHANTOM_SHAPE,
+    PHANTOM_SPACING,
+    TrainingData,
+    ensure_training_data,
+    load_records,
+    train_one,
+)
+from reference_models.registry import METHODS
+from reference_models.training.objectives import dice
+from reference_models.weights import BEST, file_digest, read_checkpoint
+
+TABLE_METHODS = ("thresholding", "unet3d", "unet2d", "unet2d_plus", "resnet50", "multitask_latent",
+                 "multitask_spatial4", "multitask_spatial1")
+"""Table 2's rows, in the paper's order."""
+METRICS = ("roc_auc_all", "roc_auc_normal", "roc_auc_bacterial_pneumonia", "roc_auc_nodules", "spearman_rho",
+           "mean_dice")
+METRIC_TITLES = ("vs All", "vs Normal", "vs Bac. Pneum.", "vs Nodules", "Spearman ρ", "Dice")
+
+PAPER_TABLE2: Mapping[str, tuple[tuple[float, float] | None, ...]] = {
+    "thresholding": ((.51, .00), (.68, .00), (.46, .00), (.45, .00), (.92, .00), (.42, .00)),
+    "unet3d": ((.76, .02), (.89, .02), (.59, .01), (.79, .03), (.97, .01), (.65, .00)),
+    "unet2d": ((.78, .01), (.93, .01), (.62, .01), (.79, .00), (.97, .00), (.63, .00)),
+    "unet2d_plus": ((.86, .01), (.98, .01), (.68, .02), (.91, .01), (.80, .03), (.59, .01)),
+    "resnet50": ((.62, .19), (.67, .21), (.55, .13), (.65, .22), None, None),
+    "multitask_latent": ((.79, .06), (.84, .05), (.73, .06), (.80, .07), (.97, .00), (.61, .02)),
+    "multitask_spatial4": ((.89, .03), (.94, .03), (.83, .05), (.91, .03), (.98, .00), (.61, .02)),
+    "multitask_spatial1": ((.93, .01), (.97, .01), (.87, .01), (.93, .00), (.97, .01), (.61, .02)),
+}
+"""Table 2 of Goncharov et al. (mean ± std over seeds / splits), typed from the paper as reference values."""
+PAPER_LUNG_DICE = (0.976, 0.013)
+"""Sec. 4.2: lung segmentation Dice on the MedSeg-29 hold-out set."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    training_data: TrainingData = DEFAULT_TRAINING_DATA
+    test_counts: Mapping[str, int] = field(default_factory=lambda: {g.value: n for g, n in MOSMED_TEST_COUNTS.items()})
+    test_seed: int = 2021
+    shape: tuple[int, int, int] = PHANTOM_SHAPE
+    spacing: tuple[float, float, float] = PHANTOM_SPACING
+    steps: Mapping[str, int] = field(default_factory=lambda: dict(BENCHMARK_STEPS))
+    scale: str = "small"
+    seed: int = 0
+    bootstrap: int = 1000
+
+
+FAST_SETTINGS = BenchmarkSettings(
+    training_data=FAST_TRAINING_DATA,
+    test_counts={g.value: 5 for g in Group},
+    steps={name: 30 if name == "lungs" else 12 for name in BENCHMARK_STEPS},
+    bootstrap=200,
+)
+
+
+def ensure_testset(folder: Path, settings: BenchmarkSettings) -> Path:
+    """The phantom test set, written once per settings (a stamp file records them)."""
+    stamp = folder.parent / f"{folder.name}.json"
+    wanted = json.dumps({"counts": dict(settings.test_counts), "seed": settings.test_seed,
+                         "shape": list(settings.shape), "spacing": list(settings.spacing)}, sort_keys=True)
+    if folder.is_dir() and stamp.is_file() and stamp.read_text() == wanted:
+        return folder
+    if folder.exists():
+        raise FileExistsError(f"{folder} exists but was written with other settings; remove it first")
+    write_testset(folder, counts=dict(settings.test_counts), seed=settings.test_seed, shape=settings.shape,
+                  spacing=settings.spacing, name="Synthetic Mosmed-Test (benchmark)", private_groups=())
+    stamp.write_text(wanted)
+    return folder
+
+
+def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> str | None:
+    """Why the cached run ``weights/name`` cannot be reused (``None``: it can)."""
+    run = weights / name
+    if not (run / BEST).is_file():
+        return "no weights"
+    if METHODS[name].build is None:
+        return None
+    config = json.loads((run / "config.json").read_text())
+    wanted = {"scale": settings.scale, "seed": settings.seed, "steps": settings.steps.get(name)}
+    found = {"scale": config.get("scale"), "seed": config.get("seed"), "steps": config["schedule"]["steps"]}
+    if wanted["steps"] is None:
+        found.pop("steps"), wanted.pop("steps")
+    if found != wanted:
+        return f"trained with {found}, wanted {wanted}"
+    if name != "lungs":
+        used = json.loads((run / "data.json").read_text()).get("lungs", {}).get("weights_digest")
+        if used != file_digest(weights / "lungs" / BEST)[:24]:
+            return "trained with another lung network"
+    return None
+
+
+def run_benchmark(
+    work: Path | str,
+    *,
+    settings: BenchmarkSettings = BenchmarkSettings(),
+    methods: Sequence[str] = TABLE_METHODS,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train what is missing, predict the test set with every method, score, and return the results document."""
+    work = Path(work)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    specs = ensure_training_data(work / "training-data", settings.training_data)
+    testset_dir = ensure_testset(work / "testset", settings)
+    timings["data_seconds"] = time.perf_counter() - started
+    weights = work / "weights"
+    records = load_records(specs)
+    for name in ("lungs", *methods):
+        reason = _stale_reason(weights, name, settings=settings)
+        if reason is None:
+            continue
+        if (weights / name).exists():
+            log(f"retraining {name}: {reason}")
+            shutil.rmtree(weights / name)
+        log(f"training {name} …")
+        t0 = time.perf_counter()
+        train_one(name, records=records, out_dir=weights / name, lungs_dir=weights / "lungs", scale=settings.scale,
+                  steps=settings.steps.get(name), seed=settings.seed, device=device,
+                  cache_dir=work / "prepared-cache", progress=progress, datasets=specs)
+        timings[f"train_{name}_seconds"] = time.perf_counter() - t0
+        log(f"trained {name} in {timings[f'train_{name}_seconds']:.0f} s")
+
+    loaded = {name: load_method(name, weights / name, device=device) for name in methods}
+    lungs = load_method("lungs", weights / "lungs", device=device)
+    testset = load_testset(testset_dir)
+    truth_lungs = {c.case_id: c.lungs for c in testset.cases}
+    lung_dice: list[float] = []
+
+    def on_case(case_id: str, case: CaseVolume, lung_mask: np.ndarray, _: object) -> None:
+        reference = nib.load(str(truth_lungs[case_id]))
+        truth = to_standard(np.asanyarray(reference.dataobj), reference.affine).array != 0
+        lung_dice.append(dice(lung_mask != 0, truth))
+
+    archives = {name: work / "archives" / f"{name}.zip" for name in methods}
+    t0 = time.perf_counter()
+    predictions = predict_many(loaded, cases_in_testset(testset_dir), archives, lungs=lungs, progress=progress,
+                               on_case=on_case)
+    timings["predict_seconds"] = time.perf_counter() - t0
+    per_method_seconds = {name: float(np.mean([r.seconds for r in rows])) for name, rows in predictions.items()}
+
+    t0 = time.perf_counter()
+    truth = build_truth(testset, cache_root=work / "truth-cache")
+    options = ScoringOptions(n_resamples=settings.bootstrap, workers=1)
+    scores = {}
+    for name, archive in archives.items():
+        document = score_archive(archive, testset=testset, truth=truth, track=Track.CONTAINER, options=options)
+        scores[name] = {"metrics": document["metrics"], "intervals": document["intervals"],
+                        "inputs": document["inputs"]}
+    timings["score_seconds"] = time.perf_counter() - t0
+    timings["total_seconds"] = time.perf_counter() - started
+    training = {}
+    for name in ("lungs", *methods):
+        payload = read_checkpoint(weights / name)
+        training[name] = {"best_step": payload.get("step"), "metrics": payload.get("metrics"),
+                          "config": payload.get("config")}
+    results = {
+        "settings": json.loads(json.dumps(dataclasses.asdict(settings), default=list)),
+        "testset": {"name": testset.name, "cases": len(testset.cases),
+                    "groups": {g.value: sum(c.group is g for c in testset.cases) for g in Group}},
+        "scores": scores,
+        "lung_dice": {"mean": float(np.mean(lung_dice)), "std": float(np.std(lung_dice)), "n": len(lung_dice)},
+        "inference_seconds_per_case": per_method_seconds,
+        "training": training,
+        "timings": timings,
+        "torch": torch.__version__,
+        "device": str(device),
+    }
+    (work / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (work / "table.md").write_text(markdown_table(results) + "\n")
+    return results
+
+
+def _cell(value: float | None) -> str:
+    """Two decimals without the leading zero, as the paper prints them (``.93``, ``-.27``)."""
+    return "N/A" if value is None else f"{value:.2f}".replace("0.", ".", 1)
+
+
+def markdown_table(results: Mapping[str, Any]) -> str:
+    """Our metrics (with 95 % bootstrap intervals) next to the paper's Table 2 values."""
+    header = "| method | " + " | ".join(METRIC_TITLES) + " |"
+    lines = [header, "|---|" + "---|" * len(METRIC_TITLES)]
+    for name in TABLE_METHODS:
+        if name not in results["scores"]:
+            continue
+        ours = results["scores"][name]["metrics"]
+        paper = PAPER_TABLE2[name]
+        cells = []
+        for metric, reference in zip(METRICS, paper, strict=True):
+            ref = "N/A" if reference is None else f"{_cell(reference[0])} ± {_cell(reference[1])}"
+            cells.append(f"**{_cell(ours.get(metric))}** ({ref})")
+        lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
+    lung = results.get("lung_dice")
+    if lung:
+        lines.append("")
+        lines.append(f"Lung segmentation (the ninth network): mean lung Dice **{lung['mean']:.3f}** ± {lung['std']:.3f} "
+                     f"on the {lung['n']} test phantoms (paper, Sec. 4.2: {PAPER_LUNG_DICE[0]} ± {PAPER_LUNG_DICE[1]} "
+                     "on MedSeg-29).")
+    lines.append("")
+    lines.append("Bold: this benchmark (synthetic phantoms, CPU-scale training, one seed). In parentheses: the "
+                 "paper's Table 2 (mean ± std over seeds/splits on the real Mosmed-Test), typed from the paper as "
+                 "reference values.")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Packaging a reference method as a container image that satisfies the leaderboard's container contract."""

@@ -1,0 +1,254 @@
+"""Running a trained method over a folder of images or a test set, and writing its prediction archive.
+
+For every case: the image is read (HU) and brought to the standard orientation
+(:mod:`reference_models.data.volumes`), the lung network segments and splits the lungs, the method predicts, and
+the lesion mask is mapped back onto the file's own voxel grid. Columns and masks follow the method's outputs:
+classifiers write ``covid_probability``, segmenters ``severity`` and masks, the multitask models all three;
+segmentation-only methods write no probability column, so the scorer ranks them by severity (as the paper).
+
+:func:`run_reference` is the one call the leaderboard's ``seed_reference`` needs: it trains (or reuses cached)
+weights, predicts every case of an installed test set and writes the archive.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from evaluator.scoring import Track, visible_cases
+from evaluator.testset import load_testset
+from reference_models.archive_writer import open_writer
+from reference_models.data.volumes import Volume, from_standard, squeeze_3d, to_hu, to_standard
+from reference_models.provision import ensure_weights
+from reference_models.registry import LESIONS, METHODS, PROBABILITY, SEVERITY
+from reference_models.training.loop import resolve_device
+from reference_models.weights import LoadedModel, checkpoint_path, load_model
+
+_NIFTI = (".nii.gz", ".nii")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseImage:
+    case_id: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CaseResult:
+    """One case's prediction on the file's own voxel grid (``mask``: bool, or ``None``)."""
+
+    case_id: str
+    probability: float | None
+    severity: float | None
+    mask: np.ndarray | None
+    affine: np.ndarray
+    seconds: float
+
+
+def _image_file(folder: Path, case_id: str) -> Path | None:
+    for suffix in _NIFTI:
+        if (folder / f"{case_id}{suffix}").is_file():
+            return folder / f"{case_id}{suffix}"
+    return None
+
+
+def cases_in_folder(folder: Path | str) -> list[CaseImage]:
+    """The cases of an input folder: the ids of ``cases.csv`` (column ``case_id``) when present, each with its
+    ``<case_id>.nii.gz`` (or ``.nii``); otherwise every NIfTI file of the folder, by name."""
+    folder = Path(folder)
+    listing = folder / "cases.csv"
+    if not listing.is_file():
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_NIFTI))
+        if not files:
+            raise FileNotFoundError(f"{folder}: no cases.csv and no NIfTI images")
+        return [CaseImage(p.name[: -len(next(s for s in _NIFTI if p.name.endswith(s)))], p) for p in files]
+    with open(listing, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if "case_id" not in [c.strip() for c in reader.fieldnames or []]:
+            raise ValueError(f"{listing}: needs a case_id column, has {reader.fieldnames}")
+        ids = [row["case_id"].strip() for row in reader if (row.get("case_id") or "").strip()]
+    cases, missing = [], []
+    for case_id in ids:
+        path = _image_file(folder, case_id)
+        if path is None:
+            missing.append(case_id)
+        else:
+            cases.append(CaseImage(case_id, path))
+    if missing:
+        raise FileNotFoundError(f"{folder}: no image for {len(missing)} case(s) of cases.csv: {', '.join(missing[:10])}")
+    return cases
+
+
+def cases_in_testset(testset_dir: Path | str, *, track: str = "container") -> list[CaseImage]:
+    """The cases of a test set the given track sees (``container``: all; ``archive``: the public ones)."""
+    testset = load_testset(Path(testset_dir))
+    return [CaseImage(c.case_id, c.image) for c in visible_cases(testset, Track(track))]
+
+
+def load_method(
+    method: str, weights: Path | str | None, *, device: torch.device | str = "cpu"
+) -> LoadedModel:
+    """The method's trained weights (a run folder or checkpoint file); thresholding needs none (paper values)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    if weights is None or (METHODS[method].build is None and not checkpoint_path(weights).is_file()):
+        if METHODS[method].build is not None:
+            raise ValueError(f"{method} needs trained weights")
+        return LoadedModel(method=METHODS[method], model=None)
+    return load_model(weights, device=device, expected_method=method)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CaseVolume:
+    """A case image in HU and standard orientation, with what is needed to write its mask back."""
+
+    volume: Volume
+    affine: np.ndarray
+    """The file's own affine (masks are written on the file's grid with it)."""
+
+
+def load_case(image_path: Path | str) -> CaseVolume:
+    """Read a NIfTI image in Hounsfield units (the contract of test sets and containers)."""
+    image = nib.load(str(image_path))
+    hu, _ = to_hu(squeeze_3d(image.get_fdata(dtype=np.float32), path=image_path), intensity="hu")
+    return CaseVolume(volume=to_standard(hu, image.affine), affine=image.affine)
+
+
+def predict_lung_mask(lungs: LoadedModel | None, case: CaseVolume) -> np.ndarray:
+    """The lungs of a case (labels 1/2, standard orientation) by the lung network."""
+    if lungs is None or lungs.model is None:
+        raise ValueError("the methods need the lung network's weights")
+    return METHODS["lungs"].predict(lungs.model, case.volume.array, case.volume.spacing).lungs
+
+
+def predict_volume(weights: LoadedModel, case: CaseVolume, *, lung_mask: np.ndarray, case_id: str) -> CaseResult:
+    """One method on one loaded case whose lungs are known; the mask comes back on the file's grid."""
+    started = time.perf_counter()
+    method = weights.method
+    if method.name == "lungs":
+        raise ValueError("the lung segmentation is not a Table 2 method: it has no COVID-19 prediction to write")
+    volume = case.volume
+    prediction = method.predict(weights.model, volume.array, volume.spacing, lungs=lung_mask, **weights.predict_options)
+    mask = None if prediction.lesions is None else from_standard(prediction.lesions, volume.source_orientation)
+    return CaseResult(case_id=case_id, probability=prediction.probability, severity=prediction.severity, mask=mask,
+                      affine=case.affine, seconds=time.perf_counter() - started)
+
+
+def predict_image(
+    weights: LoadedModel, image_path: Path | str, *, lungs: LoadedModel | None, case_id: str = ""
+) -> CaseResult:
+    """Predict one NIfTI image (in HU) with ``weights``; ``lungs`` is the lung network every method needs."""
+    started = time.perf_counter()
+    case = load_case(image_path)
+    result = predict_volume(weights, case, lung_mask=predict_lung_mask(lungs, case),
+                            case_id=case_id or Path(image_path).name)
+    return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+def output_columns(method: str) -> tuple[list[str], bool]:
+    """``(score columns, writes masks)`` of a method's predictions."""
+    outputs = METHODS[method].outputs
+    columns = [c for c, o in (("covid_probability", PROBABILITY), ("severity", SEVERITY)) if o in outputs]
+    return columns, LESIONS in outputs
+
+
+def predict_cases(
+    weights: LoadedModel,
+    cases: Sequence[CaseImage],
+    destination: Path | str,
+    *,
+    lungs: LoadedModel | None,
+    progress: bool = False,
+) -> Path:
+    """Predict ``cases`` and write them to ``destination`` (a ``.zip`` archive or an output folder)."""
+    predict_many({weights.method.name: weights}, cases, {weights.method.name: destination}, lungs=lungs,
+                 progress=progress)
+    return Path(destination)
+
+
+def predict_many(
+    methods: Mapping[str, LoadedModel],
+    cases: Sequence[CaseImage],
+    destinations: Mapping[str, Path | str],
+    *,
+    lungs: LoadedModel | None,
+    progress: bool = False,
+    on_case: Callable[[str, CaseVolume, np.ndarray, dict[str, CaseResult]], None] | None = None,
+) -> dict[str, list[CaseResult]]:
+    """Several methods over the same cases: each image is read and its lungs segmented once.
+
+    Writes one archive (or folder) per method to ``destinations[name]``; returns the per-case results without
+    their masks. ``on_case(case_id, case, lung_mask, results)`` sees every case as it is done.
+    """
+    results: dict[str, list[CaseResult]] = {name: [] for name in methods}
+    with ExitStack() as stack:
+        writers = {}
+        for name, weights in methods.items():
+            columns, masks = output_columns(weights.method.name)
+            writers[name] = stack.enter_context(open_writer(destinations[name], columns=columns, masks=masks))
+        for item in tqdm(cases, desc=f"predict {', '.join(methods)}", disable=not progress):
+            case = load_case(item.path)
+            lung_mask = predict_lung_mask(lungs, case)
+            done = {}
+            for name, weights in methods.items():
+                result = predict_volume(weights, case, lung_mask=lung_mask, case_id=item.case_id)
+                writers[name].add(item.case_id, covid_probability=result.probability, severity=result.severity,
+                                  mask=result.mask, affine=result.affine)
+                done[name] = result
+                results[name].append(dataclasses.replace(result, mask=None))
+            if on_case is not None:
+                on_case(item.case_id, case, lung_mask, done)
+    return results
+
+
+def run_reference(
+    method: str,
+    *,
+    testset_dir: Path | str,
+    out_archive: Path | str,
+    weights_dir: Path | str,
+    train_if_missing: bool = True,
+    train_data: Sequence[str] | None = None,
+    data_dir: Path | str | None = None,
+    scale: str = "small",
+    steps: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    track: str = "container",
+    progress: bool = False,
+) -> Path:
+    """Write the prediction archive of ``method`` for the test set at ``testset_dir``.
+
+    Weights live in ``weights_dir/<method>/`` and ``weights_dir/lungs/``. Missing ones are trained when
+    ``train_if_missing`` (else ``FileNotFoundError``): on ``train_data`` (dataset specs, ``LAYOUT:PATH``), by
+    default on the synthetic benchmark's training sets, written once to ``data_dir`` (default
+    ``weights_dir/training-data``), at ``scale`` with the benchmark's step counts unless ``steps`` is given.
+    """
+    resolved = resolve_device(device)
+    weights_root = Path(weights_dir)
+    ensure_weights(
+        method,
+        weights_dir=weights_root,
+        train_if_missing=train_if_missing,
+        train_data=train_data,
+        data_dir=Path(data_dir) if data_dir is not None else weights_root / "training-data",
+        scale=scale,
+        steps=steps,
+        seed=seed,
+        device=resolved,
+        progress=progress,
+    )
+    loaded = load_method(method, weights_root / method if METHODS[method].build else None, device=resolved)
+    lungs = load_method("lungs", weights_root / "lungs", device=resolved)
+    return predict_cases(loaded, cases_in_testset(testset_dir, track=track), out_archive, lungs=lungs,
+                         progress=progress)

@@ -1,0 +1,217 @@
+"""Training settings: the paper's optimisers, learning rates and schedules (Sec. 4.2–4.4), and scales.
+
+Paper settings (``scale="paper"``, the defaults):
+
+=====================  =========  =======  ============================  =====================================
+method                 optimiser  lr       schedule                      batch
+=====================  =========  =======  ============================  =====================================
+lungs                  Adam       1e-3     16k batches, 1e-4 after 8k    30 slices
+unet2d, unet2d_plus    Adam       3e-4     15k batches                   5 series
+unet3d                 SGD        0.01     10k batches                   16 patches of 160³
+resnet50, multitask_*  Adam       3e-4     30k batches, 1e-4 after 24k   5 series
+=====================  =========  =======  ============================  =====================================
+
+Adam has PyTorch's default betas/eps ("default parameters"); SGD is plain (no momentum, no weight decay).
+Drop points are fractions of the schedule, so ``steps`` overrides keep them proportional (e.g. 16k → 1.6k moves
+the lungs' drop from 8k to 800). Best checkpoints: validation Dice for segmenters (and lungs), validation
+ROC-AUC for ResNet50 and the multitask models.
+
+Scales: ``paper`` (the paper's networks and batches), ``small`` (a CPU benchmark: narrow, shallower networks
+that still keep Multitask-Spatial-4 and -Latent apart, small batches of short series crops) and ``tiny``
+(``Method.tiny`` networks and minimal batches, for tests). Series crops follow the authors' code: every k-th
+slice from a random offset, so at most ``max_slices`` slices remain, and a centre crop in-plane to at most
+``max_in_plane`` pixels (their 128 × 160; we allow 160 along x, the left-right axis, and 128 along y).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reference_models.registry import METHODS
+
+SCALES = ("paper", "small", "tiny")
+CLASSIFIERS = frozenset({"resnet50", "multitask_latent", "multitask_spatial4", "multitask_spatial1"})
+MULTITASK = frozenset({"multitask_latent", "multitask_spatial4", "multitask_spatial1"})
+SEGMENTERS = frozenset({"unet2d", "unet2d_plus", "unet3d"})
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimiser, initial learning rate, number of batches and learning-rate drops (fraction of steps, new lr)."""
+
+    optimizer: str
+    lr: float
+    steps: int
+    drops: tuple[tuple[float, float], ...] = ()
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate for batch ``step`` (0-based): the last drop whose point ``fraction · steps`` is reached."""
+        lr = self.lr
+        for fraction, new_lr in self.drops:
+            if step >= round(fraction * self.steps):
+                lr = new_lr
+        return lr
+
+    def with_steps(self, steps: int) -> Schedule:
+        if steps < 1:
+            raise ValueError(f"steps must be positive, got {steps}")
+        return dataclasses.replace(self, steps=int(steps))
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How a batch is drawn.
+
+    ``unit``: ``"slices"`` (``size`` single axial slices), ``"series"`` (``size`` series crops, see the module
+    doc) or ``"patches"`` (``size`` 3D patches of ``patch`` voxels). ``sampling``: ``"uniform"``, ``"balanced"``
+    (half positives, half negatives) or ``"multitask"`` (negatives 0.25, positives without a mask 0.25,
+    positives with a mask 0.5; the notes).
+    """
+
+    unit: str
+    size: int
+    sampling: str = "uniform"
+    max_slices: int | None = None
+    max_in_plane: tuple[int, int] | None = None
+    patch: tuple[int, int, int] | None = None
+
+
+_ADAM_CLASSIFIER = Schedule("adam", 3e-4, 30_000, ((0.8, 1e-4),))
+PAPER_SCHEDULES: Mapping[str, Schedule] = {
+    "lungs": Schedule("adam", 1e-3, 16_000, ((0.5, 1e-4),)),
+    "unet2d": Schedule("adam", 3e-4, 15_000),
+    "unet2d_plus": Schedule("adam", 3e-4, 15_000),
+    "unet3d": Schedule("sgd", 0.01, 10_000),
+    "resnet50": _ADAM_CLASSIFIER,
+    "multitask_latent": _ADAM_CLASSIFIER,
+    "multitask_spatial4": _ADAM_CLASSIFIER,
+    "multitask_spatial1": _ADAM_CLASSIFIER,
+}
+
+_CROP = {"max_slices": 32, "max_in_plane": (160, 128)}
+PAPER_BATCHING: Mapping[str, Batching] = {
+    "lungs": Batching("slices", 30),
+    "unet2d": Batching("series", 5, **_CROP),
+    "unet2d_plus": Batching("series", 5, sampling="balanced", **_CROP),
+    "unet3d": Batching("patches", 16, patch=(160, 160, 160)),
+    "resnet50": Batching("series", 5, sampling="balanced", **_CROP),
+    **{name: Batching("series", 5, sampling="multitask", **_CROP) for name in MULTITASK},
+}
+
+_SMALL_2D = {"width": 4, "depth": 6}
+SMALL_MODELS: Mapping[str, Mapping[str, Any]] = {
+    "lungs": _SMALL_2D,
+    "unet2d": _SMALL_2D,
+    "unet2d_plus": _SMALL_2D,
+    "unet3d": {"width": 4, "depth": 4},
+    "resnet50": {"width": 8, "blocks": (1, 1, 1, 1), "slice_features": 64, "hidden": 64},
+    **{name: {**_SMALL_2D, "hidden": 64} for name in MULTITASK},
+}
+SMALL_BATCHING: Mapping[str, dict[str, Any]] = {
+    "lungs": {"size": 8},
+    "unet2d": {"size": 4, "max_slices": 4},
+    "unet2d_plus": {"size": 4, "max_slices": 4},
+    "unet3d": {"size": 2, "patch": (64, 64, 16)},
+    "resnet50": {"size": 4, "max_slices": 8},
+    **{name: {"size": 2, "max_slices": 8} for name in MULTITASK},
+}
+SMALL_UNET3D_INFERENCE_PATCH = (160, 160, 32)
+"""At the small scale 3D U-Net trains on 64 × 64 × 16 patches but predicts with one 160 × 160 × 32 patch
+(covering a whole cropped phantom series): the same voxels, a fraction of the time of many small patches."""
+TINY_BATCHING: Mapping[str, dict[str, Any]] = {
+    "lungs": {"size": 4},
+    "unet2d": {"size": 2, "max_slices": 2},
+    "unet2d_plus": {"size": 2, "max_slices": 2},
+    "unet3d": {"size": 2, "patch": (16, 16, 8)},
+    **{name: {"size": 2, "max_slices": 4} for name in CLASSIFIERS},
+}
+
+
+def select_metric(method: str) -> str:
+    """What the best checkpoint maximises: ``"roc_auc"`` (classifiers) or ``"dice"`` (segmenters, lungs)."""
+    return "roc_auc" if method in CLASSIFIERS else "dice"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one training run (stored in every checkpoint)."""
+
+    method: str
+    scale: str
+    model_kwargs: dict[str, Any]
+    schedule: Schedule
+    batching: Batching
+    seed: int = 0
+    epoch_steps: int | None = None
+    """Batches between validations ("an epoch"); ``None``: one pass over the training items, ``ceil(n / batch)``."""
+    val_size: int | None = None
+    """Validation series; ``None``: 30 for classifiers (the paper), else 10 % of the annotated series (≥ 1)."""
+    predict_options: dict[str, Any] = field(default_factory=dict)
+    slice_batch: int = 16
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        data = dict(data)
+        data["schedule"] = Schedule(**{**data["schedule"], "drops": tuple(map(tuple, data["schedule"]["drops"]))})
+        batching = dict(data["batching"])
+        for key in ("max_in_plane", "patch"):
+            if batching.get(key) is not None:
+                batching[key] = tuple(batching[key])
+        data["batching"] = Batching(**batching)
+        return cls(**data)
+
+
+def default_config(
+    method: str,
+    *,
+    scale: str = "paper",
+    steps: int | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    max_slices: int | None = None,
+    epoch_steps: int | None = None,
+    val_size: int | None = None,
+) -> TrainConfig:
+    """The paper's settings for ``method`` at ``scale``, with optional overrides (``steps`` keeps drops
+    proportional)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    if method == "thresholding":
+        raise ValueError("thresholding has no network to train (see reference_models.training.grid_search)")
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    schedule = PAPER_SCHEDULES[method]
+    batching = PAPER_BATCHING[method]
+    if scale == "paper":
+        model_kwargs: dict[str, Any] = {}
+    elif scale == "small":
+        model_kwargs = dict(SMALL_MODELS[method])
+        batching = dataclasses.replace(batching, **SMALL_BATCHING[method])
+    else:
+        model_kwargs = dict(METHODS[method].tiny)
+        batching = dataclasses.replace(batching, **TINY_BATCHING[method])
+    if steps is not None:
+        schedule = schedule.with_steps(steps)
+    overrides = {k: v for k, v in {"size": batch_size, "max_slices": max_slices}.items() if v is not None}
+    batching = dataclasses.replace(batching, **overrides)
+    predict_options: dict[str, Any] = {}
+    if method == "unet3d" and batching.patch is not None:
+        patch = SMALL_UNET3D_INFERENCE_PATCH if scale == "small" else batching.patch
+        predict_options = {"patch_size": list(patch), "overlap": min(32, min(patch) // 4)}
+    return TrainConfig(
+        method=method,
+        scale=scale,
+        model_kwargs={k: list(v) if isinstance(v, tuple) else v for k, v in model_kwargs.items()},
+        schedule=schedule,
+        batching=batching,
+        seed=seed,
+        epoch_steps=epoch_steps,
+        val_size=val_size,
+        predict_options=predict_options,
+    )

@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""One command for the reference table: train (or reuse) all methods on the synthetic benchmark, predict, score.
+
+    python scripts/reference_table.py                # the default benchmark (~16-20 min on one CPU thread)
+    python scripts/reference_table.py --fast         # a smoke run: tiny sets, a few batches (~5 min)
+
+Writes WORK/results.json and WORK/table.md (default WORK: var/reference-benchmark, or …-fast) and prints the
+table. Weights are cached in WORK/weights/<method>/: delete a folder (or pass --retrain) to train it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from reference_models.benchmark import FAST_SETTINGS, TABLE_METHODS, BenchmarkSettings, markdown_table, run_benchmark  # noqa: E402
+from reference_models.training.loop import resolve_device  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, help="work folder (default var/reference-benchmark[-fast])")
+    parser.add_argument("--fast", action="store_true", help="tiny data and a few batches: a smoke run")
+    parser.add_argument("--methods", nargs="+", choices=TABLE_METHODS, default=list(TABLE_METHODS))
+    parser.add_argument("--retrain", action="store_true", help="discard cached weights first")
+    parser.add_argument("--steps-multiplier", type=float, default=1.0,
+                        help="scale every network's number of batches (e.g. 20 on a GPU; default 1)")
+    parser.add_argument("--scale", choices=["small", "paper", "tiny"], default="small",
+                        help="network size (default small: the CPU benchmark; paper: the paper's networks)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    work = args.work or Path("var") / ("reference-benchmark-fast" if args.fast else "reference-benchmark")
+    if args.retrain and (work / "weights").exists():
+        shutil.rmtree(work / "weights")
+    settings = FAST_SETTINGS if args.fast else BenchmarkSettings()
+    settings = dataclasses.replace(
+        settings, scale=args.scale,
+        steps={name: max(1, round(n * args.steps_multiplier)) for name, n in settings.steps.items()},
+    )
+    started = time.perf_counter()
+    results = run_benchmark(work, settings=settings, methods=args.methods, device=resolve_device(args.device),
+                            progress=not args.quiet)
+    print(markdown_table(results))
+    print("\ntimings: " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()))
+    print(f"done in {time.perf_counter() - started:.0f} s; results in {work / 'results.json'}, table in {work / 'table.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Training: the paper's schedules, batch sampling, loss going down, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reference_models.data import SeriesRecord, list_dataset
+from reference_models.training import default_config, train
+from reference_models.training.batches import crop_series, draw_batch, sampling_probabilities
+from reference_models.training.config import PAPER_BATCHING, PAPER_SCHEDULES, Schedule, TrainConfig
+from reference_models.training.grid_search import DEFAULT_GRID, PAPER_PARAMETERS, grid_search_thresholding
+from reference_models.training.loop import split_validation, training_records
+from reference_models.training.objectives import batch_loss, dice, roc_auc
+from reference_models.training.prepare import PreparedSeries, prepare_series
+from reference_models.weights import build_network, load_model, read_checkpoint
+from reference_models.registry import METHODS
+from tests.reference_models.phantom_sets import specs
+
+
+def _records(phantom_sets: dict) -> list:
+    return [r for spec in specs(phantom_sets) for r in list_dataset(spec)]
+
+
+def _records_with_lungs(phantom_sets: dict) -> list:
+    """Series whose dataset has lung masks (MosMed has none: it needs a trained lung network)."""
+    return [r for r in _records(phantom_sets) + list_dataset(phantom_sets["testset"]) if r.lungs is not None]
+
+
+def test_paper_schedules_and_proportional_drops() -> None:
+    lungs = PAPER_SCHEDULES["lungs"]
+    assert (lungs.optimizer, lungs.lr, lungs.steps) == ("adam", 1e-3, 16_000)
+    assert lungs.lr_at(7_999) == 1e-3 and lungs.lr_at(8_000) == 1e-4
+    short = lungs.with_steps(160)
+    assert short.lr_at(79) == 1e-3 and short.lr_at(80) == 1e-4
+    resnet = PAPER_SCHEDULES["resnet50"]
+    assert resnet.lr_at(23_999) == 3e-4 and resnet.lr_at(24_000) == 1e-4 and resnet.with_steps(100).lr_at(80) == 1e-4
+    assert PAPER_SCHEDULES["unet3d"] == Schedule("sgd", 0.01, 10_000)
+    assert PAPER_SCHEDULES["unet2d"].lr_at(14_999) == 3e-4
+    assert (PAPER_BATCHING["lungs"].unit, PAPER_BATCHING["lungs"].size) == ("slices", 30)
+    assert (PAPER_BATCHING["unet3d"].size, PAPER_BATCHING["unet3d"].patch) == (16, (160, 160, 160))
+    assert PAPER_BATCHING["multitask_spatial1"].size == 5 and PAPER_BATCHING["multitask_spatial1"].sampling == "multitask"
+    assert PAPER_BATCHING["unet2d_plus"].sampling == "balanced"
+    config = default_config("multitask_latent", scale="small", steps=10, seed=3)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="no network"):
+        default_config("thresholding")
+
+
+def _item(label: int | None, masked: bool) -> PreparedSeries:
+    image = np.zeros((4, 4, 3), np.float16)
+    return PreparedSeries("x", image, np.zeros(image.shape, bool) if masked else None, label, masked)
+
+
+def test_sampling_weights() -> None:
+    items = [_item(0, False)] * 3 + [_item(1, False)] * 2 + [_item(1, True)] * 5
+    p = sampling_probabilities(items, sampling="multitask")
+    assert p[:3].sum() == pytest.approx(0.25) and p[3:5].sum() == pytest.approx(0.25)
+    assert p[5:].sum() == pytest.approx(0.5)
+    balanced = sampling_probabilities(items, sampling="balanced")
+    assert balanced[:3].sum() == pytest.approx(0.5) and np.allclose(balanced[3:], 0.5 / 7)
+    without_negatives = sampling_probabilities(items[3:], sampling="multitask")
+    assert without_negatives[:2].sum() == pytest.approx(1 / 3)
+
+
+def test_series_crop_takes_every_kth_slice_and_centres_in_plane() -> None:
+    image = np.arange(10 * 8 * 40, dtype=np.float32).reshape(10, 8, 40)
+    cropped, target = crop_series(image, image > 100, rng=np.random.default_rng(1), max_slices=8,
+                                  max_in_plane=(6, 8))
+    assert cropped.shape == (6, 8, 8) and target.shape == cropped.shape
+    slices = cropped[0, 0] - image[2, 0, 0]
+    assert np.all(np.diff(slices) == 5) and 0 <= slices[0] < 5  # k = ceil(40 / 8) = 5, random offset
+    assert np.array_equal(cropped, image[2:8, :, int(slices[0]) :: 5])
+
+
+def test_roles_and_stratified_validation_split(phantom_sets: dict) -> None:
+    records = _records(phantom_sets)
+    pool, extra = training_records("multitask_spatial1", records)
+    assert all(not r.has_mask and r.label is not None for r in pool) and all(r.has_mask for r in extra)
+    plus_pool, negatives = training_records("unet2d_plus", records)
+    assert all(r.label == 0 for r in negatives) and len(negatives) == 4 and len(plus_pool) == 6
+    assert len(training_records("lungs", records)[0]) == 6  # MedSeg 2 + COVID-19-CT-Seg 2 + NSCLC 2
+    fake = [SeriesRecord("nifti", Path("."), f"s{i}", Path(f"s{i}.nii.gz"), label=int(i < 10)) for i in range(30)]
+    train_part, val = split_validation("resnet50", fake, val_size=6, seed=0)
+    assert sorted(r.label for r in val) == [0, 0, 0, 0, 1, 1] and len(train_part) == 24
+    assert not {r.series_id for r in val} & {r.series_id for r in train_part}
+    assert split_validation("resnet50", fake, val_size=6, seed=0)[1] == val  # seeded
+    assert split_validation("resnet50", fake, val_size=6, seed=1)[1] != val
+    assert len(split_validation("resnet50", fake, val_size=None, seed=0)[1]) == 6  # a fifth of a small set
+    assert len(split_validation("unet2d", fake[:12], val_size=None, seed=0)[1]) == 1  # 10 %, at least one
+
+
+@pytest.mark.parametrize("method", ["unet2d", "multitask_spatial1"])
+def test_a_few_steps_lower_the_loss(method: str, phantom_sets: dict) -> None:
+    config = default_config(method, scale="tiny", batch_size=4, max_slices=4)
+    records = _records_with_lungs(phantom_sets)
+    pool, extra = training_records(method, records)
+    items = [prepare_series(r, purpose="lesions") for r in pool + extra]
+    batch = draw_batch(items, sampling_probabilities(items, sampling=config.batching.sampling), config.batching,
+                       rng=np.random.default_rng(0))
+    assert bool(batch.has_mask.any())
+    torch.manual_seed(0)
+    model = build_network(METHODS[method], config.model_kwargs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.schedule.lr)
+    model.train()
+    losses = []
+    for _ in range(12):
+        loss, _ = batch_loss(method, model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_checkpoints_resume_to_the_same_weights(phantom_sets: dict, tmp_path: Path) -> None:
+    records = _records_with_lungs(phantom_sets)
+    config = default_config("multitask_spatial1", scale="tiny", steps=4, epoch_steps=2, seed=5)
+    cache = tmp_path / "cache"
+    whole = train(config, records=records, out_dir=tmp_path / "whole", progress=False, cache_dir=cache)
+
+    def stop_after_first_epoch(text: str) -> None:
+        raise _Stop(text)
+
+    with pytest.raises(_Stop):
+        train(config, records=records, out_dir=tmp_path / "split", progress=False, cache_dir=cache,
+              log=stop_after_first_epoch)
+    assert read_checkpoint(tmp_path / "split", name="last.pt")["step"] == 2
+    resumed = train(config, records=records, out_dir=tmp_path / "split", progress=False, cache_dir=cache,
+                    resume=True, log=lambda text: None)
+    a = read_checkpoint(tmp_path / "whole", name="last.pt")
+    b = read_checkpoint(tmp_path / "split", name="last.pt")
+    assert a["step"] == b["step"] == 4
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert [h["train_loss"] for h in whole.history] == [h["train_loss"] for h in resumed.history]
+
+    best = read_checkpoint(tmp_path / "whole")
+    assert best["config"]["method"] == "multitask_spatial1" and best["config"]["seed"] == 5
+    assert best["data"]["train"] and best["data"]["validation"]
+    provenance = json.loads((tmp_path / "whole" / "data.json").read_text())
+    assert {p["layout"] for p in provenance["train_provenance"]} == {"testset", "medseg", "covid-ct-seg", "nifti"}
+    assert len((tmp_path / "whole" / "history.jsonl").read_text().splitlines()) == 2
+    loaded = load_model(tmp_path / "whole")
+    assert loaded.method.name == "multitask_spatial1" and not loaded.model.training
+    other = default_config("multitask_spatial1", scale="tiny", steps=4, epoch_steps=2, seed=6)
+    with pytest.raises(ValueError, match="another configuration"):
+        train(other, records=records, out_dir=tmp_path / "split", progress=False, cache_dir=cache, resume=True)
+
+
+def test_metrics_and_thresholding_grid_search(phantom_sets: dict) -> None:
+    assert dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert dice(np.array([1, 1, 0], bool), np.array([1, 0, 0], bool)) == pytest.approx(2 / 3)
+    assert roc_auc([1, 1], [0.2, 0.3]) is None and roc_auc([0, 1], [0.2, 0.3]) == 1.0
+    pool, _ = training_records("thresholding", _records_with_lungs(phantom_sets))
+    items = [prepare_series(r, purpose="hu") for r in pool]
+    assert all(item.image.min() < -500 for item in items)  # HU, not windowed
+    grid = {**{k: (v,) for k, v in PAPER_PARAMETERS.items()}, "hu_min": (-800.0, -700.0)}
+    result = grid_search_thresholding(items, grid=grid)
+    assert len(result.table) == 2 and result.parameters["hu_min"] in (-800.0, -700.0)
+    assert result.mean_dice == max(row["mean_dice"] for row in result.table) and 0 < result.mean_dice <= 1
+    assert all(PAPER_PARAMETERS[k] in DEFAULT_GRID[k] for k in PAPER_PARAMETERS)
