@@ -103,14 +103,18 @@ class Board:
         return lv.n_cases if self.options.track == Track.CONTAINER else lv.n_public_cases
 
 
-def shown_evaluations(label_version: LabelVersion, track: str) -> QuerySet[Evaluation]:
-    """Done evaluations of public submissions on these labels and track, one (the latest) per submission."""
+def _latest_done(label_version: LabelVersion, track: str) -> QuerySet[Evaluation]:
     newer = Evaluation.objects.filter(submission=OuterRef("submission"), label_version=label_version,
                                       state=EvaluationState.DONE, pk__gt=OuterRef("pk"))
     return (Evaluation.objects
             .filter(label_version=label_version, track=track, state=EvaluationState.DONE,
                     submission__is_public=True)
-            .filter(~Exists(newer))
+            .filter(~Exists(newer)))
+
+
+def shown_evaluations(label_version: LabelVersion, track: str) -> QuerySet[Evaluation]:
+    """Done evaluations of public submissions on these labels and track, one (the latest) per submission."""
+    return (_latest_done(label_version, track)
             .select_related("submission__team")
             .only("id", "scorer_version", "intervals", *METRIC_KEYS,
                   "submission__id", "submission__method_name", "submission__description", "submission__paper_url",
@@ -118,17 +122,27 @@ def shown_evaluations(label_version: LabelVersion, track: str) -> QuerySet[Evalu
                   "submission__reported_result_id", "submission__team__id", "submission__team__name"))
 
 
-def _entry(evaluation: Evaluation, reported: dict[int, ReportedResult]) -> Entry:
-    submission = evaluation.submission
-    return Entry(
-        evaluation_id=evaluation.pk, submission_id=submission.pk, team_id=submission.team.pk,
-        team_name=submission.team.name, method_name=submission.method_name, description=submission.description,
-        paper_url=submission.paper_url, code_url=submission.code_url, is_reference=submission.is_reference,
-        reported=reported.get(submission.reported_result_id), created_at=submission.created_at,
-        scorer_version=evaluation.scorer_version,
-        metrics={key: getattr(evaluation, key) for key in METRIC_KEYS},
-        intervals=evaluation.intervals or {},
-    )
+_ENTRY_COLUMNS = {  # Entry field: column of shown evaluations (read as plain values: no model instances)
+    "evaluation_id": "id", "submission_id": "submission_id", "team_id": "submission__team_id",
+    "team_name": "submission__team__name", "method_name": "submission__method_name",
+    "description": "submission__description", "paper_url": "submission__paper_url",
+    "code_url": "submission__code_url", "is_reference": "submission__is_reference",
+    "reported_id": "submission__reported_result_id", "created_at": "submission__created_at",
+    "scorer_version": "scorer_version", "intervals": "intervals",
+}
+
+
+def _entries(label_version: LabelVersion, track: str, reported: dict[int, ReportedResult]) -> list[Entry]:
+    columns = [*_ENTRY_COLUMNS.values(), *METRIC_KEYS]
+    entries = []
+    for values in _latest_done(label_version, track).order_by().values_list(*columns):
+        row = dict(zip(columns, values))
+        fields = {name: row[column] for name, column in _ENTRY_COLUMNS.items()}
+        reported_id = fields.pop("reported_id")
+        fields["intervals"] = fields["intervals"] or {}
+        entries.append(Entry(**fields, reported=reported.get(reported_id),
+                             metrics={key: row[key] for key in METRIC_KEYS}))
+    return entries
 
 
 def resolve_label_version(testset: TestSet, label_version_id: int | None) -> LabelVersion:
@@ -144,7 +158,7 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
     label_version = resolve_label_version(testset, options.label_version_id)
     reported = list(ReportedResult.objects.all())
     by_id = {row.pk: row for row in reported}
-    everything = [_entry(e, by_id) for e in shown_evaluations(label_version, options.track)]
+    everything = _entries(label_version, options.track, by_id)
     rows = {entry.evaluation_id: entry for entry in everything}
     all_rows = [entry.row() for entry in everything]
     if options.mean_rank:

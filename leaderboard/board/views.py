@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 
 from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRICS
@@ -14,7 +16,8 @@ from leaderboard.submissions.models import Track
 
 from . import entry_data
 from .boards import BoardNotFound, BoardOptions, board_for_request, shown_evaluations, visible_evaluation
-from .cached import board_key, cached
+from .cached import board_key, cached, hashed_key
+from .revision import revision
 
 
 def _link(options, **changes) -> str:
@@ -23,16 +26,29 @@ def _link(options, **changes) -> str:
 
 
 def board(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    """The board: its table part is rendered once per board revision and options (the same for everybody)."""
+    """The board. Its part below the site header is rendered once per board revision and options (the same for
+    everybody); for visitors without a session or pending messages, the whole page is (it is the same for all)."""
     options = BoardOptions.from_query(request.GET)
+    at = revision()
     try:
-        page = cached(board_key("page", slug=slug, options=options),
+        part = cached(board_key("page", slug=slug, options=options, at_revision=at),
                       lambda: _board_part(board_for_request(request.GET, testset_slug=slug)))
     except BoardNotFound as missing:
         if slug:
             raise Http404(str(missing)) from None
         return render(request, "board/empty.html", status=200)
-    return render(request, "board/board.html", page)
+    if not _plain_visitor(request):
+        return render(request, "board/board.html", part)
+    content = cached(board_key("anonymous-page", slug=slug, options=options, at_revision=at),
+                     lambda: render(request, "board/board.html", part).content)
+    response = HttpResponse(content)
+    patch_vary_headers(response, ("Cookie",))
+    return response
+
+
+def _plain_visitor(request: HttpRequest) -> bool:
+    """No session (so anonymous) and no messages waiting: the page is the same as for every such visitor."""
+    return settings.SESSION_COOKIE_NAME not in request.COOKIES and "messages" not in request.COOKIES
 
 
 def _board_part(board) -> dict[str, str]:
@@ -71,15 +87,25 @@ def board_link(evaluation) -> str:
     return url + ("?" + urlencode(query) if query else "")
 
 
+def _leader(evaluation) -> dict | None:
+    """The leader of the entry's board on ROC-AUC (COVID-19 vs all others): ``{"pk", "method_name"}``, found
+    once per board revision."""
+    def find() -> dict:
+        row = (shown_evaluations(evaluation.label_version, evaluation.track).filter(roc_auc_all__isnull=False)
+               .order_by("-roc_auc_all", "submission__created_at").values("pk", "submission__method_name").first())
+        return {"pk": row["pk"], "method_name": row["submission__method_name"]} if row else {}
+
+    return cached(hashed_key("leader", revision(), evaluation.label_version_id, evaluation.track), find) or None
+
+
 def entry(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = visible_evaluation(pk, user=request.user)
     if evaluation is None:
         raise Http404("no such entry")
     submission = evaluation.submission
     result = evaluation.result or {}
-    leader = (shown_evaluations(evaluation.label_version, evaluation.track)
-              .filter(roc_auc_all__isnull=False).order_by("-roc_auc_all", "submission__created_at").first())
-    comparison = entry_data.compare_with_leader(evaluation.pk, leader.pk) if leader else None
+    leader = _leader(evaluation)
+    comparison = entry_data.compare_with_leader(evaluation.pk, leader["pk"]) if leader else None
     intervals = evaluation.intervals or {}
     reported = submission.reported_result.values() if submission.reported_result else {}
     metrics = [{"metric": m, "value": getattr(evaluation, m.key), "interval": intervals.get(m.key),

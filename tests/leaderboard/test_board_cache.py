@@ -1,0 +1,134 @@
+"""Cached boards (board/cached.py, board/revision.py): built once per board revision, and every change that
+can alter a board is visible at once."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from leaderboard.board import revision as revision_module
+from leaderboard.board import views
+from leaderboard.board.cached import ProcessCache
+from leaderboard.board.models import BoardChange
+from leaderboard.board.revision import record_change, revision
+from leaderboard.submissions.states import EvaluationState
+
+from .helpers import score, submit, submit_and_score
+
+
+def page(client) -> str:
+    response = client.get(reverse("board"))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def exported_methods(client, **params) -> list[str]:
+    response = client.get(reverse("api-leaderboard"), params)
+    assert response.status_code == 200
+    if params.get("format") == "csv":
+        return [row["method_name"] for row in csv.DictReader(io.StringIO(response.content.decode()))]
+    return [entry["method_name"] for entry in response.json()["entries"]]
+
+
+def test_a_board_is_built_once_per_revision(client, label_version, team_a, archives, monkeypatch):
+    submit_and_score(team_a, archives["noisy"], method="First method")
+    built = []
+    original = views.board_for_request
+    monkeypatch.setattr(views, "board_for_request", lambda *a, **k: built.append(1) or original(*a, **k))
+    for _ in range(3):
+        assert "First method" in page(client)
+    assert len(built) == 1
+    client.get(reverse("board"), {"sort": "mean_dice"})  # other options: another board
+    assert len(built) == 2
+
+
+def test_a_new_result_is_on_every_rendering_at_once(client, label_version, team_a, team_b, archives):
+    submit_and_score(team_a, archives["noisy"], method="First method")
+    assert "Second method" not in page(client)
+    assert exported_methods(client) == ["First method"]
+    assert exported_methods(client, format="csv") == ["First method"]
+    pending = submit(team_b, archives["perfect"], method="Second method")
+    assert "Second method" not in page(client)  # queued: not on the board yet
+    assert score(pending).state == EvaluationState.DONE
+    assert "Second method" in page(client)
+    assert exported_methods(client) == ["Second method", "First method"]
+    assert exported_methods(client, format="csv") == ["Second method", "First method"]
+
+
+def test_edits_of_submissions_and_teams_are_visible_at_once(client, label_version, team_a, archives):
+    submission = submit_and_score(team_a, archives["noisy"], method="Visible method").submission
+    assert "Visible method" in page(client) and "Team A" in page(client)
+    team_a.team.name = "Renamed team"
+    team_a.team.save()
+    assert "Renamed team" in page(client) and exported_methods(client) == ["Visible method"]
+    submission.is_public = False
+    submission.save()
+    assert "Visible method" not in page(client) and exported_methods(client) == []
+
+
+def test_pending_states_and_heartbeats_keep_the_revision(label_version, team_a, archives):
+    submission = submit(team_a, archives["noisy"])
+    evaluation = submission.evaluations.get()
+    before = revision()
+    evaluation.state = EvaluationState.VALIDATING
+    evaluation.save(update_fields=["state"])
+    type(evaluation).objects.filter(pk=evaluation.pk).update(heartbeat_at=evaluation.created_at)
+    assert revision() == before
+    evaluation.state = EvaluationState.DONE
+    evaluation.save(update_fields=["state"])
+    assert revision() != before
+
+
+def test_visitors_share_the_page_but_signed_in_users_see_themselves(client, label_version, team_a, archives):
+    submit_and_score(team_a, archives["noisy"], method="Shared method")
+    anonymous = client.get(reverse("board"))
+    assert "Log in" in anonymous.content.decode() and "Cookie" in anonymous["Vary"]
+    client.force_login(team_a.user)
+    signed_in = page(client)
+    assert "Log out alice" in signed_in and "Shared method" in signed_in
+    client.logout()
+    assert "Log out alice" not in page(client)
+
+
+def test_exports_link_to_the_host_they_were_asked_from(client, label_version, team_a, archives):
+    submit_and_score(team_a, archives["noisy"])
+    urls = {host: client.get(reverse("api-leaderboard"), HTTP_HOST=host).json()["entries"][0]["entry_url"]
+            for host in ("localhost", "127.0.0.1")}
+    assert urls["localhost"].startswith("http://localhost/") and urls["127.0.0.1"].startswith("http://127.0.0.1/")
+
+
+def test_process_cache_is_bounded_by_size_and_time():
+    lru = ProcessCache(10, seconds=60)
+    lru.set("a", "12345")
+    lru.set("b", "123456")  # 11 bytes in all: "a", the least recently used, goes
+    assert lru.get("a") is None and lru.get("b") == "123456"
+    lru.set("huge", "x" * 11)  # larger than the whole cache: not kept
+    assert lru.get("huge") is None and lru.get("b") == "123456"
+    expired = ProcessCache(10, seconds=-1)
+    expired.set("a", "1")
+    assert expired.get("a") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_process_rereads_the_revision_once_a_second_and_at_once_after_its_own_changes():
+    revision_module.forget_revision()
+    first = revision()
+    BoardChange.objects.create(what="made by another process")  # no record_change here: this process can't know
+    assert revision() == first  # reused for REVISION_SECONDS
+    revision_module._memo = (first, 0.0)  # ... which have passed
+    second = revision()
+    assert second != first
+    record_change("made by this process")
+    assert revision() not in (first, second)
+
+
+def test_an_entry_page_follows_a_new_leader(client, label_version, team_a, team_b, archives):
+    first = submit_and_score(team_a, archives["noisy"], method="Early method")
+    url = reverse("entry", args=[first.pk])
+    assert "This entry leads the board" in client.get(url).content.decode()
+    submit_and_score(team_b, archives["perfect"], method="Better method")
+    text = client.get(url).content.decode()
+    assert "This entry leads the board" not in text and "Better method</a>" in text
