@@ -252,3 +252,18 @@ def run_reference(
     lungs = load_method("lungs", weights_root / "lungs", device=resolved)
     return predict_cases(loaded, cases_in_testset(testset_dir, track=track), out_archive, lungs=lungs,
                          progress=progress)
+
+
+def lung_segmenter(weights: Path | str, *, device: str = "auto"):
+    """``segment(image_hu, affine) -> labels`` on the image's own grid (0, 1, 2), from trained lung weights.
+
+    For importing test sets that come without lung masks (``python -m evaluator import-authors --lung-weights``).
+    """
+    model = load_method("lungs", weights, device=resolve_device(device))
+
+    def segment(image_hu: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        volume = to_standard(np.asarray(image_hu, dtype=np.float32), affine)
+        labels = predict_lung_mask(model, CaseVolume(volume=volume, affine=affine))
+        return from_standard(labels, volume.source_orientation)
+
+    return segment
