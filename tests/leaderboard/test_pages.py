@@ -43,3 +43,14 @@ def test_logout_is_a_post(client, team_a):
     assert "Log out alice" in client.get(reverse("board")).content.decode()
     client.post(reverse("logout"))
     assert "Log in" in client.get(reverse("board")).content.decode()
+
+
+def test_api_docs_are_served_without_a_cdn(client, label_version):
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200 and b"/api/submissions/" in schema.content
+    for url in ("/api/docs/swagger/",):
+        page = client.get(url)
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "cdn." not in html and "jsdelivr" not in html and "unpkg" not in html
+        assert "/static/drf_spectacular_sidecar/" in html
