@@ -164,8 +164,9 @@ def test_memory_limit(engine: docker.DockerClient, make_image: ImageFactory, inp
 def test_fork_bomb_is_held_by_the_pids_limit(engine: docker.DockerClient, make_image: ImageFactory,
                                              input_dir: Path, good_image: str, workdir: Path) -> None:
     # Fork until it fails (in a subshell: a failed fork ends an ash shell), count with built-ins only,
-    # clear the sleeps (and wait until init has reaped them), start a real fork bomb, and wait on a
-    # FIFO nobody writes (no fork needed).
+    # clear the sleeps (and wait until init has reaped them), start a real fork bomb in a background
+    # subshell (so that a failed fork inside it cannot end this shell), and wait on a FIFO nobody writes
+    # (no fork needed).
     script = """mkfifo /tmp/never
 ( while :; do sleep 60 & done ) 2>/dev/null
 set -- /proc/[0-9]*
@@ -173,7 +174,7 @@ echo "processes: $#"
 kill -9 -1
 while set -- /proc/[0-9]*; [ $# -gt 3 ]; do :; done
 bomb() { bomb | bomb & }
-bomb 2>/dev/null
+( bomb ) 2>/dev/null &
 echo "bomb started"
 while :; do read forever < /tmp/never; done 2>/dev/null
 """
