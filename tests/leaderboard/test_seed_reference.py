@@ -1,10 +1,12 @@
 """`manage.py seed_reference`: reference entries come from the scorer, and a re-run re-scores instead of duplicating."""
 
 import shutil
+import zipfile
 
 import pytest
 from django.core.management import call_command
 
+from evaluator.testset import load_testset
 from leaderboard.submissions.models import Evaluation, Submission
 
 from .test_testsets import relabelled
@@ -17,7 +19,7 @@ def fake_predictions(monkeypatch, archives):
 
     def run_reference(method, *, testset_dir, out_archive, track, **options):
         calls.append((method, track))
-        shutil.copyfile(archives["noisy"] if track == "archive" else archives["container-perfect"], out_archive)
+        shutil.copyfile(archives["container-perfect"], out_archive)
         return out_archive
 
     import reference_models.pipeline
@@ -31,7 +33,13 @@ def test_seed_then_rescore_on_new_labels(label_version, tiny_dir, tmp_path, fake
     references = Submission.objects.filter(is_reference=True)
     assert sorted(references.values_list("method_name", flat=True)) == ["Multitask-Spatial-1", "Thresholding"]
     assert all(s.reported_result is not None for s in references)  # matched to the paper's Table 2 rows
-    assert fake_predictions == [("thresholding", "archive"), ("multitask_spatial1", "archive")]
+    # every case predicted once per method; the archive track gets the public cases of the same predictions
+    assert fake_predictions == [("thresholding", "container"), ("multitask_spatial1", "container")]
+    with zipfile.ZipFile(references.get(method_name="Thresholding").file.open()) as archive:
+        rows = archive.read("predictions.csv").decode().splitlines()[1:]
+        public = {c.case_id for c in load_testset(tiny_dir).cases if c.distribution.value == "public"}
+        assert {row.split(",")[0] for row in rows} == public
+        assert {n.split("/")[1].split(".")[0] for n in archive.namelist() if n.startswith("masks/")} == public
     call_command("seed_reference", "--methods", "thresholding", "--tracks", "archive")
     assert "up to date" in capsys.readouterr().out
     assert references.count() == 2 and len(fake_predictions) == 2

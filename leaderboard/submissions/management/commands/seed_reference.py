@@ -4,7 +4,8 @@ For each method of Table 2 and each track, the command trains (or loads cached) 
 installed test set with ``reference_models`` and submits the archive through the normal scoring path as a
 badged reference entry. No number is typed in: every value on the board comes from the scorer.
 
-Re-running it is cheap and safe: an existing reference entry of a method and track is re-scored on the current
+Each method predicts every case once; the archive track's entry gets the same predictions restricted to the
+public cases. Re-running it is cheap and safe: an existing reference entry of a method and track is re-scored on the current
 label version (a new evaluation; old results stay tagged with the version they were scored on) instead of
 being submitted again; ``--regenerate`` predicts anew and submits a fresh entry (needed when the images, not
 only the labels, changed).
@@ -12,11 +13,15 @@ only the labels, changed).
 
 from __future__ import annotations
 
+import csv
+import io
+import zipfile
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from evaluator.testset import load_testset
 from leaderboard.accounts.models import Team
 from leaderboard.accounts.services import unique_team_slug
 from leaderboard.submissions.management.commands.submit_reference import REFERENCE_TEAM
@@ -59,6 +64,7 @@ class Command(BaseCommand):
         owner = (Team.objects.filter(name=REFERENCE_TEAM).first()
                  or Team.objects.create(name=REFERENCE_TEAM, slug=unique_team_slug(REFERENCE_TEAM)))
         directory = None
+        predicted: dict[str, bool] = {}
         for method in methods:
             title = METHODS[method].title
             reported = ReportedResult.objects.filter(method__iexact=title).first()
@@ -73,13 +79,21 @@ class Command(BaseCommand):
                     continue
                 directory = directory or testset_directory(label_version)
                 archive = out_dir / f"{method}-{track}.zip"
-                self.stdout.write(f"{title} ({track}): predicting {label_version} ...")
-                try:
-                    run_reference(method, testset_dir=directory, out_archive=archive, weights_dir=weights_dir,
-                                  train_if_missing=not no_train, scale=scale, steps=steps, device=device,
-                                  track=track, progress=options.get("verbosity", 1) > 1)
-                except FileNotFoundError as missing:
-                    raise CommandError(f"{title}: {missing} (drop --no-train to train it)") from None
+                every_case = out_dir / f"{method}-{Track.CONTAINER.value}.zip"
+                if not every_case.is_file() or (regenerate and not predicted.get(method)):
+                    self.stdout.write(f"{title}: predicting every case of {label_version} ...")
+                    try:
+                        run_reference(method, testset_dir=directory, out_archive=every_case,
+                                      weights_dir=weights_dir, train_if_missing=not no_train, scale=scale,
+                                      steps=steps, device=device, track=Track.CONTAINER.value,
+                                      progress=options.get("verbosity", 1) > 1)
+                    except FileNotFoundError as missing:
+                        raise CommandError(f"{title}: {missing} (drop --no-train to train it)") from None
+                    predicted[method] = True
+                if track != Track.CONTAINER:
+                    # the archive track sees the public cases only: the same predictions, restricted to them
+                    public = {c.case_id for c in load_testset(directory).cases if c.distribution == "public"}
+                    restrict_archive(every_case, archive, keep=public)
                 meta = SubmissionMeta(method_name=title, is_public=True,
                                       description=f"Reference implementation of {title} (reference_models/, scale "
                                                   f"{scale}) trained on the synthetic benchmark's training sets.")
@@ -91,3 +105,19 @@ class Command(BaseCommand):
                 except SubmissionRejected as rejected:
                     raise CommandError(f"{title}: " + "; ".join(str(p) for p in rejected.problems)) from None
                 self.stdout.write(self.style.SUCCESS(f"{title} ({track}): submitted as {submission.pk}"))
+
+
+def restrict_archive(source: Path, target: Path, *, keep: set[str]) -> Path:
+    """Copy our own prediction archive keeping only the rows and masks of the ``keep`` cases."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            if item.filename == "predictions.csv":
+                rows = list(csv.reader(io.StringIO(src.read(item).decode("utf-8"))))
+                text = io.StringIO()
+                csv.writer(text, lineterminator="\n").writerows([rows[0], *(r for r in rows[1:] if r[0] in keep)])
+                dst.writestr("predictions.csv", text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+            elif item.filename.startswith("masks/"):
+                case_id = item.filename[len("masks/"):].removesuffix(".gz").removesuffix(".nii")
+                if case_id in keep:
+                    dst.writestr(item, src.read(item))
+    return target
