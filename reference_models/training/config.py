@@ -119,8 +119,9 @@ SMALL_BATCHING: Mapping[str, dict[str, Any]] = {
     **{name: {"size": 2, "max_slices": 8} for name in MULTITASK},
 }
 SMALL_UNET3D_INFERENCE_PATCH = (160, 160, 32)
-"""At the small scale 3D U-Net trains on 64 × 64 × 16 patches but predicts with one 160 × 160 × 32 patch
-(covering a whole cropped phantom series): the same voxels, a fraction of the time of many small patches."""
+"""At the small and tiny scales 3D U-Net trains on small patches (64 × 64 × 16, 16 × 16 × 8) but predicts with
+one 160 × 160 × 32 patch (covering a whole cropped phantom series): the same voxels, a fraction of the time of
+many small patches (the network is fully convolutional)."""
 TINY_BATCHING: Mapping[str, dict[str, Any]] = {
     "lungs": {"size": 4},
     "unet2d": {"size": 2, "max_slices": 2},
@@ -202,7 +203,7 @@ def default_config(
     batching = dataclasses.replace(batching, **overrides)
     predict_options: dict[str, Any] = {}
     if method == "unet3d" and batching.patch is not None:
-        patch = SMALL_UNET3D_INFERENCE_PATCH if scale == "small" else batching.patch
+        patch = SMALL_UNET3D_INFERENCE_PATCH if scale in ("small", "tiny") else batching.patch
         predict_options = {"patch_size": list(patch), "overlap": min(32, min(patch) // 4)}
     return TrainConfig(
         method=method,
