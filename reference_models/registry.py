@@ -80,7 +80,7 @@ class Method:
 
 
 _TINY_2D = MappingProxyType({"width": 2, "depth": 3})
-_TINY_MULTITASK = MappingProxyType({"width": 2, "depth": 4, "hidden": 16})
+_TINY_MULTITASK = MappingProxyType({"width": 2, "depth": 5, "hidden": 16})  # depth 5: Spatial-4 ≠ Latent
 _SEGMENTATION = frozenset({LESIONS, SEVERITY, LUNGS})
 _MULTITASK = frozenset({PROBABILITY, LESIONS, SEVERITY, LUNGS})
 _COVID_MASKS = "79 COVID-19 series with lesion masks (Mosmed-1110: 50, MedSeg-29: 29)"
