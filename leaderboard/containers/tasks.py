@@ -14,9 +14,8 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from leaderboard.submissions import container_runner, runner
-from leaderboard.submissions.states import FailureKind
-from leaderboard.submissions.tasks import backoff_seconds
+from leaderboard.submissions import container_runner
+from leaderboard.submissions.tasks import run_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +28,7 @@ TASK_NAME = "leaderboard.containers.tasks.run_container_evaluation"
              time_limit=settings.LEADERBOARD_CONTAINER_HARD_TIME_LIMIT)
 def run_container_evaluation(self, evaluation_id: int) -> str:
     """Load or pull the image, run it, validate and score its output; retried on engine or database trouble."""
-    worker = f"{self.request.hostname or 'gpu-worker'}/{self.request.id or '-'}"
-    try:
-        return container_runner.run(evaluation_id, worker=worker).value
-    except runner.TransientFailure as error:
-        if self.request.retries >= self.max_retries:
-            runner.fail_unclaimed(evaluation_id, kind=FailureKind.SERVER,
-                                  problems=[{"message": runner.SERVER_FAULT_MESSAGE}],
-                                  message=f"gave up after {self.request.retries} retries: {error}")
-            return runner.Outcome.FAILED.value
-        raise self.retry(exc=error, countdown=backoff_seconds(self.request.retries))
-    except runner.TRANSIENT_ERRORS as error:  # the claim itself could not be taken (database away)
-        raise self.retry(exc=error, countdown=backoff_seconds(self.request.retries))
+    return run_with_retries(self, evaluation_id, run=container_runner.run, default_worker="gpu-worker")
 
 
 def _serves_gpu_queue(sender) -> bool:

@@ -25,18 +25,24 @@ def backoff_seconds(retries: int) -> float:
              soft_time_limit=settings.LEADERBOARD_SOFT_TIME_LIMIT, time_limit=settings.LEADERBOARD_HARD_TIME_LIMIT)
 def score_evaluation(self, evaluation_id: int) -> str:
     """Score one archive evaluation; idempotent (see :mod:`leaderboard.submissions.runner`)."""
-    worker = f"{self.request.hostname or 'worker'}/{self.request.id or '-'}"
+    return run_with_retries(self, evaluation_id, run=runner.run, default_worker="worker")
+
+
+def run_with_retries(task, evaluation_id: int, *, run, default_worker: str) -> str:
+    """``run(evaluation_id, worker=...)`` under the queue's retry policy (shared by the CPU and GPU tasks):
+    transient trouble is retried with backoff; after the last retry the evaluation fails as a server fault."""
+    worker = f"{task.request.hostname or default_worker}/{task.request.id or '-'}"
     try:
-        return runner.run(evaluation_id, worker=worker).value
+        return run(evaluation_id, worker=worker).value
     except runner.TransientFailure as error:
-        if self.request.retries >= self.max_retries:
+        if task.request.retries >= task.max_retries:
             runner.fail_unclaimed(evaluation_id, kind=FailureKind.SERVER,
                                   problems=[{"message": runner.SERVER_FAULT_MESSAGE}],
-                                  message=f"gave up after {self.request.retries} retries: {error}")
+                                  message=f"gave up after {task.request.retries} retries: {error}")
             return runner.Outcome.FAILED.value
-        raise self.retry(exc=error, countdown=backoff_seconds(self.request.retries))
+        raise task.retry(exc=error, countdown=backoff_seconds(task.request.retries))
     except runner.TRANSIENT_ERRORS as error:  # the claim itself could not be taken (database away)
-        raise self.retry(exc=error, countdown=backoff_seconds(self.request.retries))
+        raise task.retry(exc=error, countdown=backoff_seconds(task.request.retries))
 
 
 @shared_task(name="leaderboard.submissions.tasks.watchdog", acks_late=False, ignore_result=True)
