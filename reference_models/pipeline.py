@@ -6,8 +6,8 @@ the lesion mask is mapped back onto the file's own voxel grid. Columns and masks
 classifiers write ``covid_probability``, segmenters ``severity`` and masks, the multitask models all three;
 segmentation-only methods write no probability column, so the scorer ranks them by severity (as the paper).
 
-:func:`run_reference` is the one call the leaderboard's ``seed_reference`` needs: it trains (or reuses cached)
-weights, predicts every case of an installed test set and writes the archive.
+:func:`run_references` is the one call the leaderboard's ``seed_reference`` needs: it trains (or reuses cached)
+weights, predicts every case of an installed test set with all the methods at once and writes their archives.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import nibabel as nib
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from evaluator.scoring import Track, visible_cases
 from evaluator.testset import load_testset
 from reference_models.archive_writer import open_writer
-from reference_models.data.volumes import Volume, from_standard, squeeze_3d, to_hu, to_standard
+from reference_models.data.volumes import Volume, from_standard, read_nifti, squeeze_3d, to_hu, to_standard
 from reference_models.provision import ensure_weights
 from reference_models.registry import LESIONS, METHODS, PROBABILITY, SEVERITY
 from reference_models.training.loop import resolve_device
@@ -119,7 +119,7 @@ class CaseVolume:
 
 def load_case(image_path: Path | str) -> CaseVolume:
     """Read a NIfTI image in Hounsfield units (the contract of test sets and containers)."""
-    image = nib.load(str(image_path))
+    image = read_nifti(image_path)
     hu, _ = to_hu(squeeze_3d(image.get_fdata(dtype=np.float32), path=image_path), intensity="hu")
     return CaseVolume(volume=to_standard(hu, image.affine), affine=image.affine)
 
@@ -211,47 +211,61 @@ def predict_many(
     return results
 
 
-def run_reference(
-    method: str,
+def run_references(
+    methods: Sequence[str],
     *,
     testset_dir: Path | str,
-    out_archive: Path | str,
+    out_archives: Mapping[str, Path | str],
     weights_dir: Path | str,
     train_if_missing: bool = True,
     train_data: Sequence[str] | None = None,
     data_dir: Path | str | None = None,
     scale: str = "small",
     steps: int | None = None,
+    lung_steps: int | None = None,
     seed: int = 0,
     device: str = "auto",
     track: str = "container",
     progress: bool = False,
-) -> Path:
-    """Write the prediction archive of ``method`` for the test set at ``testset_dir``.
+) -> dict[str, Path]:
+    """Write the prediction archive of each of ``methods`` (to ``out_archives[method]``) for the test set at
+    ``testset_dir``; every image is read and its lungs segmented once for all of them.
 
-    Weights live in ``weights_dir/<method>/`` and ``weights_dir/lungs/``. Missing ones are trained when
+    Weights live in ``weights_dir/<method>/`` and ``weights_dir/lungs/``. Missing ones are trained first when
     ``train_if_missing`` (else ``FileNotFoundError``): on ``train_data`` (dataset specs, ``LAYOUT:PATH``), by
     default on the synthetic benchmark's training sets, written once to ``data_dir`` (default
-    ``weights_dir/training-data``), at ``scale`` with the benchmark's step counts unless ``steps`` is given.
+    ``weights_dir/training-data``), at ``scale`` with the benchmark's step counts unless ``steps`` (every
+    network) or ``lung_steps`` (the lung network) is given.
     """
+    missing = [m for m in methods if m not in out_archives]
+    if missing:
+        raise ValueError(f"no output archive given for {', '.join(missing)}")
     resolved = resolve_device(device)
     weights_root = Path(weights_dir)
-    ensure_weights(
-        method,
-        weights_dir=weights_root,
-        train_if_missing=train_if_missing,
-        train_data=train_data,
-        data_dir=Path(data_dir) if data_dir is not None else weights_root / "training-data",
-        scale=scale,
-        steps=steps,
-        seed=seed,
-        device=resolved,
-        progress=progress,
-    )
-    loaded = load_method(method, weights_root / method if METHODS[method].build else None, device=resolved)
+    for method in methods:
+        ensure_weights(
+            method,
+            weights_dir=weights_root,
+            train_if_missing=train_if_missing,
+            train_data=train_data,
+            data_dir=Path(data_dir) if data_dir is not None else weights_root / "training-data",
+            scale=scale,
+            steps=steps,
+            lung_steps=lung_steps,
+            seed=seed,
+            device=resolved,
+            progress=progress,
+        )
+    loaded = {m: load_method(m, weights_root / m if METHODS[m].build else None, device=resolved) for m in methods}
     lungs = load_method("lungs", weights_root / "lungs", device=resolved)
-    return predict_cases(loaded, cases_in_testset(testset_dir, track=track), out_archive, lungs=lungs,
-                         progress=progress)
+    predict_many(loaded, cases_in_testset(testset_dir, track=track), {m: out_archives[m] for m in methods},
+                 lungs=lungs, progress=progress)
+    return {m: Path(out_archives[m]) for m in methods}
+
+
+def run_reference(method: str, *, out_archive: Path | str, **options: Any) -> Path:
+    """:func:`run_references` for one method: its archive at ``out_archive``."""
+    return run_references([method], out_archives={method: out_archive}, **options)[method]
 
 
 def lung_segmenter(weights: Path | str, *, device: str = "auto"):

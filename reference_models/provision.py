@@ -124,6 +124,7 @@ def ensure_weights(
     training_data: TrainingData = DEFAULT_TRAINING_DATA,
     scale: str = "small",
     steps: int | None = None,
+    lung_steps: int | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
     cache_dir: Path | str | None = None,
@@ -133,8 +134,9 @@ def ensure_weights(
 
     ``train_data``: dataset specs; by default the synthetic training sets written to ``data_dir``
     (:func:`ensure_training_data`). ``steps``: batches for every network trained here (default
-    :data:`BENCHMARK_STEPS` at the ``small`` scale, the paper's schedules otherwise). Thresholding gets the
-    paper's parameters. Returns the run folders.
+    :data:`BENCHMARK_STEPS` at the ``small`` scale, the paper's schedules otherwise); ``lung_steps``, if given,
+    for the lung network instead (every method's crop depends on it). Thresholding gets the paper's parameters.
+    Returns the run folders.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -151,8 +153,9 @@ def ensure_weights(
         records = load_records(train_data)
         cache = Path(cache_dir) if cache_dir is not None else root / "prepared-cache"
         for name in missing:
+            network_steps = lung_steps if name == "lungs" and lung_steps is not None else steps
             train_one(name, records=records, out_dir=root / name, lungs_dir=root / "lungs", scale=scale,
-                      steps=steps, seed=seed, device=device, cache_dir=cache, progress=progress, datasets=train_data)
+                      steps=network_steps, seed=seed, device=device, cache_dir=cache, progress=progress, datasets=train_data)
     return {name: root / name for name in needed}
 
 

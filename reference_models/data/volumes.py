@@ -26,6 +26,11 @@ from nibabel import orientations
 
 from reference_models.preprocessing import spacing_from_affine
 
+try:  # ISA-L inflates gzip 2-3x faster than zlib (the scorer uses it too); optional
+    from isal.igzip import decompress as _gunzip
+except ImportError:  # pragma: no cover - exercised only where isal is missing
+    from gzip import decompress as _gunzip
+
 STANDARD_AXCODES: tuple[str, str, str] = ("L", "P", "S")
 RADIOPAEDIA_WINDOW: tuple[float, float] = (-1250.0, 250.0)
 """HU window that the Radiopaedia volumes of COVID-19-CT-Seg were rescaled from (to 0..255)."""
@@ -99,9 +104,25 @@ def to_hu(array: np.ndarray, *, intensity: str = "auto") -> tuple[np.ndarray, st
     return hu, mode
 
 
+def read_nifti(path: Path | str) -> nib.spatialimages.SpatialImage:
+    """``nib.load``, except that a gzipped single-file NIfTI is inflated in one go with ISA-L (where installed)
+    instead of nibabel's streaming zlib reader: the same image, read about twice as fast."""
+    path = Path(path)
+    if not path.name.endswith(".nii.gz"):
+        return nib.load(str(path))
+    data = _gunzip(path.read_bytes())
+    header_size = int.from_bytes(data[:4], "little") if len(data) >= 4 else 0
+    if header_size not in (348, 540):
+        header_size = int.from_bytes(data[:4], "big") if len(data) >= 4 else 0
+    if header_size not in (348, 540):
+        raise ValueError(f"{path}: not a NIfTI file (header size field {header_size})")
+    klass = nib.Nifti2Image if header_size == 540 else nib.Nifti1Image
+    return klass.from_bytes(data)
+
+
 def load_image(path: Path | str, *, intensity: str = "auto") -> tuple[Volume, str]:
     """A CT image in standard orientation and HU (float32), and the intensity convention that was read."""
-    image = nib.load(str(path))
+    image = read_nifti(path)
     data = squeeze_3d(image.get_fdata(dtype=np.float32), path=path)
     hu, mode = to_hu(data, intensity=intensity)
     return to_standard(hu, image.affine), mode

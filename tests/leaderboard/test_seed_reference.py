@@ -14,17 +14,18 @@ from .test_testsets import relabelled
 
 @pytest.fixture
 def fake_predictions(monkeypatch, archives):
-    """run_reference replaced by a copy of a prepared archive (the real one is tested in tests/reference_models)."""
+    """run_references replaced by copies of a prepared archive (the real one is tested in tests/reference_models)."""
     calls = []
 
-    def run_reference(method, *, testset_dir, out_archive, track, **options):
-        calls.append((method, track))
-        shutil.copyfile(archives["container-perfect"], out_archive)
-        return out_archive
+    def run_references(methods, *, testset_dir, out_archives, track, **options):
+        calls.append((tuple(methods), track))
+        for method in methods:
+            shutil.copyfile(archives["container-perfect"], out_archives[method])
+        return out_archives
 
     import reference_models.pipeline
 
-    monkeypatch.setattr(reference_models.pipeline, "run_reference", run_reference)
+    monkeypatch.setattr(reference_models.pipeline, "run_references", run_references)
     return calls
 
 
@@ -33,8 +34,9 @@ def test_seed_then_rescore_on_new_labels(label_version, tiny_dir, tmp_path, fake
     references = Submission.objects.filter(is_reference=True)
     assert sorted(references.values_list("method_name", flat=True)) == ["Multitask-Spatial-1", "Thresholding"]
     assert all(s.reported_result is not None for s in references)  # matched to the paper's Table 2 rows
-    # every case predicted once per method; the archive track gets the public cases of the same predictions
-    assert fake_predictions == [("thresholding", "container"), ("multitask_spatial1", "container")]
+    # every case predicted once, by both methods in one pass; the archive track gets the public cases of the
+    # same predictions
+    assert fake_predictions == [(("thresholding", "multitask_spatial1"), "container")]
     with zipfile.ZipFile(references.get(method_name="Thresholding").file.open()) as archive:
         rows = archive.read("predictions.csv").decode().splitlines()[1:]
         public = {c.case_id for c in load_testset(tiny_dir).cases if c.distribution.value == "public"}
@@ -42,11 +44,11 @@ def test_seed_then_rescore_on_new_labels(label_version, tiny_dir, tmp_path, fake
         assert {n.split("/")[1].split(".")[0] for n in archive.namelist() if n.startswith("masks/")} == public
     call_command("seed_reference", "--methods", "thresholding", "--tracks", "archive")
     assert "up to date" in capsys.readouterr().out
-    assert references.count() == 2 and len(fake_predictions) == 2
+    assert references.count() == 2 and len(fake_predictions) == 1
     call_command("import_testset", str(relabelled(tiny_dir, tmp_path, version="2")), "--no-rescore")
     call_command("seed_reference", "--methods", "thresholding", "--tracks", "archive")
     assert "re-scoring" in capsys.readouterr().out
     thresholding = references.get(method_name="Thresholding")
     assert set(Evaluation.objects.filter(submission=thresholding).values_list("label_version__version", flat=True)) \
         == {"1", "2"}
-    assert len(fake_predictions) == 2  # re-scored, not predicted again
+    assert len(fake_predictions) == 1  # re-scored, not predicted again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -115,3 +116,45 @@ def test_run_reference_trains_what_is_missing(tiny_weights: Path, phantom_sets: 
                             weights_dir=weights, train_data=specs(phantom_sets), scale="tiny", steps=2)
     assert (weights / "unet3d" / "best.pt").is_file() and (weights / "unet3d" / "history.jsonl").is_file()
     assert _score(archive, phantom_sets["testset"], tmp_path)["metrics"]["mean_dice"] is not None
+
+
+def test_run_references_reads_and_segments_each_case_once_for_all_methods(
+    tiny_weights: Path, phantom_sets: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reference_models.pipeline as pipeline
+
+    segmented: list[object] = []
+    original = pipeline.predict_lung_mask
+    monkeypatch.setattr(pipeline, "predict_lung_mask", lambda lungs, case: segmented.append(case) or original(lungs, case))
+    methods = ["thresholding", "resnet50", "multitask_spatial1"]
+    out = {m: tmp_path / f"{m}.zip" for m in methods}
+    weights = tmp_path / "weights"
+    for name in ("lungs", "resnet50", "multitask_spatial1"):
+        shutil.copytree(tiny_weights / name, weights / name)
+    with pytest.raises(ValueError, match="no output archive given for resnet50"):
+        pipeline.run_references(methods, testset_dir=phantom_sets["testset"], out_archives={"thresholding": out[
+            "thresholding"]}, weights_dir=weights)
+    # thresholding's "weights" (the paper's parameters) are written; the networks' exist and are not retrained
+    archives = pipeline.run_references(methods, testset_dir=phantom_sets["testset"], out_archives=out,
+                                       weights_dir=weights)
+    assert (weights / "thresholding" / "best.pt").is_file()
+    assert (weights / "resnet50" / "best.pt").read_bytes() == (tiny_weights / "resnet50" / "best.pt").read_bytes()
+    n_cases = len(load_testset(phantom_sets["testset"]).cases)
+    assert len(segmented) == n_cases  # once per case, not once per case and method
+    assert archives == out
+    assert list(_csv(out["resnet50"])[0]) == ["case_id", "covid_probability"]
+    assert list(_csv(out["thresholding"])[0]) == ["case_id", "severity"]
+    for method in methods:
+        assert len(_csv(out[method])) == n_cases
+        assert _score(out[method], phantom_sets["testset"], tmp_path)["metrics"]["roc_auc_all"] is not None
+
+
+def test_lung_steps_apply_to_the_lung_network_only(phantom_sets: dict, tmp_path: Path) -> None:
+    from reference_models.provision import ensure_weights
+
+    weights = tmp_path / "weights"
+    ensure_weights("unet2d", weights_dir=weights, train_data=specs(phantom_sets), scale="tiny", steps=2, lung_steps=3)
+    history = {name: (weights / name / "history.jsonl").read_text().splitlines() for name in ("lungs", "unet2d")}
+    import json
+
+    assert json.loads(history["lungs"][-1])["step"] == 3 and json.loads(history["unet2d"][-1])["step"] == 2

@@ -10,7 +10,14 @@ import pytest
 
 from evaluator.phantoms import write_authors_layout, write_nifti
 from reference_models.data import detect_layout, iter_series, label_counts, list_dataset
-from reference_models.data.volumes import detect_intensity, from_standard, relabel_lungs, to_hu, to_standard
+from reference_models.data.volumes import (
+    detect_intensity,
+    from_standard,
+    read_nifti,
+    relabel_lungs,
+    to_hu,
+    to_standard,
+)
 
 
 def test_mosmed_layout_labels_masks_and_categories(phantom_sets: dict) -> None:
@@ -143,3 +150,26 @@ def test_relabel_lungs_by_position() -> None:
     relabelled = relabel_lungs(labels, lung_values=(1, 2))
     assert (relabelled[1:4] == 1).all() and (relabelled[6:9] == 2).all()
     assert set(np.unique(relabel_lungs(labels, lung_values=(1,)))) == {0, 1}
+
+
+@pytest.mark.parametrize("klass", [nib.Nifti1Image, nib.Nifti2Image])
+@pytest.mark.parametrize("name", ["ct.nii.gz", "ct.nii"])
+def test_read_nifti_matches_nibabel(tmp_path: Path, klass, name: str) -> None:
+    data = np.random.default_rng(0).integers(-1024, 400, (12, 10, 6)).astype(np.int16)
+    affine = np.array([[-0.7, 0, 0, 10], [0, 0.7, 0, -5], [0, 0, 2.5, 3], [0, 0, 0, 1]])
+    image = klass(data, affine)
+    image.header.set_slope_inter(2.0, -3.0)
+    nib.save(image, tmp_path / name)
+    read = read_nifti(tmp_path / name)
+    expected = nib.load(tmp_path / name)
+    assert type(read) is type(expected)
+    np.testing.assert_array_equal(read.get_fdata(dtype=np.float32), expected.get_fdata(dtype=np.float32))
+    np.testing.assert_allclose(read.affine, expected.affine)
+
+
+def test_read_nifti_names_a_file_that_is_not_nifti(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "x.nii.gz").write_bytes(gzip.compress(b"not an image at all" * 30))
+    with pytest.raises(ValueError, match=r"x\.nii\.gz: not a NIfTI file"):
+        read_nifti(tmp_path / "x.nii.gz")

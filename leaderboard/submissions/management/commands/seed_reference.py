@@ -4,8 +4,8 @@ For each method of Table 2 and each track, the command trains (or loads cached) 
 installed test set with ``reference_models`` and submits the archive through the normal scoring path as a
 badged reference entry. No number is typed in: every value on the board comes from the scorer.
 
-Each method predicts every case once; the archive track's entry gets the same predictions restricted to the
-public cases. Re-running it is cheap and safe: an existing reference entry of a method and track is re-scored on the current
+All methods predict the test set in one pass (each image read and its lungs segmented once; every case, for
+the container track); the archive track's entry gets the same predictions restricted to the public cases. Re-running it is cheap and safe: an existing reference entry of a method and track is re-scored on the current
 label version (a new evaluation; old results stay tagged with the version they were scored on) instead of
 being submitted again; ``--regenerate`` predicts anew and submits a fresh entry (needed when the images, not
 only the labels, changed).
@@ -44,14 +44,16 @@ class Command(BaseCommand):
         parser.add_argument("--testset", help="test set slug (default: the site's benchmark)")
         parser.add_argument("--weights-dir", type=Path, help="cached weights (default DATA_DIR/reference-weights)")
         parser.add_argument("--scale", default="small", help="network scale: tiny | small | paper (see docs)")
-        parser.add_argument("--steps", type=int, help="training steps (default: the benchmark's schedule)")
+        parser.add_argument("--steps", type=int, help="training batches per network (default: the benchmark's schedule)")
+        parser.add_argument("--lung-steps", type=int,
+                            help="training batches of the lung network every method crops with (default: --steps)")
         parser.add_argument("--device", default="auto", help="cpu | cuda | auto")
         parser.add_argument("--no-train", action="store_true", help="fail instead of training missing weights")
         parser.add_argument("--regenerate", action="store_true", help="predict again and submit fresh entries")
 
-    def handle(self, *args, methods, tracks, testset, weights_dir, scale, steps, device, no_train, regenerate,
-               **options):
-        from reference_models.pipeline import run_reference
+    def handle(self, *args, methods, tracks, testset, weights_dir, scale, steps, lung_steps, device, no_train,
+               regenerate, **options):
+        from reference_models.pipeline import run_references
         from reference_models.registry import METHODS
 
         benchmark = default_benchmark(testset)
@@ -63,11 +65,9 @@ class Command(BaseCommand):
         out_dir.mkdir(parents=True, exist_ok=True)
         owner = (Team.objects.filter(name=REFERENCE_TEAM).first()
                  or Team.objects.create(name=REFERENCE_TEAM, slug=unique_team_slug(REFERENCE_TEAM)))
-        directory = None
-        predicted: dict[str, bool] = {}
+        to_submit: list[tuple[str, str]] = []
         for method in methods:
             title = METHODS[method].title
-            reported = ReportedResult.objects.filter(method__iexact=title).first()
             for track in tracks:
                 existing = (Submission.objects.filter(team=owner, testset=benchmark, track=track, method_name=title,
                                                       is_reference=True).order_by("-pk").first())
@@ -76,35 +76,41 @@ class Command(BaseCommand):
                                              requested_by="manage.py seed_reference")
                     state = "re-scoring" if report.created or report.requeued else "up to date"
                     self.stdout.write(f"{title} ({track}): {state} (submission {existing.pk})")
-                    continue
-                directory = directory or testset_directory(label_version)
-                archive = out_dir / f"{method}-{track}.zip"
-                every_case = out_dir / f"{method}-{Track.CONTAINER.value}.zip"
-                if not every_case.is_file() or (regenerate and not predicted.get(method)):
-                    self.stdout.write(f"{title}: predicting every case of {label_version} ...")
-                    try:
-                        run_reference(method, testset_dir=directory, out_archive=every_case,
-                                      weights_dir=weights_dir, train_if_missing=not no_train, scale=scale,
-                                      steps=steps, device=device, track=Track.CONTAINER.value,
-                                      progress=options.get("verbosity", 1) > 1)
-                    except FileNotFoundError as missing:
-                        raise CommandError(f"{title}: {missing} (drop --no-train to train it)") from None
-                    predicted[method] = True
-                if track != Track.CONTAINER:
-                    # the archive track sees the public cases only: the same predictions, restricted to them
-                    public = {c.case_id for c in load_testset(directory).cases if c.distribution == "public"}
-                    restrict_archive(every_case, archive, keep=public)
-                meta = SubmissionMeta(method_name=title, is_public=True,
-                                      description=f"Reference implementation of {title} (reference_models/, scale "
-                                                  f"{scale}) trained on the synthetic benchmark's training sets.")
-                try:
-                    with open(archive, "rb") as handle:
-                        submission = submit_archive(team=owner, user=None, handle=handle, file_name=archive.name,
-                                                    meta=meta, testset=benchmark, track=track, reference=reported,
-                                                    is_reference=True)
-                except SubmissionRejected as rejected:
-                    raise CommandError(f"{title}: " + "; ".join(str(p) for p in rejected.problems)) from None
-                self.stdout.write(self.style.SUCCESS(f"{title} ({track}): submitted as {submission.pk}"))
+                else:
+                    to_submit.append((method, track))
+        if not to_submit:
+            return
+        directory = testset_directory(label_version)
+        every_case = {method: out_dir / f"{method}-{Track.CONTAINER.value}.zip" for method, _ in to_submit}
+        to_predict = [m for m in every_case if regenerate or not every_case[m].is_file()]
+        if to_predict:
+            self.stdout.write(f"predicting every case of {label_version} with "
+                              f"{', '.join(METHODS[m].title for m in to_predict)} (weights: {weights_dir}) ...")
+            try:
+                run_references(to_predict, testset_dir=directory, out_archives=every_case, weights_dir=weights_dir,
+                               train_if_missing=not no_train, scale=scale, steps=steps, lung_steps=lung_steps,
+                               device=device, track=Track.CONTAINER.value, progress=options.get("verbosity", 1) > 0)
+            except FileNotFoundError as missing:
+                raise CommandError(f"{missing} (drop --no-train to train it)") from None
+        public = {c.case_id for c in load_testset(directory).cases if c.distribution == "public"}
+        for method, track in to_submit:
+            title = METHODS[method].title
+            archive = every_case[method]
+            if track != Track.CONTAINER:
+                # the archive track sees the public cases only: the same predictions, restricted to them
+                archive = restrict_archive(every_case[method], out_dir / f"{method}-{track}.zip", keep=public)
+            meta = SubmissionMeta(method_name=title, is_public=True,
+                                  description=f"Reference implementation of {title} (reference_models/, scale "
+                                              f"{scale}) trained on the synthetic benchmark's training sets.")
+            reported = ReportedResult.objects.filter(method__iexact=title).first()
+            try:
+                with open(archive, "rb") as handle:
+                    submission = submit_archive(team=owner, user=None, handle=handle, file_name=archive.name,
+                                                meta=meta, testset=benchmark, track=track, reference=reported,
+                                                is_reference=True)
+            except SubmissionRejected as rejected:
+                raise CommandError(f"{title}: " + "; ".join(str(p) for p in rejected.problems)) from None
+            self.stdout.write(self.style.SUCCESS(f"{title} ({track}): submitted as {submission.pk}"))
 
 
 def restrict_archive(source: Path, target: Path, *, keep: set[str]) -> Path:
