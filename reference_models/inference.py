@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference_models.preprocessing import Geometry, restore_probabilities
+from reference_models.preprocessing import Geometry, restore_probabilities, restore_tensor, to_device
 from reference_models.severity import severity as severity_score
 
 SLICE_BATCH = 16
@@ -26,16 +26,26 @@ SLICE_BATCH = 16
 class Prediction:
     """What one method predicts for one series; every array is on the original ``[x, y, z]`` grid.
 
-    ``probability``: COVID-19 probability (classifiers). ``lesion_probabilities`` (float32) and ``lesions`` (bool):
-    lesion segmentation. ``lungs``: uint8, 0 background, 1 the lung with the lower x index, 2 the other.
-    ``severity``: max over the two lungs of the lesion fraction of the lung.
+    ``probability``: COVID-19 probability (classifiers). ``lesions`` (bool): lesion segmentation, and
+    :attr:`lesion_probabilities` (float32) the map it was thresholded from, restored on demand from
+    ``cropped_probabilities`` (the network's output on the cropped 2 mm grid) and its ``geometry``.
+    ``lungs``: uint8, 0 background, 1 the lung with the lower x index, 2 the other. ``severity``: max over the
+    two lungs of the lesion fraction of the lung.
     """
 
     probability: float | None = None
-    lesion_probabilities: np.ndarray | None = None
     lesions: np.ndarray | None = None
     lungs: np.ndarray | None = None
     severity: float | None = None
+    cropped_probabilities: np.ndarray | None = None
+    geometry: Geometry | None = None
+
+    @property
+    def lesion_probabilities(self) -> np.ndarray | None:
+        """Lesion probabilities on the original grid (computed when asked: 4 bytes a voxel)."""
+        if self.cropped_probabilities is None or self.geometry is None:
+            return None
+        return restore_probabilities(self.cropped_probabilities, self.geometry)
 
     @property
     def identification_score(self) -> float | None:
@@ -98,14 +108,19 @@ def lesion_prediction(
     lungs: np.ndarray,
     threshold: float,
     probability: float | None = None,
+    device: torch.device | str | None = None,
 ) -> Prediction:
-    """Restore cropped 2 mm lesion probabilities to the original grid, threshold them and compute the severity."""
-    restored = restore_probabilities(probabilities, geometry)
-    lesions = restored > threshold
+    """Restore cropped 2 mm lesion probabilities to the original grid, threshold them and compute the severity.
+
+    The three run on ``device`` (the network's; default the CPU): only the boolean lesion mask comes back.
+    """
+    lesions = restore_tensor(probabilities, geometry, threshold=threshold, device=device)
+    severity = severity_score(lesions, to_device(np.asarray(lungs, dtype=np.uint8), lesions.device))
     return Prediction(
         probability=probability,
-        lesion_probabilities=restored,
-        lesions=lesions,
+        lesions=lesions.cpu().numpy(),
         lungs=lungs,
-        severity=severity_score(lesions, lungs),
+        severity=severity,
+        cropped_probabilities=probabilities,
+        geometry=geometry,
     )

@@ -56,12 +56,15 @@ def split_lungs(
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     step: int = KMEANS_STEP,
     seed: int = KMEANS_SEED,
+    device: torch.device | str | None = None,
 ) -> np.ndarray:
     """Split a binary lung mask into two lungs with k-means (k = 2); returns uint8 labels 0, 1, 2 (see module doc).
 
-    Masks with fewer than two voxels get label 1 everywhere; small masks are fitted on all voxels.
+    Masks with fewer than two voxels get label 1 everywhere; small masks are fitted on all voxels. The fit runs on
+    the host (scikit-learn, a subsample); labelling every voxel runs on ``device`` (default: the CPU).
     """
-    mask = np.asarray(mask) != 0
+    mask = np.asarray(mask)
+    mask = mask if mask.dtype == np.bool_ else mask != 0
     labels = np.zeros(mask.shape, dtype=np.uint8)
     total = int(np.count_nonzero(mask))
     if total < 2:
@@ -84,14 +87,17 @@ def split_lungs(
     # centre 0, as KMeans.predict's argmin does). Evaluated on the grid, without listing coordinates.
     direction = centres[1] - centres[0]
     offset = float(direction @ (centres[0] + centres[1]) / 2)
-    along_x = (np.arange(mask.shape[0]) * scale[0] * direction[0]).astype(np.float32)[:, None, None]
-    along_y = (np.arange(mask.shape[1]) * scale[1] * direction[1]).astype(np.float32)[None, :, None]
+    voxels = torch.from_numpy(mask)
+    voxels = voxels if device is None else voxels.to(device)
+    steps = [torch.from_numpy((np.arange(n) * scale[i] * direction[i]).astype(np.float32)).to(voxels.device)
+             for i, n in enumerate(mask.shape)]
+    along_xy = steps[0][:, None, None] + steps[1][None, :, None]
+    out = torch.empty(mask.shape, dtype=torch.uint8, device=voxels.device)
     for start in range(0, mask.shape[2], _SLAB):
         stop = min(start + _SLAB, mask.shape[2])
-        along_z = (np.arange(start, stop) * scale[2] * direction[2]).astype(np.float32)[None, None, :]
-        nearest = along_x + along_y + along_z > offset  # False: centre 0 is nearer, True: centre 1
-        labels[:, :, start:stop] = ((nearest != bool(first)) + np.uint8(1)) * mask[:, :, start:stop]
-    return labels
+        nearest = along_xy + steps[2][None, None, start:stop] > offset  # False: centre 0 is nearer, True: centre 1
+        out[:, :, start:stop] = ((nearest != bool(first)).to(torch.uint8) + 1) * voxels[:, :, start:stop]
+    return out.cpu().numpy()
 
 
 def ensure_split(lungs: np.ndarray, *, spacing: Sequence[float]) -> np.ndarray:
@@ -117,8 +123,9 @@ def predict_lungs(
     seed: int = KMEANS_SEED,
 ) -> Prediction:
     """Segment both lungs of ``image_hu [x, y, z]`` and split them; ``Prediction.lungs`` holds labels 0, 1, 2."""
-    prepared = preprocess(image_hu, spacing)
+    device = model_device(model)
+    prepared = preprocess(image_hu, spacing, device=device)
     with evaluating(model):
-        probabilities = predict_slicewise(model, prepared.image, device=model_device(model), slice_batch=slice_batch)
-    mask = restore_mask(probabilities, prepared.geometry, threshold=threshold)
-    return Prediction(lungs=split_lungs(mask, spacing=spacing, seed=seed))
+        probabilities = predict_slicewise(model, prepared.image, device=device, slice_batch=slice_batch)
+    mask = restore_mask(probabilities, prepared.geometry, threshold=threshold, device=device)
+    return Prediction(lungs=split_lungs(mask, spacing=spacing, seed=seed, device=device))

@@ -162,8 +162,8 @@ def predict_multitask(
     The backbone runs ``slice_batch`` slices at a time; the classifier then sees the stacked map of all slices.
     """
     labels = ensure_split(lungs, spacing=spacing)
-    prepared = preprocess(image_hu, spacing, lungs=labels)
     device = model_device(model)
+    prepared = preprocess(image_hu, spacing, lungs=labels, device=device)
     segmentation, features = [], []
     with evaluating(model):
         for start in range(0, prepared.image.shape[2], slice_batch):
@@ -179,4 +179,5 @@ def predict_multitask(
         lungs=labels,
         threshold=threshold,
         probability=float(torch.sigmoid(logit).item()),
+        device=device,
     )

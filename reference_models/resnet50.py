@@ -138,8 +138,8 @@ def predict_resnet50(
 
     The backbone runs ``slice_batch`` slices at a time; the pyramid pooling then sees all slices at once.
     """
-    prepared = preprocess(image_hu, spacing, lungs=lungs)
     device = model_device(model)
+    prepared = preprocess(image_hu, spacing, lungs=lungs, device=device)
     with evaluating(model):
         features = [
             model.encode_slices(slices_to_tensor(prepared.image[:, :, start : start + slice_batch], device=device))

@@ -112,10 +112,11 @@ def predict_unet2d(
 ) -> Prediction:
     """Lesions and severity of ``image_hu [x, y, z]`` by 2D U-Net / 2D U-Net+ (``lungs``: labels 1/2 or binary)."""
     labels = ensure_split(lungs, spacing=spacing)
-    prepared = preprocess(image_hu, spacing, lungs=labels)
+    device = model_device(model)
+    prepared = preprocess(image_hu, spacing, lungs=labels, device=device)
     with evaluating(model):
-        probabilities = predict_slicewise(model, prepared.image, device=model_device(model), slice_batch=slice_batch)
-    return lesion_prediction(probabilities, prepared.geometry, lungs=labels, threshold=threshold)
+        probabilities = predict_slicewise(model, prepared.image, device=device, slice_batch=slice_batch)
+    return lesion_prediction(probabilities, prepared.geometry, lungs=labels, threshold=threshold, device=device)
 
 
 def predict_unet3d(
@@ -130,8 +131,8 @@ def predict_unet3d(
 ) -> Prediction:
     """Lesions and severity of ``image_hu [x, y, z]`` by 3D U-Net on stitched patches."""
     labels = ensure_split(lungs, spacing=spacing)
-    prepared = preprocess(image_hu, spacing, lungs=labels)
     device = model_device(model)
+    prepared = preprocess(image_hu, spacing, lungs=labels, device=device)
 
     def patch_probabilities(patch: np.ndarray) -> np.ndarray:
         logits = model(volume_to_tensor(patch, device=device))
@@ -139,4 +140,4 @@ def predict_unet3d(
 
     with evaluating(model):
         probabilities = stitch_patches(patch_probabilities, prepared.image, patch_size=patch_size, overlap=overlap)
-    return lesion_prediction(probabilities, prepared.geometry, lungs=labels, threshold=threshold)
+    return lesion_prediction(probabilities, prepared.geometry, lungs=labels, threshold=threshold, device=device)

@@ -15,7 +15,9 @@ the multitask stage) unrepresentative; by default (--lungs phantom) the split an
 phantom's true lung mask, as a trained network would give, while the lung network still runs in full.
 --lungs network uses the untrained network's own mask instead.
 
-Slices go through the networks --slice-batch at a time, so memory stays bounded for long series. Prints each
+Resampling, restoring to the original grid, thresholding, the voxel-wise part of the split and the severity run on
+--device (the networks' device); the k-means fit runs on the host. Slices go through the networks --slice-batch
+at a time, so memory stays bounded for long series. Prints each
 run's timings, the median over --repeats, the peak resident memory of this process (the phantom and its copies
 included) and, on CUDA, the peak GPU memory.
 
@@ -121,18 +123,19 @@ def main(argv: list[str] | None = None) -> int:
             image, spacing = case.volume.array, case.volume.spacing
             timings["read"] = time.perf_counter() - t0
             t1 = time.perf_counter()
-            prepared = preprocess(image, spacing)
+            prepared = preprocess(image, spacing, device=device)
             with evaluating(lung_net):
                 probabilities = predict_slicewise(lung_net, prepared.image, device=device,
                                                   slice_batch=args.slice_batch)
-            mask = restore_mask(probabilities, prepared.geometry, threshold=LUNG_THRESHOLD)
+            mask = restore_mask(probabilities, prepared.geometry, threshold=LUNG_THRESHOLD, device=device)
             del probabilities, prepared
             _sync(device)
             timings["lung_net"] = time.perf_counter() - t1
             if args.lungs == "phantom":
                 mask = true_lungs
             t2 = time.perf_counter()
-            lungs = split_lungs(mask, spacing=spacing)
+            lungs = split_lungs(mask, spacing=spacing, device=device)
+            _sync(device)
             timings["lung_split"] = time.perf_counter() - t2
             t3 = time.perf_counter()
             prediction = METHODS["multitask_spatial1"].predict(multitask, image, spacing, lungs=lungs,
