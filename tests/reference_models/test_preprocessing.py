@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+import torch
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -107,3 +108,27 @@ def test_mismatched_inputs_are_refused() -> None:
     prepared = preprocess(np.zeros((4, 4, 4)), (1, 1, 1))
     with pytest.raises(ValueError, match="cropped shape"):
         restore_probabilities(np.zeros((3, 3, 3), dtype=np.float32), prepared.geometry)
+
+
+def test_layout_of_the_volume_does_not_change_the_result() -> None:
+    from reference_models.preprocessing import to_device
+
+    image = np.random.default_rng(3).normal(size=(21, 17, 9)).astype(np.float32)
+    expected = resize_slices(image, (13, 30), slice_batch=4)
+    fortran = np.asfortranarray(image)  # how nibabel hands NIfTI voxels over
+    flipped = np.ascontiguousarray(image[::-1, :, ::-1])[::-1, :, ::-1]  # negative strides, same values
+    for volume in (fortran, flipped, image.astype(np.float64)):
+        assert np.array_equal(resize_slices(volume, (13, 30), slice_batch=4), expected)
+        tensor = to_device(volume, None)
+        assert tensor.dtype == torch.float32 and np.array_equal(tensor.numpy(), image)
+    assert not to_device(fortran, None).is_contiguous()  # no transposing copy of the whole series
+    assert to_device(np.zeros((2, 2, 2), np.int16), None).dtype == torch.int16
+
+
+def test_severity_is_the_same_on_tensors_and_arrays() -> None:
+    from reference_models.severity import lung_involvement
+
+    rng = np.random.default_rng(4)
+    lungs = rng.integers(0, 3, size=(12, 11, 7)).astype(np.uint8)
+    lesions = rng.random((12, 11, 7)) > 0.7
+    assert lung_involvement(torch.from_numpy(lesions), torch.from_numpy(lungs)) == lung_involvement(lesions, lungs)
