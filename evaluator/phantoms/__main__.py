@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("covid-ct-seg", "COVID-19-CT-Seg (Jun Ma): images, Infection_Mask, Lung_Mask, Lung_and_Infection_Mask")
     p.add_argument("--coronacases", type=int, default=10)
     p.add_argument("--radiopaedia", type=int, default=10)
+    p = add("nsclc-radiomics", "NSCLC-Radiomics as DICOM series (TCIA layout) with PleThora thoracic-cavity masks",
+            spacing=MOSMED_SPACING)
+    p.add_argument("--n", type=int, default=4, help="patients (default 4; the real set: 422)")
     p = add("sample", "a small public sample in the test-set layout")
     p.add_argument("--per-group", type=int, default=2)
     return parser
@@ -145,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             write_medseg(args.out, n=args.n, **common)
         elif args.layout == "covid-ct-seg":
             write_covid_ct_seg(args.out, n_coronacases=args.coronacases, n_radiopaedia=args.radiopaedia, **common)
+        elif args.layout == "nsclc-radiomics":
+            from evaluator.phantoms.dicom import write_nsclc_radiomics
+
+            write_nsclc_radiomics(args.out, n=args.n, **common)
         else:
             write_sample(args.out, per_group=args.per_group, **common)
     except (FileExistsError, ValueError) as error:

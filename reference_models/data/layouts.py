@@ -18,9 +18,16 @@ A root may also be the folder *above* the dataset's own top folder (e.g. the fol
 * ``authors`` — the authors' released test folder: ``<group>/images/<id>.nii.gz`` for the groups ``covid``,
   ``bacterial_pneumonia``, ``nodules``, ``normal``, masks ``covid/masks/<id>/<rater>.nii.gz`` (first rater by
   name) or ``covid/masks/<id>.nii.gz``; no lungs.
-* ``nifti`` — any folder of NIfTI series of one known class, e.g. NSCLC-Radiomics converted to NIfTI (PleThora's
-  DICOM cannot be read here: there is no DICOM reader among the dependencies): ``images/<id>.nii.gz`` (or the files
-  directly in the folder), optional ``lungs/<id>.nii.gz``; the label comes from the spec (``negative``/``positive``).
+* ``nsclc`` — NSCLC-Radiomics as TCIA distributes it, with PleThora's thoracic-cavity masks:
+  ``NSCLC-Radiomics/LUNG1-NNN/<study>/<series>/*.dcm`` (the CT series is the folder whose files have Modality CT;
+  RTSTRUCT and SEG folders beside it are left out) and
+  ``Thoracic_Cavities/LUNG1-NNN/LUNG1-NNN_thor_cav_primary_reviewer.nii.gz`` (both hemithoraces = 1, split later
+  by k-means). All negative (lung cancer, no COVID-19). Listing reads one DICOM header per series folder; a
+  patient with no CT series is an error naming it. The masks are brought onto the DICOM grid through their own
+  affine (axis flips and permutations; anything else is refused, see :func:`~reference_models.data.volumes.load_labels`).
+* ``nifti`` — any folder of NIfTI series of one known class, e.g. NSCLC-Radiomics converted to NIfTI:
+  ``images/<id>.nii.gz`` (or the files directly in the folder), optional ``lungs/<id>.nii.gz``; the label comes
+  from the spec (``negative``/``positive``).
 """
 
 from __future__ import annotations
@@ -184,12 +191,59 @@ def list_nifti_folder(root: Path | str, *, label: int | None) -> list[SeriesReco
     ]
 
 
+NSCLC_PATIENT = re.compile(r"LUNG1-\d+")
+
+
+def _ct_series_folder(patient: Path) -> Path | None:
+    """The folder under ``patient`` (study/series, at most two levels down) whose DICOM files are CT; the one with
+    the most files if there are several."""
+    from reference_models.data.dicom import series_modality
+
+    candidates = [d for d in (*patient.glob("*/*"), *patient.glob("*")) if d.is_dir()]
+    ct = [d for d in candidates if series_modality(d) == "CT"]
+    return max(ct, key=lambda d: (sum(1 for f in d.iterdir() if f.is_file()), str(d)), default=None)
+
+
+def list_nsclc(root: Path | str) -> list[SeriesRecord]:
+    root = Path(root)
+    images = _descend(root, "NSCLC-Radiomics")
+    cavities = root / "Thoracic_Cavities"
+    if not cavities.is_dir() and (root.parent / "Thoracic_Cavities").is_dir():
+        cavities = root.parent / "Thoracic_Cavities"
+    patients = sorted(d for d in images.iterdir() if d.is_dir() and NSCLC_PATIENT.fullmatch(d.name)) \
+        if images.is_dir() else []
+    if not patients:
+        raise FileNotFoundError(f"{root}: no NSCLC-Radiomics/LUNG1-NNN/ patient folders found")
+    records, without_ct = [], []
+    for patient in patients:
+        series = _ct_series_folder(patient)
+        if series is None:
+            without_ct.append(patient.name)
+            continue
+        records.append(
+            SeriesRecord(
+                layout="nsclc",
+                root=root,
+                series_id=patient.name,
+                image=series,
+                label=0,
+                lungs=find_nifti(cavities / patient.name, f"{patient.name}_thor_cav_primary_reviewer"),
+                lung_values=(1,),
+                intensity="hu",
+            )
+        )
+    if without_ct:
+        raise ValueError(f"{root}: no CT series (DICOM files with Modality CT) for {', '.join(without_ct)}")
+    return records
+
+
 LISTERS: dict[str, Callable[[Path], list[SeriesRecord]]] = {
     "mosmed": list_mosmed,
     "medseg": list_medseg,
     "covid-ct-seg": list_covid_ct_seg,
     "testset": list_testset,
     "authors": list_authors,
+    "nsclc": list_nsclc,
 }
 """Layouts recognisable from their folder structure (``nifti`` needs a label and is not auto-detected)."""
 
@@ -203,6 +257,9 @@ def detect_layout(root: Path | str) -> str:
         return "medseg"
     if (root / "COVID-19-CT-Seg_20cases").is_dir():
         return "covid-ct-seg"
+    if (root / "NSCLC-Radiomics").is_dir() or (
+            root.is_dir() and any(d.is_dir() and NSCLC_PATIENT.fullmatch(d.name) for d in root.iterdir())):
+        return "nsclc"
     if (root / "cases.csv").is_file() and (root / "images").is_dir():
         return "testset"
     if any((base / g.value / "images").is_dir() for base in (root, root / "test") for g in Group):
@@ -216,7 +273,8 @@ def detect_layout(root: Path | str) -> str:
 def list_dataset(spec: str | Path) -> list[SeriesRecord]:
     """Records of a dataset given as ``PATH`` (layout detected) or ``LAYOUT:PATH``.
 
-    ``LAYOUT`` is one of ``mosmed``, ``medseg``, ``covid-ct-seg``, ``testset``, ``authors``, ``nifti-negative``,
+    ``LAYOUT`` is one of ``mosmed``, ``medseg``, ``covid-ct-seg``, ``nsclc``, ``testset``, ``authors``,
+    ``nifti-negative``,
     ``nifti-positive`` (``negatives`` is short for ``nifti-negative``).
     """
     text = str(spec)

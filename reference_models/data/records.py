@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
-from reference_models.data.volumes import load_image, load_labels, relabel_lungs
+from reference_models.data.volumes import load_image, load_labels, read_image, relabel_lungs
 from reference_models.preprocessing import spacing_from_affine
 
 
@@ -69,8 +68,8 @@ class SeriesRecord:
 
     def load(self) -> Series:
         """Read the image (in HU, standard orientation) and its masks."""
-        image, intensity = load_image(self.image, intensity=self.intensity)
-        reference = nib.load(str(self.image))
+        reference = read_image(self.image)
+        image, intensity = load_image(self.image, intensity=self.intensity, image=reference)
         lesions = lungs = None
         if self.lesions is not None:
             labels = load_labels(self.lesions, reference=reference, image_path=self.image).array

@@ -120,9 +120,22 @@ def read_nifti(path: Path | str) -> nib.spatialimages.SpatialImage:
     return klass.from_bytes(data)
 
 
-def load_image(path: Path | str, *, intensity: str = "auto") -> tuple[Volume, str]:
-    """A CT image in standard orientation and HU (float32), and the intensity convention that was read."""
-    image = read_nifti(path)
+def read_image(path: Path | str) -> nib.spatialimages.SpatialImage:
+    """A CT image from a NIfTI file (:func:`read_nifti`) or a folder holding a DICOM series
+    (:func:`reference_models.data.dicom.read_dicom_series`)."""
+    if Path(path).is_dir():
+        from reference_models.data.dicom import read_dicom_series
+
+        return read_dicom_series(path)
+    return read_nifti(path)
+
+
+def load_image(
+    path: Path | str, *, intensity: str = "auto", image: nib.spatialimages.SpatialImage | None = None
+) -> tuple[Volume, str]:
+    """A CT image (a NIfTI file or a DICOM series folder) in standard orientation and HU (float32), and the
+    intensity convention that was read. ``image``: the file already read by :func:`read_image`."""
+    image = image if image is not None else read_image(path)
     data = squeeze_3d(image.get_fdata(dtype=np.float32), path=path)
     hu, mode = to_hu(data, intensity=intensity)
     return to_standard(hu, image.affine), mode

@@ -44,8 +44,11 @@ class PreparedSeries:
 
 
 def _file_stamp(path: Path | None) -> list:
+    """Path, size and modification time of a file; of every file in it for a folder (a DICOM series)."""
     if path is None:
         return []
+    if path.is_dir():
+        return [str(path.resolve()), [_file_stamp(p) for p in sorted(path.iterdir()) if p.is_file()]]
     stat = path.stat()
     return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
 
