@@ -17,6 +17,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 METHODS = ("Thresholding", "Multitask-Spatial-1")
 
 
+def scored(base: str, track: str) -> list[dict] | None:
+    """The track's scored entries once there is one per method, else None."""
+    done = [e for e in entries(base, track) if e["metrics"]["roc_auc_all"] is not None]
+    return done if len(done) == len(METHODS) else None
+
+
 def entries(base: str, track: str) -> list[dict]:
     try:
         response = requests.get(f"{base}/api/leaderboard/", params={"track": track}, timeout=10)
@@ -40,8 +46,8 @@ def test_demo_serves_a_populated_board_and_a_second_run_reuses_everything(tmp_pa
     first = Service("demo", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo-1.log").start()
     try:
         for track in ("archive", "container"):
-            board = wait_for(lambda t=track: [e for e in entries(base, t) if e["metrics"]["roc_auc_all"] is not None],
-                             timeout=900, interval=2, what=f"two scored {track} entries", services=(first,))
+            board = wait_for(lambda t=track: scored(base, t), timeout=900, interval=2,
+                             what=f"two scored {track} entries", services=(first,))
             assert sorted(e["method_name"] for e in board) == sorted(METHODS)
             assert all(e["is_reference"] and e["intervals"]["roc_auc_all"] for e in board)
         page = requests.get(base + "/", timeout=10).text
