@@ -34,6 +34,8 @@ def test_seed_then_rescore_on_new_labels(label_version, tiny_dir, tmp_path, fake
     references = Submission.objects.filter(is_reference=True)
     assert sorted(references.values_list("method_name", flat=True)) == ["Multitask-Spatial-1", "Thresholding"]
     assert all(s.reported_result is not None for s in references)  # matched to the paper's Table 2 rows
+    assert "the paper's parameters" in references.get(method_name="Thresholding").description
+    assert "the benchmark's training schedule" in references.get(method_name="Multitask-Spatial-1").description
     # every case predicted once, by both methods in one pass; the archive track gets the public cases of the
     # same predictions
     assert fake_predictions == [(("thresholding", "multitask_spatial1"), "container")]
@@ -52,3 +54,9 @@ def test_seed_then_rescore_on_new_labels(label_version, tiny_dir, tmp_path, fake
     assert set(Evaluation.objects.filter(submission=thresholding).values_list("label_version__version", flat=True)) \
         == {"1", "2"}
     assert len(fake_predictions) == 1  # re-scored, not predicted again
+
+
+def test_entries_say_how_long_their_networks_trained(label_version, fake_predictions):
+    call_command("seed_reference", "--methods", "unet2d", "--tracks", "archive", "--steps", "40", "--lung-steps", "200")
+    entry = Submission.objects.get(is_reference=True, method_name="2D U-Net")
+    assert "40 training batches; lung network: 200 batches" in entry.description

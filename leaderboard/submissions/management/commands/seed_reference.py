@@ -101,7 +101,8 @@ class Command(BaseCommand):
                 archive = restrict_archive(every_case[method], out_dir / f"{method}-{track}.zip", keep=public)
             meta = SubmissionMeta(method_name=title, is_public=True,
                                   description=f"Reference implementation of {title} (reference_models/, scale "
-                                              f"{scale}) trained on the synthetic benchmark's training sets.")
+                                              f"{scale}, {training_length(method, steps, lung_steps)}) trained on "
+                                              f"the synthetic benchmark's training sets.")
             reported = ReportedResult.objects.filter(method__iexact=title).first()
             try:
                 with open(archive, "rb") as handle:
@@ -111,6 +112,19 @@ class Command(BaseCommand):
             except SubmissionRejected as rejected:
                 raise CommandError(f"{title}: " + "; ".join(str(p) for p in rejected.problems)) from None
             self.stdout.write(self.style.SUCCESS(f"{title} ({track}): submitted as {submission.pk}"))
+
+
+def training_length(method: str, steps: int | None, lung_steps: int | None) -> str:
+    """How long the entry's networks trained, for its description (a demo's few batches should show)."""
+    from reference_models.registry import METHODS
+
+    if METHODS[method].build is None:
+        network = "the paper's parameters"
+    else:
+        network = f"{steps} training batches" if steps is not None else "the benchmark's training schedule"
+    lungs = f"{lung_steps} batches" if lung_steps is not None else (
+        f"{steps} batches" if steps is not None else "the benchmark's schedule")
+    return f"{network}; lung network: {lungs}"
 
 
 def restrict_archive(source: Path, target: Path, *, keep: set[str]) -> Path:
