@@ -2,16 +2,17 @@
 
 Conventions:
 
-* A series is the CT files of one folder (other modalities, e.g. an RTSTRUCT or SEG file, and files that are
-  not DICOM are left out). Slices are ordered by their position along the slice normal
+* A series is the CT files of one folder (other modalities, e.g. an RTSTRUCT or SEG file, scout images
+  (``ImageType`` LOCALIZER) and files that are not DICOM are left out); two series in one folder are an error. Slices are ordered by their position along the slice normal
   (``ImagePositionPatient`` · (row cosine × column cosine)), not by file name.
 * Voxels are ``stored · RescaleSlope + RescaleIntercept`` (Hounsfield units for CT), float32, on an array
   ``[x, y, z]``: ``x`` the column index of a slice, ``y`` its row index, ``z`` the sorted slice index.
 * The affine maps voxel indices to millimetres in nibabel's RAS convention (DICOM's patient coordinates are LPS:
   the first two axes change sign).
 
-Everything that stops a series from being one regular volume (mixed orientations or sizes, missing pixel data,
-two slices at one position, uneven slice steps) is reported at once, naming the files.
+Everything that stops a series from being one regular volume (several series, mixed orientations or sizes,
+missing or undecodable pixel data, two slices at one position, uneven slice steps) is reported at once, naming
+the files.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def read_dicom_series(folder: Path | str) -> nib.Nifti1Image:
             continue
         if str(getattr(dataset, "Modality", "")) != "CT":
             continue
+        if "LOCALIZER" in _image_type(dataset):
+            continue  # a scout image: not part of the axial series
         missing = [k for k in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "PixelData")
                    if k not in dataset]
         if missing:
@@ -82,11 +85,25 @@ def read_dicom_series(folder: Path | str) -> nib.Nifti1Image:
         slices.append((path, dataset))
     if not slices and not problems:
         raise ValueError(f"{folder}: no CT slices (DICOM files with Modality CT)")
-    if slices:
+    series = sorted({str(getattr(d, "SeriesInstanceUID", "")) for _, d in slices})
+    if len(series) > 1:
+        counts = {uid: sum(1 for _, d in slices if str(getattr(d, "SeriesInstanceUID", "")) == uid) for uid in series}
+        problems.append("several CT series in one folder (SeriesInstanceUID: "
+                        + ", ".join(f"{uid or '(none)'}: {n} files" for uid, n in counts.items())
+                        + "); give each series its own folder")
+    elif slices:
         problems += _geometry_problems(slices)
     if problems:
         raise ValueError(f"{folder}: not one regular CT series:\n  " + "\n  ".join(problems))
     return _to_image(slices)
+
+
+def _image_type(dataset) -> list[str]:
+    value = dataset.get("ImageType")
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else list(value)
+    return [str(v).upper() for v in values]
 
 
 def _orientation(dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -132,11 +149,20 @@ def _to_image(slices: Sequence[tuple[Path, object]]) -> nib.Nifti1Image:
     normal = _normal(first)
     ordered = sorted(slices, key=lambda item: float(np.dot(normal, [float(v) for v in item[1].ImagePositionPatient])))
     columns, rows = int(first.Columns), int(first.Rows)
+    pixels, problems = [], []
+    for path, dataset in ordered:
+        try:
+            pixels.append(dataset.pixel_array)
+        except Exception as error:  # noqa: BLE001 - pydicom raises many types for undecodable pixel data
+            problems.append(f"{path.name}: pixel data cannot be decoded ({type(error).__name__}: {error}; "
+                            f"transfer syntax {getattr(dataset.file_meta, 'TransferSyntaxUID', '?')})")
+    if problems:
+        raise ValueError(f"{ordered[0][0].parent}: not one regular CT series:\n  " + "\n  ".join(problems))
     volume = np.empty((columns, rows, len(ordered)), dtype=np.float32, order="F")
     for k, (_, dataset) in enumerate(ordered):
         slope = float(getattr(dataset, "RescaleSlope", 1.0) or 1.0)
         intercept = float(getattr(dataset, "RescaleIntercept", 0.0) or 0.0)
-        volume[:, :, k] = dataset.pixel_array.T.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+        volume[:, :, k] = pixels[k].T.astype(np.float32) * np.float32(slope) + np.float32(intercept)
     row_cosine, column_cosine = _orientation(first)
     row_spacing, column_spacing = (float(v) for v in first.PixelSpacing)
     origin = np.asarray([float(v) for v in ordered[0][1].ImagePositionPatient])

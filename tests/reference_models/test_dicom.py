@@ -81,3 +81,35 @@ def test_the_lung_network_trains_on_the_dicom_layout(nsclc: Path, tmp_path: Path
                  "--quiet"]) == 0
     assert (out / "best.pt").is_file()
     assert '"nsclc"' in (out / "data.json").read_text()
+
+
+def test_scouts_are_skipped_and_mixed_or_undecodable_series_are_refused(tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.uid import JPEGBaseline8Bit
+
+    phantom = generate_case(Group.NORMAL, shape=SHAPE, spacing=SPACING, seed=3)
+    folder = tmp_path / "series"
+    paths = write_dicom_series(folder, phantom.image, phantom.affine, patient_id="LUNG1-010", seed=3)
+    scout = pydicom.dcmread(paths[0])
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = ["1", "0", "0", "0", "0", "-1"]  # a coronal scout
+    scout.save_as(folder / "scout.dcm")
+    np.testing.assert_array_equal(np.asarray(read_dicom_series(folder).dataobj), phantom.image.astype(np.float32))
+
+    other = tmp_path / "other"
+    write_dicom_series(other, phantom.image, phantom.affine, patient_id="LUNG1-011", seed=4)
+    for path in sorted(other.iterdir())[:3]:
+        path.rename(folder / f"x-{path.name}")
+    with pytest.raises(ValueError, match=r"several CT series in one folder .*: 3 files"):
+        read_dicom_series(folder)
+    for path in folder.glob("x-*"):
+        path.unlink()
+
+    from pydicom.encaps import encapsulate
+
+    broken = pydicom.dcmread(paths[4])
+    broken.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    broken.PixelData = encapsulate([b"\xff\xd8 not a JPEG stream"])
+    broken.save_as(paths[4], enforce_file_format=True)
+    with pytest.raises(ValueError, match=rf"{paths[4].name}: pixel data cannot be decoded"):
+        read_dicom_series(folder)
