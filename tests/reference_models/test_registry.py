@@ -53,3 +53,27 @@ def test_predict_checks_its_arguments() -> None:
         METHODS["thresholding"].predict(torch.nn.Identity(), image, (1, 1, 1), lungs=lungs)
     with pytest.raises(ValueError, match="needs a model"):
         METHODS["resnet50"].predict(None, image, (1, 1, 1), lungs=lungs)
+
+
+@pytest.mark.parametrize("name", sorted(NAMES - {"thresholding"}))
+def test_every_network_resamples_and_restores_on_its_own_device(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wiring the GPU path relies on: each predictor hands its model's device to the full-resolution work."""
+    import importlib
+
+    import reference_models.preprocessing as preprocessing
+
+    seen: list[object] = []
+    original = preprocessing.to_device
+
+    def recording(array, device):
+        seen.append(device)
+        return original(array, device)
+
+    monkeypatch.setattr(preprocessing, "to_device", recording)
+    monkeypatch.setattr(importlib.import_module("reference_models.inference"), "to_device", recording)
+    method = METHODS[name]
+    image, lungs = chest((56, 48, 8))
+    options = {"patch_size": 16, "overlap": 4} if name == "unet3d" else {}
+    method.predict(method.build_model(tiny=True), image, (1.5, 1.5, 5.0), lungs=None if name == "lungs" else lungs,
+                   **options)
+    assert seen and all(device == torch.device("cpu") for device in seen), seen  # the model's, never a default
