@@ -242,3 +242,42 @@ def markdown_table(results: Mapping[str, Any]) -> str:
                  "paper's Table 2 (mean ± std over seeds/splits on the real Mosmed-Test), typed from the paper as "
                  "reference values.")
     return "\n".join(lines)
+
+
+def combined_table(runs: Sequence[Mapping[str, Any]]) -> str:
+    """Mean ± standard deviation (n − 1 in the denominator) of each metric over several runs of the benchmark
+    (e.g. training seeds), next to the paper's Table 2, whose ± is over seeds / splits as well.
+
+    A metric that is N/A in some runs is averaged over the others, and the cell says in how many it was defined.
+    """
+    if not runs:
+        raise ValueError("no runs to combine")
+    settings = {json.dumps({k: v for k, v in r["settings"].items() if k != "seed"}, sort_keys=True) for r in runs}
+    if len(settings) > 1:
+        raise ValueError("the runs differ in more than their training seed (steps, scale, data or test set)")
+    header = "| method | " + " | ".join(METRIC_TITLES) + " |"
+    lines = [header, "|---|" + "---|" * len(METRIC_TITLES)]
+    for name in TABLE_METHODS:
+        if not all(name in r["scores"] for r in runs):
+            continue
+        paper = PAPER_TABLE2[name]
+        cells = []
+        for metric, reference in zip(METRICS, paper, strict=True):
+            values = [r["scores"][name]["metrics"].get(metric) for r in runs]
+            defined = [float(v) for v in values if v is not None]
+            if not defined:
+                ours = "N/A"
+            else:
+                spread = float(np.std(defined, ddof=1)) if len(defined) > 1 else 0.0
+                ours = f"{_cell(float(np.mean(defined)))} ± {_cell(spread)}"
+                if len(defined) < len(values):
+                    ours += f" ({len(defined)} of {len(values)})"
+            ref = "N/A" if reference is None else f"{_cell(reference[0])} ± {_cell(reference[1])}"
+            cells.append(f"**{ours}** ({ref})")
+        lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
+    seeds = sorted(int(r["settings"]["seed"]) for r in runs)
+    lines.append("")
+    lines.append(f"Bold: mean ± std over {len(runs)} training seeds ({', '.join(map(str, seeds))}) of this benchmark "
+                 "(same data, same test set). In parentheses: the paper's Table 2 (mean ± std over seeds/splits "
+                 "on the real Mosmed-Test).")
+    return "\n".join(lines)

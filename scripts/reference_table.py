@@ -3,6 +3,9 @@
 
     python scripts/reference_table.py                # the default benchmark (~16-20 min on one CPU thread)
     python scripts/reference_table.py --fast         # a smoke run: tiny sets, a few batches (~5 min)
+    python scripts/reference_table.py --seed 1       # another training seed (work folder …-seed1)
+    python scripts/reference_table.py --combine var/reference-benchmark var/reference-benchmark-seed1 …
+                                                     # mean ± std over seeds, as the paper reports
 
 Writes WORK/results.json and WORK/table.md (default WORK: var/reference-benchmark, or …-fast) and prints the
 table. Weights are cached in WORK/weights/<method>/: delete a folder (or pass --retrain) to train it again.
@@ -21,7 +24,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reference_models.benchmark import FAST_SETTINGS, TABLE_METHODS, BenchmarkSettings, markdown_table, run_benchmark  # noqa: E402
+import json  # noqa: E402
+
+from reference_models.benchmark import (  # noqa: E402
+    FAST_SETTINGS,
+    TABLE_METHODS,
+    BenchmarkSettings,
+    combined_table,
+    markdown_table,
+    run_benchmark,
+)
 from reference_models.training.loop import resolve_device  # noqa: E402
 
 
@@ -38,14 +50,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed: initialisation, sampling, validation split (default 0)")
+    parser.add_argument("--combine", type=Path, nargs="+", metavar="WORK",
+                        help="print mean ± std over finished runs (their results.json) instead of running")
     args = parser.parse_args(argv)
+    if args.combine:
+        missing = [str(w) for w in args.combine if not (w / "results.json").is_file()]
+        if missing:
+            parser.error(f"no results.json in {', '.join(missing)}")
+        try:
+            print(combined_table([json.loads((w / "results.json").read_text()) for w in args.combine]))
+        except ValueError as error:
+            parser.error(str(error))
+        return 0
     torch.set_num_threads(args.threads)
-    work = args.work or Path("var") / ("reference-benchmark-fast" if args.fast else "reference-benchmark")
+    default_work = "reference-benchmark-fast" if args.fast else "reference-benchmark"
+    work = args.work or Path("var") / (default_work + (f"-seed{args.seed}" if args.seed else ""))
     if args.retrain and (work / "weights").exists():
         shutil.rmtree(work / "weights")
     settings = FAST_SETTINGS if args.fast else BenchmarkSettings()
     settings = dataclasses.replace(
-        settings, scale=args.scale,
+        settings, scale=args.scale, seed=args.seed,
         steps={name: max(1, round(n * args.steps_multiplier)) for name, n in settings.steps.items()},
     )
     started = time.perf_counter()
