@@ -55,12 +55,6 @@ def series_modality(folder: Path | str) -> str | None:
     return None
 
 
-def is_dicom_series(path: Path | str) -> bool:
-    """Whether ``path`` is a folder with at least one DICOM file."""
-    path = Path(path)
-    return path.is_dir() and series_modality(path) is not None
-
-
 def read_dicom_series(folder: Path | str) -> nib.Nifti1Image:
     """The CT series in ``folder`` as an in-memory NIfTI image (HU, float32; see the module doc)."""
     pydicom = _pydicom()
@@ -86,16 +80,22 @@ def read_dicom_series(folder: Path | str) -> nib.Nifti1Image:
     if not slices and not problems:
         raise ValueError(f"{folder}: no CT slices (DICOM files with Modality CT)")
     series = sorted({str(getattr(d, "SeriesInstanceUID", "")) for _, d in slices})
-    if len(series) > 1:
+    several = len(series) > 1
+    if several:
         counts = {uid: sum(1 for _, d in slices if str(getattr(d, "SeriesInstanceUID", "")) == uid) for uid in series}
         problems.append("several CT series in one folder (SeriesInstanceUID: "
                         + ", ".join(f"{uid or '(none)'}: {n} files" for uid, n in counts.items())
                         + "); give each series its own folder")
-    elif slices:
-        problems += _geometry_problems(slices)
+    pixels: list[np.ndarray] = []
+    if slices and not several:
+        normal = _normal(slices[0][1])
+        slices.sort(key=lambda item: _position(item[1], normal))
+        problems += _geometry_problems(slices, normal)
+        if not problems:
+            pixels = _decode(slices, problems)
     if problems:
         raise ValueError(f"{folder}: not one regular CT series:\n  " + "\n  ".join(problems))
-    return _to_image(slices)
+    return _to_image(slices, pixels, normal)
 
 
 def _image_type(dataset) -> list[str]:
@@ -116,7 +116,13 @@ def _normal(dataset) -> np.ndarray:
     return np.cross(row, column)
 
 
-def _geometry_problems(slices: Sequence[tuple[Path, object]]) -> list[str]:
+def _position(dataset, normal: np.ndarray) -> float:
+    """Where a slice lies along the series' slice normal (mm)."""
+    return float(np.dot(normal, [float(v) for v in dataset.ImagePositionPatient]))
+
+
+def _geometry_problems(slices: Sequence[tuple[Path, object]], normal: np.ndarray) -> list[str]:
+    """What keeps ``slices`` (sorted by position) from being one regular volume."""
     first_path, first = slices[0]
     reference = (tuple(np.round(np.concatenate(_orientation(first)), 4)), int(first.Rows), int(first.Columns),
                  tuple(round(float(v), 4) for v in first.PixelSpacing))
@@ -129,8 +135,7 @@ def _geometry_problems(slices: Sequence[tuple[Path, object]]) -> list[str]:
                 problems.append(f"{path.name}: {name} {got} differs from {first_path.name}'s {want}")
     if problems:
         return problems
-    normal = _normal(first)
-    positions = sorted((float(np.dot(normal, [float(v) for v in d.ImagePositionPatient])), p.name) for p, d in slices)
+    positions = [(_position(d, normal), p.name) for p, d in slices]
     steps = np.diff([position for position, _ in positions])
     for (position, name), (_, previous), step in zip(positions[1:], positions[:-1], steps, strict=True):
         if step < 1e-6:
@@ -144,31 +149,33 @@ def _geometry_problems(slices: Sequence[tuple[Path, object]]) -> list[str]:
     return problems
 
 
-def _to_image(slices: Sequence[tuple[Path, object]]) -> nib.Nifti1Image:
-    first = slices[0][1]
-    normal = _normal(first)
-    ordered = sorted(slices, key=lambda item: float(np.dot(normal, [float(v) for v in item[1].ImagePositionPatient])))
-    columns, rows = int(first.Columns), int(first.Rows)
-    pixels, problems = [], []
-    for path, dataset in ordered:
+def _decode(slices: Sequence[tuple[Path, object]], problems: list[str]) -> list[np.ndarray]:
+    """The pixel arrays of ``slices``; a slice that cannot be decoded adds a problem naming its file."""
+    pixels = []
+    for path, dataset in slices:
         try:
             pixels.append(dataset.pixel_array)
         except Exception as error:  # noqa: BLE001 - pydicom raises many types for undecodable pixel data
             problems.append(f"{path.name}: pixel data cannot be decoded ({type(error).__name__}: {error}; "
                             f"transfer syntax {getattr(dataset.file_meta, 'TransferSyntaxUID', '?')})")
-    if problems:
-        raise ValueError(f"{ordered[0][0].parent}: not one regular CT series:\n  " + "\n  ".join(problems))
-    volume = np.empty((columns, rows, len(ordered)), dtype=np.float32, order="F")
-    for k, (_, dataset) in enumerate(ordered):
+    return pixels
+
+
+def _to_image(slices: Sequence[tuple[Path, object]], pixels: Sequence[np.ndarray], normal: np.ndarray) -> nib.Nifti1Image:
+    """``slices`` (sorted by position) and their decoded ``pixels`` as one image."""
+    first = slices[0][1]
+    columns, rows = int(first.Columns), int(first.Rows)
+    volume = np.empty((columns, rows, len(slices)), dtype=np.float32, order="F")
+    for k, (_, dataset) in enumerate(slices):
         slope = float(getattr(dataset, "RescaleSlope", 1.0) or 1.0)
         intercept = float(getattr(dataset, "RescaleIntercept", 0.0) or 0.0)
         volume[:, :, k] = pixels[k].T.astype(np.float32) * np.float32(slope) + np.float32(intercept)
     row_cosine, column_cosine = _orientation(first)
     row_spacing, column_spacing = (float(v) for v in first.PixelSpacing)
-    origin = np.asarray([float(v) for v in ordered[0][1].ImagePositionPatient])
-    if len(ordered) > 1:
-        last = np.asarray([float(v) for v in ordered[-1][1].ImagePositionPatient])
-        step = (last - origin) / (len(ordered) - 1)
+    origin = np.asarray([float(v) for v in first.ImagePositionPatient])
+    if len(slices) > 1:
+        last = np.asarray([float(v) for v in slices[-1][1].ImagePositionPatient])
+        step = (last - origin) / (len(slices) - 1)
     else:
         thickness = float(getattr(first, "SliceThickness", 1.0) or 1.0)
         step = normal * thickness
