@@ -3,8 +3,9 @@
 Conventions:
 
 * A series is the CT files of one folder (other modalities, e.g. an RTSTRUCT or SEG file, scout images
-  (``ImageType`` LOCALIZER) and files that are not DICOM are left out); two series in one folder are an error. Slices are ordered by their position along the slice normal
-  (``ImagePositionPatient`` · (row cosine × column cosine)), not by file name.
+  (``ImageType`` LOCALIZER) and files that are not DICOM are left out); two series in one folder are an error.
+  Slices are ordered by their position along the slice normal (``ImagePositionPatient`` · (row cosine × column
+  cosine)), not by file name.
 * Voxels are ``stored · RescaleSlope + RescaleIntercept`` (Hounsfield units for CT), float32, on an array
   ``[x, y, z]``: ``x`` the column index of a slice, ``y`` its row index, ``z`` the sorted slice index.
 * The affine maps voxel indices to millimetres in nibabel's RAS convention (DICOM's patient coordinates are LPS:
@@ -161,7 +162,9 @@ def _decode(slices: Sequence[tuple[Path, object]], problems: list[str]) -> list[
     return pixels
 
 
-def _to_image(slices: Sequence[tuple[Path, object]], pixels: Sequence[np.ndarray], normal: np.ndarray) -> nib.Nifti1Image:
+def _to_image(
+    slices: Sequence[tuple[Path, object]], pixels: Sequence[np.ndarray], normal: np.ndarray
+) -> nib.Nifti1Image:
     """``slices`` (sorted by position) and their decoded ``pixels`` as one image."""
     first = slices[0][1]
     columns, rows = int(first.Columns), int(first.Rows)
