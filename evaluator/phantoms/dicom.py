@@ -30,12 +30,28 @@ from evaluator.phantoms.seeds import case_seed
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+def _dataset(sop_class: str, instance: str, *, patient_id: str, modality: str):
+    """A DICOM dataset with its file meta (explicit VR little endian), SOP identity, patient and modality."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = instance
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, instance
+    ds.PatientID = ds.PatientName = patient_id
+    ds.Modality = modality
+    return ds
+
+
 def write_dicom_series(
     folder: Path | str, image_hu: np.ndarray, affine: np.ndarray, *, patient_id: str, seed: int
 ) -> list[Path]:
     """``image_hu [x, y, z]`` (RAS ``affine``, axis-aligned) as one CT DICOM file per slice in ``folder``."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import CTImageStorage, generate_uid
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,16 +64,8 @@ def write_dicom_series(
     paths = []
     for k in range(n):
         instance = generate_uid(entropy_srcs=[patient_id, str(seed), "slice", str(k)])
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = instance
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, instance
+        ds = _dataset(CTImageStorage, instance, patient_id=patient_id, modality="CT")
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.PatientID = ds.PatientName = patient_id
-        ds.Modality = "CT"
         ds.InstanceNumber = n - k
         ds.ImagePositionPatient = [f"{v:.4f}" for v in lps[:3, :3] @ np.array([0.0, 0.0, k]) + lps[:3, 3]]
         ds.ImageOrientationPatient = [f"{v:.6f}" for v in (*row_cosine, *column_cosine)]
@@ -76,20 +84,11 @@ def write_dicom_series(
 
 def _write_rtstruct(folder: Path, *, patient_id: str, seed: int) -> Path:
     """A header-only RTSTRUCT file, as sits beside the CT series (readers must skip it)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, RTStructureSetStorage, generate_uid
+    from pydicom.uid import RTStructureSetStorage, generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     instance = generate_uid(entropy_srcs=[patient_id, str(seed), "rtstruct"])
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTStructureSetStorage
-    meta.MediaStorageSOPInstanceUID = instance
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = RTStructureSetStorage, instance
-    ds.PatientID = ds.PatientName = patient_id
-    ds.Modality = "RTSTRUCT"
+    ds = _dataset(RTStructureSetStorage, instance, patient_id=patient_id, modality="RTSTRUCT")
     ds.StructureSetLabel = "phantom"
     path = folder / "1-1.dcm"
     ds.save_as(path, enforce_file_format=True)
