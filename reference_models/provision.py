@@ -157,7 +157,8 @@ def ensure_weights(
         for name in missing:
             network_steps = lung_steps if name == "lungs" and lung_steps is not None else steps
             train_one(name, records=records, out_dir=root / name, lungs_dir=root / "lungs", scale=scale,
-                      steps=network_steps, seed=seed, device=device, cache_dir=cache, progress=progress, datasets=train_data)
+                      steps=network_steps, seed=seed, device=device, cache_dir=cache, progress=progress,
+                      datasets=train_data)
     return {name: root / name for name in needed}
 
 

@@ -5,7 +5,8 @@ installed test set with ``reference_models`` and submits the archive through the
 badged reference entry. No number is typed in: every value on the board comes from the scorer.
 
 All methods predict the test set in one pass (each image read and its lungs segmented once; every case, for
-the container track); the archive track's entry gets the same predictions restricted to the public cases. Re-running it is cheap and safe: an existing reference entry of a method and track is re-scored on the current
+the container track); the archive track's entry gets the same predictions restricted to the public cases.
+Re-running it is cheap and safe: an existing reference entry of a method and track is re-scored on the current
 label version (a new evaluation; old results stay tagged with the version they were scored on) instead of
 being submitted again; ``--regenerate`` predicts anew and submits a fresh entry (needed when the images, not
 only the labels, changed).
