@@ -13,11 +13,12 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
+from leaderboard.feedback import Stage, release_many
 from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRIC_KEYS
 from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.models import Evaluation, Track
 from leaderboard.submissions.states import EvaluationState
-from leaderboard.testsets.models import LabelVersion, ReportedResult, TestSet
+from leaderboard.testsets.models import FeedbackPolicy, LabelVersion, Phase, ReportedResult, TestSet
 from leaderboard.testsets.services import default_benchmark
 
 from . import ranking
@@ -133,15 +134,23 @@ _ENTRY_COLUMNS = {  # Entry field: column of shown evaluations (read as plain va
 
 
 def _entries(label_version: LabelVersion, track: str, reported: dict[int, ReportedResult]) -> list[Entry]:
-    columns = [*_ENTRY_COLUMNS.values(), *METRIC_KEYS]
+    """The board's entries with the numbers the test set's feedback policy releases (:mod:`leaderboard.feedback`):
+    withheld entries are left out, and once the phase is closed only the teams' final choices are shown."""
+    columns = [*_ENTRY_COLUMNS.values()]
+    rows = [dict(zip(columns, values)) for values in _latest_done(label_version, track).order_by().values_list(*columns)]
+    testset = label_version.testset
+    released = release_many({row["submission__team_id"] for row in rows}, label_version_id=label_version.pk,
+                            track=track, testset=testset)
+    closed = testset.phase == Phase.CLOSED and testset.feedback_policy != FeedbackPolicy.EXACT
     entries = []
-    for values in _latest_done(label_version, track).order_by().values_list(*columns):
-        row = dict(zip(columns, values))
+    for row in rows:
+        shown = released.get(row["id"])
+        if shown is None or not shown.shown or (closed and shown.stage != Stage.FINAL):
+            continue
         fields = {name: row[column] for name, column in _ENTRY_COLUMNS.items()}
         reported_id = fields.pop("reported_id")
-        fields["intervals"] = fields["intervals"] or {}
-        entries.append(Entry(**fields, reported=reported.get(reported_id),
-                             metrics={key: row[key] for key in METRIC_KEYS}))
+        fields["intervals"] = shown.intervals
+        entries.append(Entry(**fields, reported=reported.get(reported_id), metrics=dict(shown.metrics)))
     return entries
 
 

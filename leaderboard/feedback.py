@@ -1,0 +1,317 @@
+"""Released numbers: the one place that turns a stored result into what a team or the public may see.
+
+Every number shown anywhere (board, entry page, JSON/CSV export, API, submission pages, DeLong p-values, ranks,
+confusion tables, charts) comes from :func:`release` or :func:`release_many`, applying the test set's
+:class:`~leaderboard.testsets.models.FeedbackPolicy` (pure logic in :mod:`evaluator.feedback`):
+
+- ``exact``: the stored result as scored (sets whose labels are public);
+- ``split``: during the open and final phases, the scorer's result on the leaderboard split only; once the
+  phase is closed, each team's final choices (up to ``final_selections``; else its best by the open-phase
+  score) also get their result on the held-out rest, which ranks the closed board;
+- ``ladder``: per metric, a team's shown value moves only when a submission beats the team's shown best by
+  at least η, rounded to η; intervals, charts and tables come from the submission that set the shown value;
+- the guard (``feedback_guard``): a degenerate submission releases nothing; the team is told why.
+
+Maintainers (``viewer`` a staff account) always get the exact view. The derived documents (split, held-out,
+guard verdict) are computed by the scorer once per evaluation and kept in ``Evaluation.feedback``.
+A later measure added to the scorer's result (``evaluator.scoring.score_cases``) passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from evaluator import feedback as policy_logic
+from evaluator.scoring import ScoringOptions
+from leaderboard.accounts.access import is_maintainer
+from leaderboard.metric_defs import METRIC_KEYS
+from leaderboard.submissions.models import Evaluation
+from leaderboard.submissions.states import EvaluationState
+from leaderboard.testsets.models import FeedbackPolicy, Phase, TestSet
+
+CACHE_VERSION = 1
+#: Extras that draw one mark per case: only in the exact view.
+PER_CASE_EXTRAS = ("roc_curves", "ranked_severity")
+
+
+class Stage:
+    EXACT = "exact"  # the stored result (exact policy, or a maintainer looking)
+    OPEN = "open"  # open/final phase feedback (split and/or ladder)
+    FINAL = "final"  # a final choice scored on the held-out cases, after closing
+    WITHHELD = "withheld"  # the guard withheld it
+
+
+@dataclass(frozen=True)
+class Policy:
+    kind: str
+    guard: bool
+    phase: str
+    split_fraction: float
+    split_seed: int
+    eta: float
+    final_selections: int
+
+    @classmethod
+    def of(cls, testset: TestSet) -> Policy:
+        return cls(kind=testset.feedback_policy, guard=testset.feedback_guard, phase=testset.phase,
+                   split_fraction=testset.split_fraction, split_seed=testset.split_seed, eta=testset.ladder_eta,
+                   final_selections=testset.final_selections)
+
+    @property
+    def exact(self) -> bool:
+        return self.kind == FeedbackPolicy.EXACT
+
+    @property
+    def split(self) -> bool:
+        return self.kind in (FeedbackPolicy.SPLIT, FeedbackPolicy.SPLIT_LADDER)
+
+    @property
+    def ladder(self) -> bool:
+        return self.kind in (FeedbackPolicy.LADDER, FeedbackPolicy.SPLIT_LADDER)
+
+    def parts_key(self) -> str:
+        """What the derived documents depend on (they are recomputed when it changes)."""
+        text = json.dumps([CACHE_VERSION, self.split, self.split_fraction, self.split_seed,
+                           settings.LEADERBOARD_BOOTSTRAP_RESAMPLES])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Released:
+    """What may be shown of one evaluation. ``document``: the public result document of the released cases
+    (metrics, intervals, extras; per-case extras only when ``exact_charts``), or ``None`` when nothing is."""
+
+    evaluation_id: int
+    stage: str
+    metrics: dict[str, float | None]
+    intervals: dict[str, list[float] | None]
+    document: dict[str, Any] | None
+    source_id: int | None  # the evaluation whose document (charts, tables, DeLong) is shown
+    cases: frozenset[str] | None  # the cases the numbers are computed on (None: all the evaluation scored)
+    basis: str  # in words, for the page
+    exact_charts: bool = False
+    withheld: str | None = None
+    note: str = ""
+    rounded_to: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shown(self) -> bool:
+        return self.withheld is None
+
+    def to_api(self) -> dict[str, Any]:
+        return {"stage": self.stage, "basis": self.basis, "withheld": self.withheld, "note": self.note or None,
+                "rounded_to": self.rounded_to, "n_cases": (self.document or {}).get("n_cases")}
+
+
+def _none_metrics() -> dict[str, None]:
+    return {key: None for key in METRIC_KEYS}
+
+
+def _shown_document(document: dict[str, Any], *, exact_charts: bool) -> dict[str, Any]:
+    if exact_charts:
+        return document
+    extras = {k: v for k, v in (document.get("extras") or {}).items() if k not in PER_CASE_EXTRAS}
+    return {**document, "extras": extras}
+
+
+def _exact(row: dict[str, Any], *, basis: str = "all scored cases") -> Released:
+    document = row["result"] or {}
+    return Released(evaluation_id=row["pk"], stage=Stage.EXACT, metrics={k: row[k] for k in METRIC_KEYS},
+                    intervals=row["intervals"] or {}, document=document, source_id=row["pk"], cases=None,
+                    basis=basis, exact_charts=True)
+
+
+def _options() -> ScoringOptions:
+    return ScoringOptions(n_resamples=settings.LEADERBOARD_BOOTSTRAP_RESAMPLES, workers=1)
+
+
+def _per_case(pk: int) -> list[dict[str, Any]]:
+    stored = Evaluation.objects.filter(pk=pk).values_list("per_case", flat=True).first() or {}
+    return list(stored.get("per_case", []))
+
+
+def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, per_case_of) -> dict[str, Any]:
+    """The evaluation's derived documents, computed by the scorer once (then kept in ``Evaluation.feedback``)."""
+    key = policy.parts_key()
+    stored = row.get("feedback")
+    if stored and stored.get("key") == key:
+        return stored
+    per_case = per_case_of(row["pk"])
+    result = row["result"] or {}
+    parts: dict[str, Any] = {"key": key, "open": None, "final": None, "open_cases": None}
+    if policy.split:
+        groups = {case["case_id"]: case["group"] for case in per_case}
+        split = policy_logic.split_cases(groups, fraction=policy.split_fraction, seed=policy.split_seed)
+        parts["open_cases"] = sorted(split)
+        parts["open"] = policy_logic.rescore(result, per_case, split, options=_options())
+        parts["final"] = policy_logic.rescore(result, per_case, set(groups) - split, options=_options())
+    parts["guard"] = policy_logic.guard_reason(per_case, [per_case_of(other["pk"]) for other in earlier])
+    Evaluation.objects.filter(pk=row["pk"]).update(feedback=parts)
+    row["feedback"] = parts
+    return parts
+
+
+_HISTORY_FIELDS = ("pk", "submission_id", "submission__is_final_choice", "submission__team_id", "intervals",
+                   "feedback", *METRIC_KEYS)
+
+
+def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool
+               ) -> dict[int, list[dict[str, Any]]]:
+    """Per team: its scored submissions on these labels and track, oldest first (the latest done evaluation of
+    each), in one query. ``documents``: also load the stored result documents."""
+    queryset = Evaluation.objects.filter(label_version_id=label_version_id, track=track, state=EvaluationState.DONE)
+    if team_ids is not None:
+        queryset = queryset.filter(submission__team_id__in=team_ids)
+    fields = (*_HISTORY_FIELDS, "result") if documents else _HISTORY_FIELDS
+    rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields)
+    latest: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        row.setdefault("result", None)
+        latest.setdefault(row["submission_id"], row)
+    histories: dict[int, list[dict[str, Any]]] = {}
+    for row in latest.values():
+        histories.setdefault(row["submission__team_id"], []).append(row)
+    return histories
+
+
+def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, Released]:
+    if policy.exact:
+        return {row["pk"]: _exact(row) for row in history}
+    open_docs: list[dict[str, Any] | None] = []
+    released: dict[int, Released] = {}
+    loaded: dict[int, list[dict[str, Any]]] = {}
+
+    def per_case_of(pk: int) -> list[dict[str, Any]]:
+        if pk not in loaded:
+            loaded[pk] = _per_case(pk)
+        return loaded[pk]
+
+    for index, row in enumerate(history):
+        parts = _parts(row, history[:index], policy, per_case_of)
+        withheld = parts.get("guard") if policy.guard else None
+        open_docs.append(None if withheld else (parts["open"] if policy.split else row["result"]))
+        if withheld:
+            released[row["pk"]] = Released(evaluation_id=row["pk"], stage=Stage.WITHHELD, metrics=_none_metrics(),
+                                           intervals={}, document=None, source_id=None, cases=None,
+                                           basis="nothing released", withheld=withheld)
+    open_cases = {row["pk"]: (frozenset(row["feedback"]["open_cases"]) if policy.split else None) for row in history}
+    basis = "the leaderboard split" if policy.split else "all scored cases"
+    if policy.ladder:
+        steps = {key: policy_logic.ladder([(doc or {}).get("metrics", {}).get(key) if doc else None
+                                           for doc in open_docs], eta=policy.eta) for key in METRIC_KEYS}
+    for index, row in enumerate(history):
+        if row["pk"] in released:
+            continue
+        doc = open_docs[index]
+        if policy.ladder:
+            metrics, intervals = {}, {}
+            for key in METRIC_KEYS:
+                step = steps[key][index]
+                metrics[key] = step.value
+                source_doc = open_docs[step.source] if step.source is not None else None
+                interval = ((source_doc or {}).get("intervals") or {}).get(key)
+                intervals[key] = policy_logic.round_interval([interval["low"], interval["high"]], eta=policy.eta) \
+                    if interval else None
+            main = steps["roc_auc_all"][index]
+            source = main.source if main.source is not None else index
+            moved = [key for key in METRIC_KEYS if steps[key][index].moved]
+            note = ("" if main.moved or main.source is None else
+                    "This submission did not beat your team's shown ROC-AUC by the ladder step; the numbers, "
+                    "charts and tables shown are those of your best so far.")
+            released[row["pk"]] = Released(
+                evaluation_id=row["pk"], stage=Stage.OPEN, metrics=metrics, intervals=intervals,
+                document=_shown_document(open_docs[source], exact_charts=False), source_id=history[source]["pk"],
+                cases=open_cases[history[source]["pk"]], basis=basis, note=note, rounded_to=policy.eta,
+                extra={"moved": moved})
+        else:
+            intervals = {k: ([v["low"], v["high"]] if v else None) for k, v in (doc.get("intervals") or {}).items()}
+            released[row["pk"]] = Released(
+                evaluation_id=row["pk"], stage=Stage.OPEN, metrics=dict(doc.get("metrics") or {}),
+                intervals=intervals, document=_shown_document(doc, exact_charts=False), source_id=row["pk"],
+                cases=open_cases[row["pk"]], basis=basis)
+    if policy.phase == Phase.CLOSED:
+        for pk in _final_choices(history, released, policy):
+            row = next(r for r in history if r["pk"] == pk)
+            final = row["feedback"]["final"] if policy.split else row["result"]
+            intervals = {k: ([v["low"], v["high"]] if v else None) for k, v in (final.get("intervals") or {}).items()}
+            cases = (frozenset(c["case_id"] for c in per_case_of(pk) if c["case_id"] not in open_cases[pk])
+                     if policy.split else None)
+            released[pk] = Released(
+                evaluation_id=pk, stage=Stage.FINAL, metrics=dict(final.get("metrics") or {}), intervals=intervals,
+                document=_shown_document(final, exact_charts=False), source_id=pk, cases=cases,
+                basis="the held-out cases (final ranking)" if policy.split else "all scored cases (final ranking)",
+                extra={"open": released[pk]})
+    return released
+
+
+def _final_choices(history: list[dict[str, Any]], released: dict[int, Released], policy: Policy) -> list[int]:
+    """The team's final submissions: those it chose (newest first, up to the limit), else its best by the
+    released open-phase ROC-AUC (ties: the later one)."""
+    eligible = [row for row in history if released[row["pk"]].stage != Stage.WITHHELD]
+    chosen = [row["pk"] for row in reversed(eligible) if row["submission__is_final_choice"]]
+    if chosen:
+        return chosen[: policy.final_selections]
+
+    def score(row):
+        value = released[row["pk"]].metrics.get("roc_auc_all")
+        return -1.0 if value is None else value
+
+    ranked = sorted(enumerate(eligible), key=lambda item: (score(item[1]), item[0]), reverse=True)
+    return [row["pk"] for _, row in ranked[: policy.final_selections]]
+
+
+def _revision() -> str:
+    from leaderboard.board.revision import revision
+
+    return revision()
+
+
+def team_releases(team_id: int, label_version_id: int, track: str, testset: TestSet) -> dict[int, Released]:
+    """Every released view of one team's evaluations on one board (cached per board revision)."""
+    policy = Policy.of(testset)
+    text = f"{_revision()}|{team_id}|{label_version_id}|{track}|{policy!r}"
+    key = f"feedback:{CACHE_VERSION}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+    def compute() -> dict[int, Released]:
+        histories = _histories(label_version_id=label_version_id, track=track, team_ids={team_id}, documents=True)
+        return _team_releases(histories.get(team_id, []), policy)
+
+    return cache.get_or_set(key, compute, timeout=600)
+
+
+def release(evaluation: Evaluation, *, viewer=None) -> Released:
+    """The released view of one done evaluation, for ``viewer`` (maintainers: exact)."""
+    testset = evaluation.label_version.testset
+    if is_maintainer(viewer):
+        row = (Evaluation.objects.filter(pk=evaluation.pk)
+               .values("pk", "result", "intervals", *METRIC_KEYS).first())
+        return _exact(row, basis="all scored cases (maintainer view)")
+    releases = team_releases(evaluation.submission.team_id, evaluation.label_version_id, evaluation.track, testset)
+    found = releases.get(evaluation.pk)
+    if found is None:  # not the team's latest evaluation of that submission (an older scorer version)
+        return Released(evaluation_id=evaluation.pk, stage=Stage.WITHHELD, metrics=_none_metrics(), intervals={},
+                        document=None, source_id=None, cases=None, basis="nothing released",
+                        withheld="superseded by a newer scoring of this submission")
+    return found
+
+
+def release_many(team_ids: set[int], *, label_version_id: int, track: str, testset: TestSet) -> dict[int, Released]:
+    """Released views of every evaluation of these teams on one board, for building it (a fixed number of
+    queries; under ``exact`` without the documents, which a board does not need)."""
+    policy = Policy.of(testset)
+    histories = _histories(label_version_id=label_version_id, track=track, team_ids=team_ids,
+                           documents=not policy.exact)
+    out: dict[int, Released] = {}
+    for team_id in sorted(histories):
+        out.update(_team_releases(histories[team_id], policy))
+    return out
+
+
+__all__ = ["Policy", "Released", "Stage", "release", "release_many", "team_releases"]
