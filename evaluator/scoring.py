@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from . import SCORER_VERSION, metrics
-from .metrics import smoothed
 from .archive import ArchiveLimits, ExtractedArchive, read_archive
 from .groups import Distribution, Group
 from .mask_stats import MaskMeasurement, measure_mask
+from .metrics import smoothed
 from .nifti_stream import DEFAULT_CHUNK_BYTES
 from .problems import InvalidInput, Problem
 from .testset import TestCase, TestSet
@@ -194,7 +194,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
         dice_values.append(dice)
         true_severity.append(summary.severity)
         per_case.append({
-            "case_id": case.case_id, "group": case.group.value,
+            "case_id": case.case_id, "group": case.group.value, "distribution": case.distribution.value,
             "covid_probability": prediction.covid_probability, "predicted_severity": severity,
             "mask_severity": mask_severity, "true_severity": summary.severity,
             "rater_severities": list(summary.rater_severities), "dice": dice,

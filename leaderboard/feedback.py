@@ -59,7 +59,9 @@ class Policy:
 
     @classmethod
     def of(cls, testset: TestSet) -> Policy:
-        return cls(kind=testset.feedback_policy, guard=testset.feedback_guard, phase=testset.phase,
+        """The test set's policy (a sample set's labels are public: always exact)."""
+        kind = FeedbackPolicy.EXACT if testset.kind == TestSet.Kind.SAMPLE else testset.feedback_policy
+        return cls(kind=kind, guard=testset.feedback_guard, phase=testset.phase,
                    split_fraction=testset.split_fraction, split_seed=testset.split_seed, eta=testset.ladder_eta,
                    final_selections=testset.final_selections)
 

@@ -137,7 +137,8 @@ def _entries(label_version: LabelVersion, track: str, reported: dict[int, Report
     """The board's entries with the numbers the test set's feedback policy releases (:mod:`leaderboard.feedback`):
     withheld entries are left out, and once the phase is closed only the teams' final choices are shown."""
     columns = [*_ENTRY_COLUMNS.values()]
-    rows = [dict(zip(columns, values)) for values in _latest_done(label_version, track).order_by().values_list(*columns)]
+    rows = [dict(zip(columns, values))
+            for values in _latest_done(label_version, track).order_by().values_list(*columns)]
     testset = label_version.testset
     released = release_many({row["submission__team_id"] for row in rows}, label_version_id=label_version.pk,
                             track=track, testset=testset)

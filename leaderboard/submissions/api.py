@@ -25,10 +25,15 @@ from . import container_config
 from .access import visible_submissions
 from .models import ContainerRun, Evaluation, Submission, SubmissionKind
 from .per_case import case_columns, case_rows
-from .serializers import (ContainerLimitsSerializer, PerCaseSerializer, QuotaRejectionSerializer,
-                          RejectionSerializer, SubmissionCreateSerializer, SubmissionSerializer)
-from .services import (QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive,
-                       submit_container_upload)
+from .serializers import (
+    ContainerLimitsSerializer,
+    PerCaseSerializer,
+    QuotaRejectionSerializer,
+    RejectionSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+)
+from .services import QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive, submit_container_upload
 from .states import EvaluationState
 from .uploads import declared_too_large, over_limit_problem
 
@@ -117,17 +122,18 @@ class SubmissionDetail(APIView):
 
 
 class SubmissionPerCase(APIView):
-    @extend_schema(summary="Per-case values of the latest done evaluation: the team sees its own predictions as "
-                           "scored, maintainers also the label-derived columns",
+    @extend_schema(summary="Per-case values of the latest done evaluation: the team sees only what it sent, as "
+                           "the scorer read it (container track: public cases only); maintainers also the "
+                           "label-derived columns",
                    responses={200: PerCaseSerializer, 404: OpenApiResponse(description="not yours, or not scored")})
     def get(self, request: Request, pk: int) -> Response:
         submission = get_object_or_404(visible_submissions(request.user), pk=pk)
         evaluation = (Evaluation.objects.filter(submission=submission, state=EvaluationState.DONE)
-                      .order_by("-pk").only("pk", "per_case", "track").first())
+                      .order_by("-pk").only("pk", "per_case", "track", "result").first())
         if evaluation is None:
             return Response({"detail": "not scored yet"}, status=status.HTTP_404_NOT_FOUND)
-        columns = case_columns(request.user, track=evaluation.track)
-        rows = case_rows(evaluation, columns)
+        columns = case_columns(request.user, evaluation)
+        rows = case_rows(evaluation, columns, user=request.user)
         return Response({"evaluation": evaluation.pk, "columns": columns,
                          "per_case": [dict(zip(columns, row)) for row in rows]})
 

@@ -15,17 +15,18 @@ from django.views.decorators.http import require_POST
 
 from evaluator.problems import Problem
 from leaderboard.accounts.access import is_maintainer, team_of
+from leaderboard.feedback import release
+from leaderboard.metric_defs import METRIC_KEYS
 from leaderboard.storage import private_storage
 from leaderboard.testsets.services import default_benchmark
 
-from .access import visible_submissions
-from .forms import SubmissionEditForm, SubmissionForm
 from . import container_config
+from .access import logs_visible, visible_problems, visible_submissions
+from .forms import SubmissionEditForm, SubmissionForm
 from .models import ContainerRun, Evaluation, EvaluationEvent, SubmissionKind
 from .per_case import case_columns, case_rows
 from .quota import quota_status
-from .services import (QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive,
-                       submit_container_upload)
+from .services import QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive, submit_container_upload
 from .states import PENDING_STATES, EvaluationState
 from .uploads import declared_too_large, over_limit_problem
 
@@ -109,11 +110,16 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     submission = get_object_or_404(visible_submissions(request.user).select_related("team", "testset")
                                    .prefetch_related(_evaluations(runs=True)), pk=pk)
     evaluations = list(submission.evaluations.all())
+    for evaluation in evaluations:
+        evaluation.released = release(evaluation, viewer=request.user) if evaluation.state == EvaluationState.DONE \
+            else None
+        evaluation.logs_visible = logs_visible(request.user, evaluation)
+        evaluation.shown_problems = visible_problems(request.user, evaluation)
     events = EvaluationEvent.objects.filter(evaluation__submission=submission).order_by("at", "pk")
     pending = any(e.state in PENDING_STATES for e in evaluations)
     context = {"submission": submission, "evaluations": evaluations, "events": events,
                "refresh": REFRESH_SECONDS if pending else None,
-               "edit_form": SubmissionEditForm(instance=submission)}
+               "edit_form": SubmissionEditForm(instance=submission), "metric_keys": METRIC_KEYS}
     return render(request, "submissions/detail.html", context)
 
 
@@ -154,9 +160,9 @@ def _own_evaluation(request: HttpRequest, pk: int) -> Evaluation:
 @login_required
 def evaluation_cases(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = _own_evaluation(request, pk)
-    columns = case_columns(request.user, track=evaluation.track)
+    columns = case_columns(request.user, evaluation)
     return render(request, "submissions/cases.html", {"evaluation": evaluation, "columns": columns,
-                                                      "rows": case_rows(evaluation, columns),
+                                                      "rows": case_rows(evaluation, columns, user=request.user),
                                                       "full": is_maintainer(request.user)})
 
 
@@ -168,9 +174,10 @@ class _Echo:
 @login_required
 def evaluation_cases_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     evaluation = _own_evaluation(request, pk)
-    columns = case_columns(request.user, track=evaluation.track)
+    columns = case_columns(request.user, evaluation)
     writer = csv.writer(_Echo(), lineterminator="\n")
-    rows = [columns] + [["" if v is None else v for v in row] for row in case_rows(evaluation, columns)]
+    rows = [columns] + [["" if v is None else v for v in row]
+                        for row in case_rows(evaluation, columns, user=request.user)]
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}-per-case.csv"'
     return response
