@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from leaderboard.accounts.access import is_maintainer
 
+from .access import logs_visible
 from .models import Evaluation
 
 TEAM_CASE_COLUMNS = ["case_id", "covid_probability", "predicted_severity", "predicted_voxels"]
@@ -29,6 +30,6 @@ def case_columns(user, evaluation: Evaluation) -> list[str]:
 def case_rows(evaluation: Evaluation, columns: list[str], *, user) -> list[list]:
     """One row per case the viewer may see (container track, teams: the public cases only)."""
     cases = (evaluation.per_case or {}).get("per_case", [])
-    if evaluation.track == "container" and not is_maintainer(user):
+    if evaluation.track == "container" and not logs_visible(user, evaluation):
         cases = [case for case in cases if case.get("distribution") == "public"]
     return [[case.get(column) for column in columns] for case in cases]

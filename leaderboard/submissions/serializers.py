@@ -168,7 +168,9 @@ class SubmissionCreateSerializer(serializers.Serializer):
     is_public = serializers.BooleanField(required=False, default=False,
                                          help_text="Show the entry on the public board once scored.")
     testset = serializers.SlugField(required=False, allow_blank=True, default="",
-                                    help_text="Benchmark slug; default: the site's benchmark.")
+                                    help_text="Benchmark slug; default: the site's benchmark. kind=container "
+                                              "also accepts a sample set's slug: a debug run whose logs and "
+                                              "per-case outputs you see.")
 
     def validate(self, data: dict) -> dict:
         if data["kind"] == SubmissionKind.ARCHIVE:

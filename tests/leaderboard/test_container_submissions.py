@@ -30,6 +30,8 @@ from leaderboard.submissions.states import (
     check_transition,
 )
 from leaderboard.submissions.watchdog import watchdog_pass
+from leaderboard.testsets import models as testset_models
+from leaderboard.testsets.services import import_label_version
 from tests.containers.archives import image_config, write_archive
 
 TASK = "leaderboard.containers.tasks.run_container_evaluation"
@@ -332,6 +334,31 @@ def test_a_failed_run_is_explained_and_does_not_count(engine_calls, label_versio
     page = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
     assert words in page and "The container failed" in page
     assert "Traceback: no weights" not in page and "Logs of runs on a benchmark are not shown" in page
+
+
+def test_a_debug_run_on_the_sample_set_shows_its_logs_and_every_case(engine_calls, label_version, team_a,
+                                                                       good_tarball, archives, client, tiny_dir,
+                                                                       tmp_path):
+    """The same image on the public sample set: logs and per-case outputs reach the team (debugging works)."""
+    sample_dir = tmp_path / "sample"
+    shutil.copytree(tiny_dir, sample_dir)
+    (sample_dir / "testset.json").write_text('{"name": "tiny sample", "version": "1", "description": "sample"}')
+    cases_csv = sample_dir / "cases.csv"
+    cases_csv.write_text(cases_csv.read_text().replace("private", "public"))  # a sample set: every case public
+    sample = import_label_version(sample_dir, kind=testset_models.TestSet.Kind.SAMPLE).label_version.testset
+    engine_calls["result"] = lambda workdir: result(None, output=archives["container-perfect"], workdir=workdir)
+    with open(good_tarball, "rb") as upload:
+        response = api_post(client, team_a, {"kind": "container", "file": upload, "method_name": "debug",
+                                             "testset": sample.slug})
+    assert response.status_code == 201, response.json()
+    submission = Submission.objects.get(pk=response.json()["id"])
+    assert submission.testset == sample
+    assert container_runner.run(submission.evaluations.get().pk, worker="gpu-1") is runner.Outcome.DONE
+    body = client.get(reverse("api-submission", args=[submission.pk]), **team_a.auth()).json()
+    assert body["evaluations"][0]["container_runs"][0]["stdout"] == "model says hello\n", body
+    assert body["evaluations"][0]["feedback"]["stage"] == "exact"  # labels public: exact numbers
+    cases = client.get(reverse("api-submission-cases", args=[submission.pk]), **team_a.auth()).json()
+    assert len(cases["per_case"]) == 12  # every case
 
 
 def test_malformed_output_fails_with_the_archive_problems(engine_calls, label_version, team_a, good_tarball,
