@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from evaluator.problems import Problem
 from leaderboard.accounts.access import team_of
+from leaderboard.testsets.phases import PhaseRefused, choose_final
 from leaderboard.testsets.services import debug_sample_set, default_benchmark
 
 from . import container_config
@@ -138,6 +139,22 @@ class SubmissionPerCase(APIView):
         rows = case_rows(evaluation, columns, user=request.user)
         return Response({"evaluation": evaluation.pk, "columns": columns,
                          "per_case": [dict(zip(columns, row)) for row in rows]})
+
+
+class SubmissionFinalChoice(APIView):
+    @extend_schema(summary="Choose (chosen=true) or unchoose a submission as one of the team's final submissions "
+                           "for the final ranking (test sets with a leaderboard split or Ladder; up to the set's "
+                           "limit, default 2)",
+                   request={"application/json": {"type": "object", "properties": {"chosen": {"type": "boolean"}}}},
+                   responses={200: SubmissionSerializer, 409: OpenApiResponse(description="not allowed now")})
+    def post(self, request: Request, pk: int) -> Response:
+        submission = get_object_or_404(visible_submissions(request.user), pk=pk)
+        try:
+            choose_final(submission, chosen=str(request.data.get("chosen", "true")).lower() in ("true", "1", "yes"))
+        except PhaseRefused as refused:
+            return Response({"detail": str(refused)}, status=status.HTTP_409_CONFLICT)
+        fresh = _with_evaluations(Submission.objects.filter(pk=submission.pk)).get()
+        return Response(SubmissionSerializer(fresh, context={"request": request}).data)
 
 
 class ContainerLimits(APIView):

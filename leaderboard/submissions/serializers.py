@@ -118,7 +118,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
         model = Submission
         fields = ["id", "team", "testset", "kind", "track", "method_name", "description", "paper_url", "code_url",
                   "is_public", "is_reference", "original_filename", "size_bytes", "sha256", "image_reference",
-                  "image_id", "created_at", "counts_toward_quota", "state", "problems", "metrics", "evaluations"]
+                  "image_id", "created_at", "counts_toward_quota", "is_final_choice", "state", "problems", "metrics",
+                  "evaluations"]
         read_only_fields = fields
 
     def _latest(self, submission: Submission) -> Evaluation | None:

@@ -18,6 +18,7 @@ from leaderboard.accounts.access import is_maintainer, team_of
 from leaderboard.feedback import release
 from leaderboard.metric_defs import METRIC_KEYS
 from leaderboard.storage import private_storage
+from leaderboard.testsets.phases import PhaseRefused, choose_final
 from leaderboard.testsets.services import default_benchmark
 
 from . import container_config
@@ -119,7 +120,8 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pending = any(e.state in PENDING_STATES for e in evaluations)
     context = {"submission": submission, "evaluations": evaluations, "events": events,
                "refresh": REFRESH_SECONDS if pending else None,
-               "edit_form": SubmissionEditForm(instance=submission), "metric_keys": METRIC_KEYS}
+               "edit_form": SubmissionEditForm(instance=submission), "metric_keys": METRIC_KEYS,
+               "has_finals": submission.testset.kind == "benchmark" and submission.testset.feedback_policy != "exact"}
     return render(request, "submissions/detail.html", context)
 
 
@@ -133,6 +135,21 @@ def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Saved.")
     else:
         messages.error(request, "Not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return redirect("submission-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def submission_final(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose or unchoose the submission as one of the team's final submissions."""
+    submission = get_object_or_404(visible_submissions(request.user), pk=pk)
+    try:
+        choose_final(submission, chosen=request.POST.get("chosen") == "1")
+    except PhaseRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, "Chosen for the final ranking." if submission.is_final_choice
+                         else "No longer a final choice.")
     return redirect("submission-detail", pk=pk)
 
 
