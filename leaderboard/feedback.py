@@ -316,6 +316,20 @@ def release_many(team_ids: set[int], *, label_version_id: int, track: str, tests
     return out
 
 
+def board_basis(testset: TestSet) -> str:
+    """What the numbers of the test set's board are, in words (board page and exports)."""
+    policy = Policy.of(testset)
+    if policy.exact:
+        return "exact results on all scored cases"
+    if policy.phase == Phase.CLOSED:
+        return ("final ranking: each team's final choices (else its best open-phase entry), scored on the "
+                + ("held-out cases not in the leaderboard split" if policy.split else "all scored cases"))
+    words = "results on the leaderboard split (a fixed part of the cases)" if policy.split else "results"
+    if policy.ladder:
+        words += f", shown through the Ladder (a team's numbers move only when it improves by {policy.eta:g})"
+    return words + ("; feedback on degenerate submissions is withheld" if policy.guard else "")
+
+
 def score_final(testset: TestSet) -> int:
     """Derive (scorer) and keep the documents of every done evaluation on the test set's current labels, held-out
     part included, before the phase closes; returns how many evaluations there are."""
@@ -331,4 +345,5 @@ def score_final(testset: TestSet) -> int:
     return count
 
 
-__all__ = ["Policy", "Released", "Stage", "release", "release_many", "score_final", "team_releases"]
+__all__ = ["Policy", "Released", "Stage", "release", "release_many", "board_basis", "score_final",
+           "team_releases"]

@@ -76,8 +76,8 @@ def severity_summaries(groups: Iterable[Group | str], pred_severity: ArrayLike |
                        min_cases: int = SUMMARY_MIN_CASES, n_resamples: int = SMOOTHING_RESAMPLES, seed: int = 0,
                        decimals: int = 3) -> dict[str, dict[str, float | int] | None] | None:
     """Per group: ``{"n", "mean", "q25", "median", "q75"}`` of the predicted severity, each averaged over
-    bootstrap resamples of the group; ``None`` for a group of fewer than ``min_cases`` cases; ``None`` overall
-    without predicted severity."""
+    bootstrap resamples of the group; ``None`` for a group of fewer than ``min_cases`` cases (groups without
+    cases are left out); ``None`` overall without predicted severity."""
     group_values = group_array(groups)
     values = optional_values(pred_severity, name="pred_severity")
     if values is None:
@@ -87,6 +87,8 @@ def severity_summaries(groups: Iterable[Group | str], pred_severity: ArrayLike |
     summaries: dict[str, dict[str, float | int] | None] = {}
     for group in Group:
         members = values[group_values == group]
+        if not members.size:  # a group without cases here (e.g. private ones on the archive track)
+            continue
         if members.size < min_cases:
             summaries[group.value] = None
             continue

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from leaderboard.feedback import Stage, release_many
+from leaderboard.feedback import Stage, board_basis, release_many
 from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRIC_KEYS
 from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.models import Evaluation, Track
@@ -97,6 +97,7 @@ class Board:
     n_public_entries: int
     reported: list[ReportedResult]
     scorer_versions: list[str] = field(default_factory=list)
+    feedback_basis: str = ""  # what the numbers are under the test set's feedback policy (leaderboard.feedback)
 
     @property
     def n_cases(self) -> int:
@@ -195,6 +196,7 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
         entries=[rows[row.key] for row in shown], n_public_entries=len(everything),
         reported=reported,
         scorer_versions=sorted({entry.scorer_version for entry in everything}),
+        feedback_basis=board_basis(testset),
     )
 
 
