@@ -38,6 +38,11 @@ from leaderboard.testsets.models import FeedbackPolicy, Phase, TestSet
 CACHE_VERSION = 1
 #: Extras that draw one mark per case: only in the exact view.
 PER_CASE_EXTRAS = ("roc_curves", "ranked_severity")
+#: Extras that count or average the team's own values over a partition of the cases by label (a confusion table
+#: at a fixed threshold, category agreement, per-group severity summaries): with crafted predictions each release
+#: reveals the class of many cases at once, so during the open phase they are withheld and only released with
+#: the final ranking (once, on the held-out cases) or in the exact view.
+PARTITION_EXTRAS = ("confusion", "severity_categories", "severity_summaries")
 
 
 class Stage:
@@ -116,10 +121,11 @@ def _none_metrics() -> dict[str, None]:
     return {key: None for key in METRIC_KEYS}
 
 
-def _shown_document(document: dict[str, Any], *, exact_charts: bool) -> dict[str, Any]:
+def _shown_document(document: dict[str, Any], *, exact_charts: bool, stage: str = Stage.FINAL) -> dict[str, Any]:
     if exact_charts:
         return document
-    extras = {k: v for k, v in (document.get("extras") or {}).items() if k not in PER_CASE_EXTRAS}
+    hidden = PER_CASE_EXTRAS + (PARTITION_EXTRAS if stage == Stage.OPEN else ())
+    extras = {k: v for k, v in (document.get("extras") or {}).items() if k not in hidden}
     return {**document, "extras": extras}
 
 
@@ -229,14 +235,16 @@ def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, R
                     "charts and tables shown are those of your best so far.")
             released[row["pk"]] = Released(
                 evaluation_id=row["pk"], stage=Stage.OPEN, metrics=metrics, intervals=intervals,
-                document=_shown_document(open_docs[source], exact_charts=False), source_id=history[source]["pk"],
+                document=_shown_document(open_docs[source], exact_charts=False, stage=Stage.OPEN),
+                source_id=history[source]["pk"],
                 cases=open_cases[history[source]["pk"]], basis=basis, note=note, rounded_to=policy.eta,
                 extra={"moved": moved})
         else:
             intervals = {k: ([v["low"], v["high"]] if v else None) for k, v in (doc.get("intervals") or {}).items()}
             released[row["pk"]] = Released(
                 evaluation_id=row["pk"], stage=Stage.OPEN, metrics=dict(doc.get("metrics") or {}),
-                intervals=intervals, document=_shown_document(doc, exact_charts=False), source_id=row["pk"],
+                intervals=intervals, document=_shown_document(doc, exact_charts=False, stage=Stage.OPEN),
+                source_id=row["pk"],
                 cases=open_cases[row["pk"]], basis=basis)
     if policy.phase == Phase.CLOSED:
         for pk in _final_choices(history, released, policy):

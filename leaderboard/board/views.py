@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 
-from leaderboard.feedback import release
+from leaderboard.feedback import Stage, release
 from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRICS
 from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.models import Track
@@ -126,6 +126,7 @@ def entry(request: HttpRequest, pk: int) -> HttpResponse:
         "released": released, "policy": evaluation.label_version.testset,
         "charts": entry_data.chart_markup(released), "leader": leader, "comparison": comparison,
         "confusion": extras.get("confusion"), "categories": extras.get("severity_categories"),
+        "tables_held_back": released.stage == Stage.OPEN,
         "can_see_cases": can_view_submission(request.user, submission),
         "board_link": board_link(evaluation),
     }

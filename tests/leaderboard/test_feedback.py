@@ -62,6 +62,7 @@ def test_the_entry_page_draws_no_per_case_marks_for_hidden_labels(client, hidden
     page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
     assert "bootstrap-averaged" in page and "Predicted severity per group" in page
     assert "rank 1:" not in page and "Cases ranked by predicted severity" not in page
+    assert "Called COVID-19" not in page and page.count("Shown with the final ranking") == 2  # held back
     client.force_login(maintainer)  # maintainers' pages keep the exact views of the paper's Fig. 4 and 5
     page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
     assert "rank 1:" in page and "Cases ranked by predicted severity" in page
@@ -131,6 +132,8 @@ def test_phases_final_choices_and_the_closed_board(client, hidden, team_a, team_
     assert sorted(e["method_name"] for e in board["entries"]) == ["A noisy", "A third", "B noisy"]  # B: its best
     final = api(client, team_a, a1.submission)["evaluations"][0]["feedback"]
     assert final["stage"] == "final" and final["n_cases"] == 3  # the held-out rest of the 9 public cases
+    page = client.get(reverse("entry", args=[a1.pk])).content.decode()  # tables come with the final ranking
+    assert "Called COVID-19" in page and "Shown with the final ranking" not in page
     assert api(client, team_a, a2.submission)["metrics"] == open_numbers  # history kept
     with pytest.raises(PhaseRefused):
         change_phase(testset_models.TestSet.objects.get(pk=hidden.pk), Phase.OPEN)
