@@ -166,8 +166,8 @@ def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, p
     return parts
 
 
-_HISTORY_FIELDS = ("pk", "submission_id", "submission__is_final_choice", "submission__team_id", "intervals",
-                   "feedback", *METRIC_KEYS)
+_HISTORY_FIELDS = ("pk", "submission_id", "submission__is_final_choice", "submission__team_id",
+                   "submission__is_reference", "intervals", "feedback", *METRIC_KEYS)
 
 
 def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool
@@ -183,10 +183,16 @@ def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, 
     for row in rows:
         row.setdefault("result", None)
         latest.setdefault(row["submission_id"], row)
-    histories: dict[int, list[dict[str, Any]]] = {}
+    histories: dict[Any, list[dict[str, Any]]] = {}
     for row in latest.values():
-        histories.setdefault(row["submission__team_id"], []).append(row)
+        histories.setdefault(_history_key(row), []).append(row)
     return histories
+
+
+def _history_key(row: dict[str, Any]) -> Any:
+    """A team's submissions share one history (Ladder, guard); each reference entry (a maintainers' re-scoring
+    of a published method) is a history of its own, without the guard."""
+    return ("reference", row["submission_id"]) if row["submission__is_reference"] else row["submission__team_id"]
 
 
 def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, Released]:
@@ -203,7 +209,7 @@ def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, R
 
     for index, row in enumerate(history):
         parts = _parts(row, history[:index], policy, per_case_of)
-        withheld = parts.get("guard") if policy.guard else None
+        withheld = parts.get("guard") if policy.guard and not row["submission__is_reference"] else None
         open_docs.append(None if withheld else (parts["open"] if policy.split else row["result"]))
         if withheld:
             released[row["pk"]] = Released(evaluation_id=row["pk"], stage=Stage.WITHHELD, metrics=_none_metrics(),
@@ -291,7 +297,10 @@ def team_releases(team_id: int, label_version_id: int, track: str, testset: Test
 
     def compute() -> dict[int, Released]:
         histories = _histories(label_version_id=label_version_id, track=track, team_ids={team_id}, documents=True)
-        return _team_releases(histories.get(team_id, []), policy)
+        out: dict[int, Released] = {}
+        for history in histories.values():
+            out.update(_team_releases(history, policy))
+        return out
 
     return cache.get_or_set(key, compute, timeout=600)
 
@@ -319,8 +328,8 @@ def release_many(team_ids: set[int], *, label_version_id: int, track: str, tests
     histories = _histories(label_version_id=label_version_id, track=track, team_ids=team_ids,
                            documents=not policy.exact)
     out: dict[int, Released] = {}
-    for team_id in sorted(histories):
-        out.update(_team_releases(histories[team_id], policy))
+    for history in histories.values():
+        out.update(_team_releases(history, policy))
     return out
 
 

@@ -161,3 +161,16 @@ def test_the_status_command_reports_policy_and_counts_per_team(hidden, team_a, t
     call_command("feedback", "policy", hidden.slug, "--policy", "exact", stdout=io.StringIO())
     assert testset_models.TestSet.objects.get(pk=hidden.pk).feedback_policy == FeedbackPolicy.EXACT
     assert Submission.objects.filter(team=team_a.team).count() == 2
+
+
+def test_each_reference_entry_is_released_on_its_own(client, hidden, team_a, archives):
+    """Reference entries (maintainers' re-scorings of published methods) are not one team's ladder: a weaker
+    method keeps its own numbers, and identical predictions of two methods are not withheld."""
+    strong = submit_and_score(team_a, archives["noisy"], method="Strong", is_reference=True)
+    weak = submit_and_score(team_a, archives["shuffled"], method="Weak", is_reference=True)
+    twin = submit_and_score(team_a, archives["noisy"], method="Twin", is_reference=True)
+    board = {e["method_name"]: e for e in client.get(reverse("api-leaderboard")).json()["entries"]}
+    assert set(board) == {"Strong", "Weak", "Twin"}
+    assert board["Twin"]["metrics"] == board["Strong"]["metrics"]
+    assert board["Weak"]["metrics"]["roc_auc_all"] < board["Strong"]["metrics"]["roc_auc_all"]
+    assert strong.pk < weak.pk < twin.pk
