@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
 from evaluator import feedback as policy_logic
 from evaluator.scoring import ScoringOptions
@@ -35,6 +37,7 @@ from leaderboard.submissions.models import Evaluation
 from leaderboard.submissions.states import EvaluationState
 from leaderboard.testsets.models import FeedbackPolicy, Phase, TestSet
 
+log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 #: Extras that draw one mark per case: only in the exact view.
 PER_CASE_EXTRAS = ("roc_curves", "ranked_severity")
@@ -269,11 +272,12 @@ def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, R
 
 def _final_choices(history: list[dict[str, Any]], released: dict[int, Released], policy: Policy) -> list[int]:
     """The team's final submissions: those it chose (newest first, up to the limit), else its best by the
-    released open-phase ROC-AUC (ties: the later one)."""
+    released open-phase ROC-AUC among the submissions that set a shown value (ties: the later one)."""
     eligible = [row for row in history if released[row["pk"]].stage != Stage.WITHHELD]
     chosen = [row["pk"] for row in reversed(eligible) if row["submission__is_final_choice"]]
     if chosen:
         return chosen[: policy.final_selections]
+    eligible = [row for row in eligible if released[row["pk"]].source_id == row["pk"]]
 
     def score(row):
         value = released[row["pk"]].metrics.get("roc_auc_all")
@@ -331,6 +335,31 @@ def release_many(team_ids: set[int], *, label_version_id: int, track: str, tests
     for history in histories.values():
         out.update(_team_releases(history, policy))
     return out
+
+
+def _derive_on_done(sender, instance: Evaluation, **kwargs) -> None:
+    """Once an evaluation is done (saved by the worker that scored it), derive its documents there, after the
+    commit, rather than in the first web request that shows it. Failures only log: release derives them later."""
+    if kwargs.get("raw") or instance.state != EvaluationState.DONE or instance.feedback is not None:
+        return
+    pk = instance.pk
+
+    def derive() -> None:
+        try:
+            evaluation = Evaluation.objects.select_related("submission", "label_version__testset").get(pk=pk)
+            if not Policy.of(evaluation.label_version.testset).exact:
+                team_releases(evaluation.submission.team_id, evaluation.label_version_id, evaluation.track,
+                              evaluation.label_version.testset)
+        except Exception:  # noqa: BLE001 - never fail the scoring task over derived documents
+            log.exception("evaluation %s: deriving its feedback documents failed (retried when shown)", pk)
+
+    transaction.on_commit(derive)
+
+
+def connect() -> None:
+    from django.db.models.signals import post_save
+
+    post_save.connect(_derive_on_done, sender=Evaluation, dispatch_uid="feedback-derive-on-done")
 
 
 def board_basis(testset: TestSet) -> str:

@@ -16,7 +16,7 @@ from leaderboard.testsets.models import FeedbackPolicy, Phase
 from leaderboard.testsets.phases import PhaseRefused, change_phase
 from leaderboard.testsets.services import import_label_version
 
-from .helpers import submit, submit_and_score
+from .helpers import score, submit, submit_and_score
 
 
 @pytest.fixture
@@ -174,3 +174,13 @@ def test_each_reference_entry_is_released_on_its_own(client, hidden, team_a, arc
     assert board["Twin"]["metrics"] == board["Strong"]["metrics"]
     assert board["Weak"]["metrics"]["roc_auc_all"] < board["Strong"]["metrics"]["roc_auc_all"]
     assert strong.pk < weak.pk < twin.pk
+
+
+def test_the_worker_derives_the_documents_once_the_evaluation_is_done(hidden, team_a, archives,
+                                                                     django_capture_on_commit_callbacks):
+    submission = submit(team_a, archives["noisy"])
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluation = score(submission)
+    evaluation.refresh_from_db()
+    assert evaluation.feedback["open"]["n_cases"] == 6 and evaluation.feedback["final"]["n_cases"] == 3
+    assert evaluation.feedback["guard"] is None
