@@ -75,33 +75,29 @@ def rescore(document: Mapping[str, Any], per_case: Sequence[Mapping[str, Any]], 
     }
 
 
-def identification_scores(document: Mapping[str, Any], per_case: Sequence[Mapping[str, Any]]
-                          ) -> dict[str, float | None]:
-    """Per case: the score the scorer ranked for identification (what the team sent, as read)."""
-    source = (document.get("inputs") or {}).get("identification_score")
-    column = {"covid_probability": "covid_probability", "severity": "predicted_severity",
-              "mask": "predicted_severity"}.get(source or "")
-    return {row["case_id"]: (row.get(column) if column else None) for row in per_case}
+#: The per-case values a team sent itself (``predicted_severity`` only when sent as a column: otherwise the scorer
+#: measured it against the hidden lung masks).
+OWN_COLUMNS = ("covid_probability", "predicted_severity", "predicted_voxels")
 
 
-def _prediction_key(row: Mapping[str, Any]) -> tuple:
-    return tuple(None if row.get(k) is None else round(float(row[k]), 6)
-                 for k in ("covid_probability", "predicted_severity", "predicted_voxels"))
+def _prediction_key(row: Mapping[str, Any], columns: Sequence[str]) -> tuple:
+    return tuple(None if row.get(k) is None else round(float(row[k]), 6) for k in columns)
 
 
 def guard_reason(per_case: Sequence[Mapping[str, Any]], earlier: Sequence[Sequence[Mapping[str, Any]]], *,
-                 max_tie_fraction: float = MAX_TIE_FRACTION, min_changed_fraction: float = MIN_CHANGED_FRACTION,
+                 columns: Sequence[str] = OWN_COLUMNS, max_tie_fraction: float = MAX_TIE_FRACTION,
+                 min_changed_fraction: float = MIN_CHANGED_FRACTION,
                  min_changed_cases: int = MIN_CHANGED_CASES) -> str | None:
     """Why feedback on a submission is withheld (in words for the team), or ``None`` when it is not.
 
-    ``per_case``: the submission's per-case predictions as read (only the team's own values are used: case id,
-    probability, severity, predicted voxels); ``earlier``: the same for the team's earlier submissions on the
-    same cases. Uses nothing derived from the labels, so the reason itself reveals nothing.
+    ``per_case``: the submission's per-case values as read; only ``columns`` (values the team sent itself) and
+    the case id are used. ``earlier``: the same for the team's earlier submissions on the same cases. Uses
+    nothing derived from the labels or hidden masks, so the reason itself reveals nothing.
     """
     n = len(per_case)
     if not n:
         return None
-    for column in ("covid_probability", "predicted_severity"):
+    for column in (c for c in ("covid_probability", "predicted_severity") if c in columns):
         values = [row.get(column) for row in per_case]
         if all(v is None for v in values):
             continue
@@ -111,9 +107,9 @@ def guard_reason(per_case: Sequence[Mapping[str, Any]], earlier: Sequence[Sequen
                     f"{max_tie_fraction:.0%}): feedback on mostly tied predictions is withheld, because such "
                     "submissions probe single labels. It still counts toward your quota.")
     needed = max(min_changed_cases, round(min_changed_fraction * n))
-    mine = {row["case_id"]: _prediction_key(row) for row in per_case}
-    for index, other in enumerate(earlier):
-        theirs = {row["case_id"]: _prediction_key(row) for row in other}
+    mine = {row["case_id"]: _prediction_key(row, columns) for row in per_case}
+    for other in earlier:
+        theirs = {row["case_id"]: _prediction_key(row, columns) for row in other}
         changed = sum(1 for case_id, key in mine.items() if theirs.get(case_id) != key)
         if changed < needed:
             return (f"your predictions differ from one of your team's earlier submissions in only {changed} of "
@@ -158,5 +154,5 @@ def round_interval(interval: Sequence[float] | None, *, eta: float) -> list[floa
     return [round(math.floor(low / eta + 1e-9) * eta, 10), round(math.ceil(high / eta - 1e-9) * eta, 10)]
 
 
-__all__ = ["LadderStep", "MAX_TIE_FRACTION", "MIN_CHANGED_CASES", "MIN_CHANGED_FRACTION", "guard_reason",
-           "identification_scores", "ladder", "rescore", "round_interval", "split_cases"]
+__all__ = ["MAX_TIE_FRACTION", "MIN_CHANGED_CASES", "MIN_CHANGED_FRACTION", "OWN_COLUMNS", "LadderStep",
+           "guard_reason", "ladder", "rescore", "round_interval", "split_cases"]

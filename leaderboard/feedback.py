@@ -38,7 +38,7 @@ from leaderboard.submissions.states import EvaluationState
 from leaderboard.testsets.models import FeedbackPolicy, Phase, TestSet
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: Extras that draw one mark per case: only in the exact view.
 PER_CASE_EXTRAS = ("roc_curves", "ranked_severity")
 #: Extras that count or average the team's own values over a partition of the cases by label (a confusion table
@@ -163,7 +163,10 @@ def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, p
         parts["open_cases"] = sorted(split)
         parts["open"] = policy_logic.rescore(result, per_case, split, options=_options())
         parts["final"] = policy_logic.rescore(result, per_case, set(groups) - split, options=_options())
-    parts["guard"] = policy_logic.guard_reason(per_case, [per_case_of(other["pk"]) for other in earlier])
+    sent_severity = (result.get("inputs") or {}).get("severity") == "column"
+    columns = [c for c in policy_logic.OWN_COLUMNS if c != "predicted_severity" or sent_severity]
+    parts["guard"] = policy_logic.guard_reason(per_case, [per_case_of(other["pk"]) for other in earlier],
+                                               columns=columns)
     Evaluation.objects.filter(pk=row["pk"]).update(feedback=parts)
     row["feedback"] = parts
     return parts

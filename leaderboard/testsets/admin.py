@@ -3,9 +3,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from .feedback_report import team_counts
-from .phases import PhaseRefused, change_phase
-
 from .models import LabelVersion, Phase, ReportedResult, TestSet
+from .phases import PhaseRefused, change_phase
 
 
 class LabelVersionInline(admin.TabularInline):
