@@ -52,11 +52,12 @@ ALIASES: Mapping[str, str] = {
 
 #: Packages a maintainer reviewed one by one: name → (licence string exactly as pip-licenses reports it, why).
 REVIEWED: Mapping[str, tuple[str, str]] = {
-    "psycopg": ("LGPL-3.0-only", "PostgreSQL driver, used unmodified through its Python API and installed "
-                "separately from PyPI; LGPL-3.0 allows that from Apache-2.0 code. Whoever redistributes it (e.g. in "
-                "a container image) passes on its licence and leaves it replaceable, as pip installs do."),
-    "psycopg-binary": ("LGPL-3.0-only", "psycopg's optional C speed-ups (bundles libpq, PostgreSQL licence); "
-                       "same review as psycopg."),
+    "psycopg": ("LGPL-3.0-only", (
+        "PostgreSQL driver, used unmodified through its Python API and installed separately from PyPI; LGPL-3.0 "
+        "allows that from Apache-2.0 code. Whoever redistributes it (e.g. in a container image) passes on its "
+        "licence and leaves it replaceable, as pip installs do.")),
+    "psycopg-binary": ("LGPL-3.0-only", (
+        "psycopg's optional C speed-ups (bundles libpq, PostgreSQL licence); same review as psycopg.")),
 }
 
 _STRONG_COPYLEFT = re.compile(r"^(A?GPL|SSPL|EUPL|OSL|CC-BY-NC|CC-BY-SA)", re.IGNORECASE)

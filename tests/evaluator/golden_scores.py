@@ -84,7 +84,8 @@ def differences(expected: Any, actual: Any, path: str = "$") -> list[str]:
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return [f"{path}: {len(expected)} items, now {len(actual)}"]
-        return [d for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for d in differences(e, a, f"{path}[{i}]")]
+        return [found for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+                for found in differences(e, a, f"{path}[{i}]")]
     numbers = (int, float)
     if (isinstance(expected, numbers) and isinstance(actual, numbers) and not isinstance(expected, bool)
             and not isinstance(actual, bool)):
