@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from evaluator.problems import Problem
 from leaderboard.accounts.access import is_maintainer, team_of
+from leaderboard.site.csv_cells import safe_row
 from leaderboard.storage import private_storage
 from leaderboard.testsets.services import default_benchmark
 
@@ -170,7 +171,7 @@ def evaluation_cases_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse
     evaluation = _own_evaluation(request, pk)
     columns = case_columns(request.user, track=evaluation.track)
     writer = csv.writer(_Echo(), lineterminator="\n")
-    rows = [columns] + [["" if v is None else v for v in row] for row in case_rows(evaluation, columns)]
+    rows = [columns] + [safe_row(row) for row in case_rows(evaluation, columns)]
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}-per-case.csv"'
     return response
