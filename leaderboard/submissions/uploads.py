@@ -10,14 +10,13 @@ at the first bytes (and, for zip, the central directory); full validation runs i
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 
-from evaluator.archive import ArchiveError, ArchiveFormat, ArchiveLimits, detect_format
+from evaluator.archive import ArchiveError, ArchiveFormat, ArchiveLimits, detect_format, read_zip_directory
 from evaluator.problems import Problem
 
 CHUNK = 1 << 20
@@ -88,25 +87,6 @@ class QuickCheck:
     extension: str  # storage suffix of the detected format ("" when unknown)
 
 
-class _TooManyMembers(Exception):
-    pass
-
-
-def _zip_names(handle: BinaryIO, *, max_members: int) -> list[str]:
-    """Member names from the central directory, refusing an oversized directory before parsing it (the
-    same end-of-directory record zipfile itself trusts; zipfile would load all of it into memory)."""
-    end = zipfile._EndRecData(handle)
-    if end is None:
-        raise zipfile.BadZipFile("no end-of-central-directory record")
-    if end[zipfile._ECD_ENTRIES_TOTAL] > max_members:
-        raise _TooManyMembers(f"the zip lists {end[zipfile._ECD_ENTRIES_TOTAL]:,} entries")
-    if end[zipfile._ECD_SIZE] > max_members * 1024:
-        raise _TooManyMembers(f"the zip's directory takes {end[zipfile._ECD_SIZE]:,} bytes")
-    handle.seek(0)
-    with zipfile.ZipFile(handle) as archive:
-        return archive.namelist()
-
-
 def quick_check(handle: BinaryIO, *, file_name: str) -> QuickCheck:
     """Checks that need only the first bytes: a zip, tar.gz or tar; for zip a readable directory."""
     handle.seek(0)
@@ -117,15 +97,10 @@ def quick_check(handle: BinaryIO, *, file_name: str) -> QuickCheck:
         return QuickCheck([Problem(error.message, file=file_name, expected=error.expected)], "")
     problems: list[Problem] = []
     if archive_format is ArchiveFormat.ZIP:
-        handle.seek(0)
-        try:
-            names = _zip_names(handle, max_members=ArchiveLimits().max_members)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-            problems.append(Problem(f"the zip file cannot be read ({error}); was the upload cut short?",
-                                    file=file_name, expected="a complete zip archive"))
-        except _TooManyMembers as error:
-            problems.append(Problem(str(error), file=file_name,
-                                    expected=f"at most {ArchiveLimits().max_members:,} entries"))
+        try:  # bounded, by the same rules as the worker's reader
+            names = read_zip_directory(handle, limits=ArchiveLimits())
+        except ArchiveError as error:
+            problems.append(Problem(error.message, file=file_name, expected=error.expected))
         else:
             if not any(name.rsplit("/", 1)[-1] == "predictions.csv" for name in names):
                 problems.append(Problem("the archive has no predictions.csv", file=file_name,

@@ -33,7 +33,7 @@ def stored_files() -> set[str]:
     (b"", "the file is empty"),
     (b"case_id,covid_probability\nc000,0.5\n", "not a zip, tar.gz or tar"),
     (b"Rar!\x1a\x07\x00rest", "RAR archive, which is not supported"),
-    (b"PK\x03\x04 truncated", "cannot be read"),
+    (b"PK\x03\x04 truncated", "corrupt or truncated zip file"),
 ])
 def test_quick_checks_answer_at_once_and_store_nothing(client, label_version, team_a, data, words):
     before = stored_files()
@@ -65,7 +65,18 @@ def test_a_zip_with_too_many_entries_is_refused_before_its_directory_is_read(cli
         for i in range(10_001):
             archive.writestr(f"junk/{i}", b"")
     response = post(client, team_a, path.read_bytes())
-    assert response.status_code == 400 and "lists 10,002 entries" in response.json()["problems"][0]["message"]
+    assert response.status_code == 400 and "more than 10,000 members" in response.json()["problems"][0]["message"]
+
+
+def test_a_zip_whose_end_record_understates_its_entries_is_refused_at_upload(client, label_version, team_a,
+                                                                             settings):
+    from tests.evaluator.test_zip_directory import lying_zip
+
+    settings.LEADERBOARD_MAX_UPLOAD_BYTES = 32 << 20
+    before = stored_files()
+    response = post(client, team_a, lying_zip(entries=150_001, claimed=1))
+    assert response.status_code == 400 and "more than 10,000 members" in response.json()["problems"][0]["message"]
+    assert Submission.objects.count() == 0 and stored_files() == before
 
 
 def test_uploads_over_the_limit_are_refused(client, label_version, team_a, settings):
