@@ -1,9 +1,9 @@
 """Receiving uploads: a size-limited, disk-only upload handler and the quick checks answered at once.
 
 The handler writes every uploaded file to a temporary file in 1 MiB chunks (never into
-memory) and stops accepting a file's bytes past :func:`upload_limit_bytes` (the largest
-upload of any accepted kind: archives, and image tarballs where containers are enabled);
-the view then checks the kind's own limit and reports it. :func:`quick_problems` looks only
+memory) and stops reading the request past :func:`upload_limit_bytes` (the largest upload
+of any accepted kind: archives, and image tarballs where containers are enabled): the rest
+of the body is left unread; :mod:`.intake` then reports it, and checks the kind's own limit. :func:`quick_problems` looks only
 at the first bytes (and, for zip, the central directory); full validation runs in the worker.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
+from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
 from evaluator.archive import ArchiveError, ArchiveFormat, ArchiveLimits, detect_format, read_zip_directory
 from evaluator.problems import Problem
@@ -47,7 +47,7 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
             if self.request is not None:
                 self.request.upload_over_limit = self.file_name
             self.file.close()  # deletes the partial temporary file
-            raise SkipFile()
+            raise StopUpload(connection_reset=True)  # the answer is known: read no more of the body
         return super().receive_data_chunk(raw_data, start)
 
 
