@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our own static files, no CDN
+    "axes",  # login lockout (docs/site.md, "Defences")
     "leaderboard.site",
     "leaderboard.accounts",
     "leaderboard.testsets",
@@ -77,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the 429 page
 ]
 
 ROOT_URLCONF = "leaderboard.urls"
@@ -125,6 +128,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins (site and /admin/login/)
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "team"
@@ -205,6 +212,22 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     if not SECURE_SSL_REDIRECT:  # the proxy redirects; tell `check --deploy` so
         SILENCED_SYSTEM_CHECKS = ["security.W008"]
+
+# --- brute force: logins (django-axes) and API tokens (DRF throttle) --------------------------
+
+#: Reverse proxies in front of the site; the client address is taken from X-Forwarded-For accordingly.
+LEADERBOARD_TRUSTED_PROXIES = env.integer("LEADERBOARD_TRUSTED_PROXIES",
+                                          1 if PRODUCTION and env.flag("DJANGO_BEHIND_PROXY", True) else 0,
+                                          minimum=0)
+AXES_FAILURE_LIMIT = env.integer("LEADERBOARD_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.integer("LEADERBOARD_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one account from one address
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "leaderboard.site.client_address.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+#: Failed API-token attempts per client address before every token from it is answered 429 (DRF rate syntax).
+LEADERBOARD_TOKEN_FAILURE_RATE = env.text("LEADERBOARD_TOKEN_FAILURE_RATE", "20/hour")
 
 # --- cache ------------------------------------------------------------------------------------
 
@@ -320,6 +343,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": LEADERBOARD_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CT-based COVID-19 triage leaderboard API",
