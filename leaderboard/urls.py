@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from leaderboard.accounts import api as accounts_api
 from leaderboard.accounts import views as accounts
@@ -26,7 +26,9 @@ api = [
     path("team/token/", accounts_api.TokenRotate.as_view(), name="api-token-rotate"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", site.api_docs, name="api-docs"),
-    path("docs/swagger/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-swagger"),
+    path("docs/swagger/", SpectacularSwaggerSplitView.as_view(url_name="api-schema",  # no inline script (CSP)
+                                                              template_name="site/swagger_ui.html"),
+         name="api-swagger"),
 ]
 
 urlpatterns = [
