@@ -79,8 +79,9 @@ def read_zip_directory(fh: BinaryIO, *, limits: ArchiveLimits) -> list[str]:
 
     Never reads more than ``limits.max_members`` entries or ``max_members * ZIP_DIRECTORY_BYTES_PER_MEMBER``
     bytes: a directory is refused if its end record claims too many entries, and also if it holds too many,
-    counted as they are walked (as zipfile walks them: through the directory's byte size, whatever the claim). Raises :class:`ArchiveError` for an oversized or corrupt
-    directory. The upload check and the worker (:func:`iter_zip_members`) both use it; leaves ``fh`` at 0.
+    counted as they are walked (as zipfile walks them: through the directory's byte size, whatever the claim).
+    Raises :class:`ArchiveError` for an oversized or corrupt directory. The upload check and the worker
+    (:func:`iter_zip_members`) both use it; leaves ``fh`` at 0.
     """
     too_many = ArchiveError(f"the archive has more than {limits.max_members:,} members",
                             expected=f"at most {limits.max_members:,} members")

@@ -13,7 +13,8 @@ from django.conf import settings
 class PermissionsPolicyMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
-        self.value = ", ".join(f"{feature}={allow}" for feature, allow in settings.LEADERBOARD_PERMISSIONS_POLICY.items())
+        policy = settings.LEADERBOARD_PERMISSIONS_POLICY
+        self.value = ", ".join(f"{feature}={allow}" for feature, allow in policy.items())
 
     def __call__(self, request):
         response = self.get_response(request)

@@ -3,8 +3,9 @@
 The handler writes every uploaded file to a temporary file in 1 MiB chunks (never into
 memory) and stops reading the request past :func:`upload_limit_bytes` (the largest upload
 of any accepted kind: archives, and image tarballs where containers are enabled): the rest
-of the body is left unread; :mod:`.intake` then reports it, and checks the kind's own limit. :func:`quick_problems` looks only
-at the first bytes (and, for zip, the central directory); full validation runs in the worker.
+of the body is left unread; :mod:`.intake` then reports it, and checks the kind's own limit.
+:func:`quick_check` looks only at the first bytes (and, for zip, the central directory, read
+boundedly by the worker's own reader); full validation runs in the worker.
 """
 
 from __future__ import annotations
