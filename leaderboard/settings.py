@@ -240,6 +240,17 @@ if PRODUCTION:
     if not SECURE_SSL_REDIRECT:  # the proxy redirects; tell `check --deploy` so
         SILENCED_SYSTEM_CHECKS = ["security.W008"]
 
+# --- e-mail (verification links) ---------------------------------------------------------------
+
+EMAIL_BACKEND = env.text("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.text("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("DJANGO_EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env.text("DJANGO_EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env.text("DJANGO_EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env.flag("DJANGO_EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = env.text("DJANGO_DEFAULT_FROM_EMAIL", "leaderboard@localhost")
+
 # --- brute force: logins (django-axes) and API tokens (DRF throttle) --------------------------
 
 #: Reverse proxies in front of the site; the client address is taken from X-Forwarded-For accordingly.
@@ -273,6 +284,13 @@ else:
 LEADERBOARD_DAILY_QUOTA = env.integer("LEADERBOARD_DAILY_QUOTA", 3, minimum=0)
 LEADERBOARD_QUOTA_WINDOW_HOURS = env.integer("LEADERBOARD_QUOTA_WINDOW_HOURS", 24, minimum=1)
 LEADERBOARD_SIGNUP_OPEN = env.flag("LEADERBOARD_SIGNUP_OPEN", True)
+#: Every member of a team verifies their e-mail address (a mailed link) before the team submits.
+LEADERBOARD_REQUIRE_VERIFIED_EMAIL = env.flag("LEADERBOARD_REQUIRE_VERIFIED_EMAIL", False)
+#: Maintainers' look-alike view: accounts of one e-mail domain created at most this many hours apart.
+LEADERBOARD_LOOKALIKE_HOURS = env.integer("LEADERBOARD_LOOKALIKE_HOURS", 48, minimum=1)
+#: Hours after leaving a team before the account may join or create another (0: no cool-down).
+LEADERBOARD_TEAM_CHANGE_COOLDOWN_HOURS = env.integer("LEADERBOARD_TEAM_CHANGE_COOLDOWN_HOURS",
+                                                     LEADERBOARD_QUOTA_WINDOW_HOURS, minimum=0)
 LEADERBOARD_DEFAULT_TESTSET = env.text("LEADERBOARD_DEFAULT_TESTSET")
 LEADERBOARD_SCRATCH_DIR = env.folder("LEADERBOARD_SCRATCH_DIR", DATA_DIR / "scratch")
 LEADERBOARD_BOOTSTRAP_RESAMPLES = env.integer("LEADERBOARD_BOOTSTRAP_RESAMPLES", 2000, minimum=1)

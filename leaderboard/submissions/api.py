@@ -24,8 +24,14 @@ from . import container_config, intake
 from .access import visible_submissions
 from .models import ContainerRun, Evaluation, Submission
 from .per_case import case_columns, case_rows
-from .serializers import (ContainerLimitsSerializer, PerCaseSerializer, QuotaRejectionSerializer,
-                          RejectionSerializer, SubmissionCreateSerializer, SubmissionSerializer)
+from .serializers import (
+    ContainerLimitsSerializer,
+    PerCaseSerializer,
+    QuotaRejectionSerializer,
+    RejectionSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+)
 from .services import QuotaExceeded, SubmissionMeta, SubmissionRejected
 from .states import EvaluationState
 

@@ -3,11 +3,12 @@
 The sequence, in the order it runs:
 
 1. :func:`refuse_before_body`: what the headers and the session already decide (the declared
-   Content-Length, and the team's quota) is answered before a byte of the body is read;
+   Content-Length, members' e-mail verification, the team's quota) is answered before a byte of
+   the body is read;
 2. the caller parses the body (the upload handler stops reading a file past the largest limit);
 3. :func:`refuse_cut_upload`: the upload handler stopped a file that was over the limit;
-4. :func:`receive_upload`: the kind's own size limit, archive or container, and the uploaded
-   file closed whatever happens.
+4. :func:`receive_upload`: approval of members' team changes where the benchmark asks for it,
+   the kind's own size limit, archive or container, and the uploaded file closed whatever happens.
 
 Every step raises :class:`SubmissionRejected` (problems + HTTP status) or :class:`QuotaExceeded`;
 the views only map these to HTTP.
@@ -22,8 +23,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 
 from evaluator.problems import Problem
+from leaderboard.accounts.eligibility import unapproved_changes, unverified_members
 from leaderboard.accounts.models import Team
 from leaderboard.testsets.models import TestSet
+from leaderboard.testsets.services import default_benchmark
 
 from .models import Submission, SubmissionKind
 from .quota import quota_status
@@ -46,6 +49,11 @@ def refuse_before_body(request: HttpRequest, *, team: Team) -> None:
     """Refuse what is known from the headers and the team alone; reads nothing of the body."""
     if declared_too_large(request):
         raise SubmissionRejected([over_limit_problem()], status=413)
+    unverified = unverified_members(team)
+    if unverified:
+        raise SubmissionRejected([Problem(
+            f"these members of the team have not verified their e-mail address yet: {', '.join(unverified)}",
+            expected="each member opens the link mailed to them (the team page sends it again)")], status=403)
     status = quota_status(team)
     if status.remaining <= 0:  # advice only: re-checked under the team's lock when the submission is created
         raise QuotaExceeded(status)
@@ -60,6 +68,12 @@ def refuse_cut_upload(request: HttpRequest, *, kind: str) -> None:
 def receive_upload(*, team: Team, user, upload: UploadRequest) -> Submission:
     """Store and queue a submission from a parsed upload; the uploaded file is closed in every case."""
     try:
+        waiting = unapproved_changes(team, testset=upload.testset or default_benchmark())
+        if waiting:
+            raise SubmissionRejected([Problem(
+                f"these members changed team and a maintainer has not approved it yet: {', '.join(waiting)}",
+                expected="a maintainer's approval (this benchmark asks for it), or a team without them")],
+                status=403)
         if upload.kind == SubmissionKind.CONTAINER:
             return submit_container_upload(team=team, user=user, upload=upload.file, meta=upload.meta,
                                            reference=upload.image_reference, testset=upload.testset)

@@ -20,9 +20,9 @@ from leaderboard.site.csv_cells import safe_row
 from leaderboard.storage import private_storage
 from leaderboard.testsets.services import default_benchmark
 
+from . import container_config, intake
 from .access import visible_submissions
 from .forms import SubmissionEditForm, SubmissionForm
-from . import container_config, intake
 from .models import ContainerRun, Evaluation, EvaluationEvent
 from .per_case import case_columns, case_rows
 from .quota import quota_status
