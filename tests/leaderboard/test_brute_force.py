@@ -61,3 +61,13 @@ def test_unknown_tokens_are_throttled_and_the_throttle_expires(client, team_a, s
     clock[0] += 3601
     assert client.get(url, **team_a.auth()).status_code == 200
     assert client.get(url, HTTP_AUTHORIZATION="Token lb000000000000.guess").status_code == 401
+
+
+def test_the_client_address_behind_proxies(rf, settings):
+    from leaderboard.site.client_address import client_ip
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4", REMOTE_ADDR="10.0.0.1")
+    settings.LEADERBOARD_TRUSTED_PROXIES = 0
+    assert client_ip(request) == "10.0.0.1"  # no proxy: the header is the client's own words
+    settings.LEADERBOARD_TRUSTED_PROXIES = 1
+    assert client_ip(request) == "1.2.3.4"  # what our proxy saw, not what the client claimed before it
