@@ -106,3 +106,23 @@ def delong_test(
         ci_high=difference + half_width,
         confidence=confidence,
     )
+
+
+def delong_pairwise(aucs: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``z`` and variance of ``AUC_i − AUC_j`` for every pair, from :func:`delong_covariance`; ``(K, K)`` each.
+
+    Same formula and zero-variance rule as :func:`delong_test` (``z`` 0 for equal AUCs, else ±inf),
+    for all pairs at once. Two-sided ``p = 2·(1 − Φ(|z|))``; one-sided "i better than j" ``p = 1 − Φ(z)``.
+    """
+    aucs = np.asarray(aucs, dtype=float)
+    covariance = np.atleast_2d(np.asarray(covariance, dtype=float))
+    diagonal = np.diag(covariance)
+    total = diagonal[:, None] + diagonal[None, :]
+    variance = total - 2.0 * covariance
+    difference = aucs[:, None] - aucs[None, :]
+    zero = variance <= _ZERO_VARIANCE * np.maximum(total, np.finfo(float).tiny)
+    variance = np.where(zero, 0.0, variance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = difference / np.sqrt(variance)
+    degenerate = np.where(np.abs(difference) <= _ZERO_VARIANCE, 0.0, np.copysign(np.inf, difference))
+    return np.where(zero, degenerate, z), variance
