@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from evaluator.metrics import delong_covariance, delong_test
+from evaluator.metrics import delong_covariance, delong_pairwise, delong_test
 
 ASAH = Path(__file__).parent / "data" / "asah.csv"
 
@@ -122,3 +122,20 @@ def test_rejects_unusable_input() -> None:
         delong_test([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="confidence"):
         delong_test([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], confidence=1.5)
+
+
+def test_pairwise_equals_the_validated_two_sample_test_for_every_pair() -> None:
+    """delong_pairwise (all pairs at once) against delong_test, which reproduces pROC."""
+    d = load_asah()
+    rng = np.random.default_rng(7)
+    names = ["wfns", "s100b", "ndka"]
+    matrix = np.vstack([d[name] for name in names] + [d["wfns"], np.round(d["ndka"] + rng.normal(0, 3, 113))])
+    z, variance = delong_pairwise(*delong_covariance(d["poor"], matrix))
+    for i in range(len(matrix)):
+        for j in range(len(matrix)):
+            expected = delong_test(d["poor"], matrix[i], matrix[j])
+            assert z[i, j] == pytest.approx(expected.z, rel=1e-9, abs=1e-12), (i, j)
+            half = expected.ci_high - expected.difference
+            assert 1.959963984540054 * np.sqrt(variance[i, j]) == pytest.approx(half, rel=1e-9, abs=1e-15)
+    assert z[0, 3] == 0.0 and z[0, 0] == 0.0  # identical scores
+    assert z[0, 1] == pytest.approx(2.20898359144091, rel=1e-9)  # pROC roc.test(wfns, s100b)
