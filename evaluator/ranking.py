@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,12 @@ from evaluator.metrics import (
     subset_roc_aucs,
     subset_selection,
 )
-from evaluator.metrics._arrays import float_array, group_array, optional_values, required_values
+from evaluator.metrics._arrays import (
+    float_array,
+    group_array,
+    optional_values,
+    required_values,
+)
 
 #: Metric values closer than this are equal (values are rounded to it before any comparison).
 TIE_DECIMALS = 9
@@ -268,7 +274,7 @@ def _pairs(order: Sequence[int]) -> list[tuple[int, int, str]]:
     leader = order[0]
     for other in order[1:]:
         pairs[(leader, other)] = "leader"
-    for above, below in zip(order, order[1:]):
+    for above, below in pairwise(order):
         pairs[(above, below)] = "leader+neighbour" if (above, below) in pairs else "neighbour"
     return [(a, b, kind) for (a, b), kind in pairs.items()]
 
@@ -289,6 +295,13 @@ class _Released:
     dice: list[np.ndarray | None]  # per COVID-19 case
 
 
+def _given(values: np.ndarray | None) -> np.ndarray:
+    """The values of an entry ranked on a metric (never ``None`` there)."""
+    if values is None:
+        raise AssertionError("a ranked entry lacks the values of its metric")
+    return values
+
+
 def _full_values(released: _Released, index: int) -> dict[str, float | None]:
     values: dict[str, float | None] = {
         f"roc_auc_{subset}": auc for subset, auc in subset_roc_aucs(released.groups, released.scores[index]).items()
@@ -304,9 +317,9 @@ def _full_values(released: _Released, index: int) -> dict[str, float | None]:
 def _per_case(released: _Released, metric: str, ranked: Sequence[int]) -> tuple[np.ndarray, bool] | None:
     """Per-case values ``(cases, R)`` of a per-case metric and whether higher is better; ``None`` for AUCs."""
     if metric == "mean_dice":
-        return np.column_stack([released.dice[i] for i in ranked]), True
+        return np.column_stack([_given(released.dice[i]) for i in ranked]), True
     if metric == "spearman_rho" and released.truth is not None:
-        return np.column_stack([np.abs(released.severity[i] - released.truth) for i in ranked]), False
+        return np.column_stack([np.abs(_given(released.severity[i]) - released.truth) for i in ranked]), False
     return None
 
 
@@ -323,7 +336,7 @@ def _test_then_rank(
         labels = released.is_covid[selected]
         if min(labels.sum(), (~labels).sum()) < 2:
             return None
-        matrix = np.vstack([released.scores[i][selected] for i in ranked])
+        matrix = np.vstack([_given(released.scores[i])[selected] for i in ranked])
         z, _ = delong_pairwise(*delong_covariance(labels, matrix))
         forward, backward = norm.sf(z[first, second]), norm.sf(z[second, first])
     elif per_case is not None:
@@ -485,7 +498,9 @@ def _release(
         truth = required_values(raw_truth[index][is_covid], name="true_severity (released COVID-19 cases)")
     except ValueError as error:
         problems.append(str(error))
-    scores, severity, dice = [], [], []
+    scores: list[np.ndarray | None] = []
+    severity: list[np.ndarray | None] = []
+    dice: list[np.ndarray | None] = []
     for entry in entries:
         for name, field, covid_only, target in (("scores", entry.scores, False, scores),
                                                 ("pred_severity", entry.pred_severity, True, severity),
@@ -551,7 +566,7 @@ def board_statistics(
         if not ranked:
             rankings[metric], matrices[metric] = _empty_ranking(metric, not_ranked), None
             continue
-        matrix = np.column_stack([drawn[i][metric] for i in ranked])  # (B, R)
+        matrix = np.column_stack([_given(drawn[i][metric]) for i in ranked])  # (B, R)
         matrices[metric] = matrix
         valid = np.isfinite(matrix).all(axis=1)
         valid_rows &= valid
@@ -560,7 +575,7 @@ def board_statistics(
             selected = subset_selection(released.groups, metric.removeprefix("roc_auc_"))
             labels = released.is_covid[selected]
             if min(labels.sum(), (~labels).sum()) >= 2 and len(ranked) > 1:
-                score_matrix = np.vstack([released.scores[i][selected] for i in ranked])
+                score_matrix = np.vstack([_given(released.scores[i])[selected] for i in ranked])
                 delong = delong_pairwise(*delong_covariance(labels, score_matrix))
         per_case = _per_case(released, metric, ranked)
         rankings[metric] = _ranking(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -130,7 +131,7 @@ def test_rank_intervals_and_comparisons_equal_a_slow_reference() -> None:
         # Comparisons: the leader against each other entry, and each entry against the next one down.
         keys = [e.key for e in ranked]
         expected_pairs = {(keys[order[0]], keys[i]) for i in order[1:]} | {
-            (keys[a], keys[b]) for a, b in zip(order, order[1:])}
+            (keys[a], keys[b]) for a, b in pairwise(order)}
         assert {(c.a, c.b) for c in ranking.comparisons} == expected_pairs
         p_values = []
         for c in ranking.comparisons:
