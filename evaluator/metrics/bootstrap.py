@@ -7,6 +7,8 @@ on every resample; resamples where it is undefined (e.g. constant true severity,
 no value) are dropped and their number reported. The interval is the percentile interval
 (numpy's linear interpolation) of the remaining values. Defaults: 2,000 resamples, seed 0,
 95 %. The same inputs (in the same order) and seed always give the same intervals.
+:func:`draw_resamples` and :func:`resampled_metrics` let many submissions share one draw (the
+board's paired comparisons and rank intervals, :mod:`evaluator.ranking`).
 
 Speed: AUCs of all resamples come from one matrix product over bootstrap counts (the
 Mann–Whitney form of the AUC, ties ½, equal to scikit-learn's), ρ from row-wise mid-ranks.
