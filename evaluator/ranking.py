@@ -42,7 +42,7 @@ stores and shows the result. Conventions:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -100,6 +100,51 @@ class EntryPredictions:
     scores: ArrayLike | Sequence[float | None] | None
     pred_severity: ArrayLike | Sequence[float | None] | None = None
     case_dice: ArrayLike | Sequence[float | None] | None = None
+
+
+#: Per-case column of the scorer's result document for each ``inputs.identification_score``.
+_SCORE_COLUMNS = {"covid_probability": "covid_probability", "severity": "predicted_severity",
+                  "mask": "predicted_severity"}
+
+
+def entry_from_documents(
+    key: str, *, result: Mapping[str, Any], per_case: Mapping[str, Any], case_ids: Sequence[str]
+) -> EntryPredictions:
+    """An entry from a scorer result document (:func:`evaluator.scoring.compute_result`), in ``case_ids`` order.
+
+    ``result``: the document or its public part; ``per_case``: its private part (``{"per_case": [...]}``),
+    as the site stores them. The identification score is the one the scorer used
+    (``inputs.identification_score``); severity and Dice only when the document has them. A case the
+    document lacks (e.g. a private case on the archive track) gets ``None``: pass as ``cases`` only
+    cases every entry has. Raises ``ValueError`` for a document without per-case values.
+    """
+    rows = per_case.get("per_case")
+    if not isinstance(rows, list):
+        raise ValueError(f"entry {key!r}: the document has no per-case values")
+    inputs = result.get("inputs") or {}
+    by_case = {row["case_id"]: row for row in rows}
+
+    def column(name: str | None) -> list[float | None] | None:
+        if name is None:
+            return None
+        return [by_case[c].get(name) if c in by_case else None for c in case_ids]
+
+    return EntryPredictions(
+        key=key,
+        scores=column(_SCORE_COLUMNS.get(inputs.get("identification_score") or "")),
+        pred_severity=column("predicted_severity" if inputs.get("severity") else None),
+        case_dice=column("dice" if inputs.get("masks") else None),
+    )
+
+
+def released_indices(case_ids: Sequence[str], released: Iterable[str]) -> list[int]:
+    """Indices into ``case_ids`` of the ``released`` case ids (ascending); an unknown id raises ``ValueError``."""
+    position = {case_id: index for index, case_id in enumerate(case_ids)}
+    wanted = list(released)
+    unknown = [case_id for case_id in wanted if case_id not in position]
+    if unknown:
+        raise ValueError(f"released: unknown case ids {unknown[:10]}")
+    return sorted({position[case_id] for case_id in wanted})
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,6 +659,8 @@ __all__ = [
     "Ranking",
     "Robustness",
     "board_statistics",
+    "entry_from_documents",
     "kendall_tau_rows",
+    "released_indices",
     "stable_ranks",
 ]

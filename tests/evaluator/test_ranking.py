@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import bootstrap, kendalltau, rankdata, spearmanr, wilcoxon
 from sklearn.metrics import roc_auc_score
 
+from evaluator.examples import ExampleKind, write_example_archive
 from evaluator.groups import ROC_SUBSETS, Group
 from evaluator.metrics import METRIC_KEYS, delong_test, stratified_resamples
 from evaluator.ranking import (
@@ -17,10 +18,16 @@ from evaluator.ranking import (
     BoardStatistics,
     EntryPredictions,
     board_statistics,
+    entry_from_documents,
     kendall_tau_rows,
+    released_indices,
     stable_ranks,
 )
+from evaluator.scoring import ScoringOptions, public_view, score_archive
+from evaluator.testset import load_testset
+from evaluator.truth import build_truth
 from tests.evaluator.test_metrics_holm import holm_rejections
+from tests.evaluator.tiny_testset import write_tiny_testset
 
 SIZES = {Group.COVID: 20, Group.BACTERIAL_PNEUMONIA: 12, Group.NODULES: 12, Group.NORMAL: 12}
 RESAMPLES = 300
@@ -323,3 +330,31 @@ def test_bad_input_lists_every_problem() -> None:
         board_statistics(**board, cases=[0, 0, 56])
     with pytest.raises(ValueError, match="keys must be distinct"):
         board_statistics(**dict(board, entries=board["entries"][:1] * 2), cases=[0, 1])
+
+
+def test_entries_from_scorer_documents_reproduce_the_scorers_metrics(tmp_path) -> None:
+    """Worker path: score archives, keep the stored parts, rank: every value equals the document's metric."""
+    testset = load_testset(write_tiny_testset(tmp_path / "ts", n_per_group=4, two_raters=True))
+    truth = build_truth(testset, cache_root=tmp_path / "cache")
+    case_ids = [c.case_id for c in testset.cases]
+    documents = {}
+    for name, kind, seed in (("noisy-1", ExampleKind.NOISY, 1), ("noisy-2", ExampleKind.NOISY, 2),
+                             ("probability-only", ExampleKind.PROBABILITY_ONLY, 0),
+                             ("masks-only", ExampleKind.MASKS_ONLY, 0)):
+        archive = write_example_archive(tmp_path / f"{name}.zip", testset=testset, kind=kind, seed=seed)
+        documents[name] = score_archive(archive, testset=testset, truth=truth,
+                                        options=ScoringOptions(n_resamples=20, workers=1))
+    entries = [entry_from_documents(name, result=public_view(doc), per_case=doc["private"], case_ids=case_ids)
+               for name, doc in documents.items()]
+    result = board_statistics(
+        groups=[c.group for c in testset.cases], true_severity=[truth.summaries[c].severity for c in case_ids],
+        entries=entries, cases=released_indices(case_ids, reversed(case_ids)), n_resamples=100)
+    for metric in METRIC_KEYS:
+        ranking = result.rankings[metric]
+        values = {r.key: r.value for r in ranking.entries}
+        expected = {name: doc["metrics"][metric] for name, doc in documents.items()}
+        assert values == pytest.approx({k: v for k, v in expected.items() if v is not None}, abs=1e-12), metric
+        assert set(ranking.not_ranked) == {k for k, v in expected.items() if v is None}
+        assert len(ranking.entries) >= 2 + (metric != "spearman_rho" and metric != "mean_dice")
+    with pytest.raises(ValueError, match="unknown case ids"):
+        released_indices(case_ids, ["nope"])
