@@ -34,7 +34,9 @@ stores and shows the result. Conventions:
   test on those per-case values, or one-sided paired DeLong for AUCs, Holm over all ordered
   pairs; score = number of entries significantly beaten). A scheme's winners are the entries
   sharing its best (rounded) score; ``winner_depends_on_scheme`` is true when no entry wins under
-  every applicable scheme.
+  every applicable scheme. The panel covers the first ``max_panel`` (100) entries of each ranking,
+  ranked among themselves (its cost grows with the square of their number); ranks, rank intervals,
+  comparisons and the tie band cover every entry.
 * **Deterministic.** :meth:`BoardStatistics.to_json` gives byte-identical output for the same
   inputs: sorted keys, floats written with 10 significant digits, non-finite numbers as null.
 """
@@ -42,7 +44,7 @@ stores and shows the result. Conventions:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -83,6 +85,8 @@ DEFAULT_ALPHA = 0.05
 JSON_DIGITS = 10
 #: Key of the mean rank over :data:`METRIC_KEYS` in :attr:`BoardStatistics.rankings`.
 MEAN_RANK = "mean_rank"
+#: Entries covered by the robustness panel of a ranking (its first ones); τ and the tests cost O(panel²).
+DEFAULT_MAX_PANEL = 100
 #: Ranking schemes of the robustness panel.
 SCHEMES = ("aggregate_then_rank", "rank_then_aggregate", "test_then_rank")
 
@@ -189,8 +193,12 @@ class EntryRank:
 
 @dataclass(frozen=True, slots=True)
 class Robustness:
-    """Robustness panel of one ranking (see the module conventions); ``None`` fields are not applicable."""
+    """Robustness panel of one ranking (see the module conventions); ``None`` fields are not applicable.
 
+    It covers the first ``n_entries`` entries of the ranking (all of them up to ``max_panel``).
+    """
+
+    n_entries: int
     kendall_tau_median: float | None
     kendall_tau_low: float | None
     kendall_tau_high: float | None
@@ -410,11 +418,15 @@ def _ranking(
     confidence: float,
     alpha: float,
     delong: tuple[np.ndarray, np.ndarray] | None,
-    per_case: tuple[np.ndarray, bool] | None,
-    test_then_rank: np.ndarray | None,
+    panel_tests: Callable[[list[int]], tuple[tuple[np.ndarray, bool] | None, np.ndarray | None]] | None,
+    max_panel: int,
     higher_is_better: bool = True,
 ) -> Ranking:
-    """The ranking of ``keys`` by ``values`` (full data) and ``drawn`` (``(B, R)`` on the valid resamples)."""
+    """The ranking of ``keys`` by ``values`` (full data) and ``drawn`` (``(B, R)`` on the valid resamples).
+
+    ``panel_tests(panel)``: per-case values (columns in ``panel`` order) and test-then-rank scores of the
+    entries ``panel`` (indices into ``keys``, ascending): the first ``max_panel`` of the ranking.
+    """
     sign = 1.0 if higher_is_better else -1.0
     rank = stable_ranks(sign * values)
     order = [int(i) for i in np.argsort(rank)]
@@ -458,32 +470,37 @@ def _ranking(
                                  rank_high=high, rank_median=median, p_first=p_first,
                                  tied_for_first=keys[i] not in separated, rank_counts=blob))
 
-    tau = kendall_tau_rows(boot, rank) if n_valid else np.empty(0)
+    panel = sorted(order[:max_panel])  # board order, so that ties in every scheme keep the earlier entry first
+    panel_keys = [keys[i] for i in panel]
+    tau = (kendall_tau_rows(stable_ranks(sign * drawn[:, panel]), stable_ranks(sign * values[panel]))
+           if n_valid else np.empty(0))
     tau = tau[np.isfinite(tau)]
     tail = 100.0 * (1.0 - confidence) / 2.0
     tau_low, tau_median, tau_high = (
         (float(v) for v in np.percentile(tau, [tail, 50.0, 100.0 - tail])) if tau.size else (None, None, None)
     )
     schemes: dict[str, tuple[str, ...] | None] = {
-        "aggregate_then_rank": tuple(keys[i] for i in order), "rank_then_aggregate": None, "test_then_rank": None
+        "aggregate_then_rank": tuple(keys[i] for i in order[:max_panel]), "rank_then_aggregate": None,
+        "test_then_rank": None,
     }
     winners: dict[str, tuple[str, ...] | None] = {
-        "aggregate_then_rank": _winners(keys, values, higher_is_better=higher_is_better),
+        "aggregate_then_rank": _winners(panel_keys, values[panel], higher_is_better=higher_is_better),
         "rank_then_aggregate": None, "test_then_rank": None,
     }
+    per_case, test_then_rank = panel_tests(panel) if panel_tests is not None else (None, None)
     if per_case is not None:
         case_values, case_higher = per_case
         mean_case_rank = rankdata(-case_values if case_higher else case_values, axis=1).mean(axis=0)
-        schemes["rank_then_aggregate"] = _order(keys, mean_case_rank, higher_is_better=False)
-        winners["rank_then_aggregate"] = _winners(keys, mean_case_rank, higher_is_better=False)
+        schemes["rank_then_aggregate"] = _order(panel_keys, mean_case_rank, higher_is_better=False)
+        winners["rank_then_aggregate"] = _winners(panel_keys, mean_case_rank, higher_is_better=False)
     beaten = None
     if test_then_rank is not None:
-        schemes["test_then_rank"] = _order(keys, test_then_rank.astype(float), higher_is_better=True)
-        winners["test_then_rank"] = _winners(keys, test_then_rank.astype(float), higher_is_better=True)
-        beaten = {keys[i]: int(test_then_rank[i]) for i in order}
+        schemes["test_then_rank"] = _order(panel_keys, test_then_rank.astype(float), higher_is_better=True)
+        winners["test_then_rank"] = _winners(panel_keys, test_then_rank.astype(float), higher_is_better=True)
+        beaten = {key: int(count) for key, count in zip(panel_keys, test_then_rank)}
     applicable = [set(w) for w in winners.values() if w is not None]
     robustness = Robustness(
-        kendall_tau_median=tau_median, kendall_tau_low=tau_low, kendall_tau_high=tau_high, schemes=schemes,
+        n_entries=len(panel), kendall_tau_median=tau_median, kendall_tau_low=tau_low, kendall_tau_high=tau_high, schemes=schemes,
         test_then_rank_beaten=beaten, winners=winners,
         winner_depends_on_scheme=bool(applicable) and not set.intersection(*applicable),
     )
@@ -492,7 +509,7 @@ def _ranking(
 
 
 def _empty_ranking(metric: str, not_ranked: Sequence[str]) -> Ranking:
-    robustness = Robustness(None, None, None, dict.fromkeys(SCHEMES), None, dict.fromkeys(SCHEMES), False)
+    robustness = Robustness(0, None, None, None, dict.fromkeys(SCHEMES), None, dict.fromkeys(SCHEMES), False)
     return Ranking(metric=metric, n_valid_resamples=0, entries=(), not_ranked=tuple(not_ranked), comparisons=(),
                    robustness=robustness)
 
@@ -584,13 +601,18 @@ def board_statistics(
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
     alpha: float = DEFAULT_ALPHA,
+    max_panel: int = DEFAULT_MAX_PANEL,
 ) -> BoardStatistics:
     """Rankings of one board (keys: :data:`METRIC_KEYS` and :data:`MEAN_RANK`), on the released ``cases`` only.
 
     ``groups`` and ``true_severity`` (non-COVID-19 values ignored) have one value per case of the test
     set; each entry's arrays too. ``entries`` are in board order: it breaks ties (earlier first).
     ``cases``: indices of the cases the feedback policy releases (required; pass every index to use all).
+    ``max_panel``: the robustness panel (Kendall's τ, the three schemes) covers the first ``max_panel``
+    entries of each ranking; its cost grows with the square of that number.
     """
+    if isinstance(max_panel, bool) or not isinstance(max_panel, int) or max_panel < 1:
+        raise ValueError(f"max_panel must be a positive integer, got {max_panel!r}")
     if not 0 < confidence < 1 or not 0 < alpha < 1:
         raise ValueError(f"confidence and alpha must lie strictly between 0 and 1, got {confidence} and {alpha}")
     released = _release(groups, true_severity, entries, cases)
@@ -622,11 +644,17 @@ def board_statistics(
             if min(labels.sum(), (~labels).sum()) >= 2 and len(ranked) > 1:
                 score_matrix = np.vstack([_given(released.scores[i])[selected] for i in ranked])
                 delong = delong_pairwise(*delong_covariance(labels, score_matrix))
-        per_case = _per_case(released, metric, ranked)
+
+        def panel_tests(panel: list[int], metric: str = metric, ranked: list[int] = ranked
+                        ) -> tuple[tuple[np.ndarray, bool] | None, np.ndarray | None]:
+            entries_in_panel = [ranked[i] for i in panel]
+            per_case = _per_case(released, metric, entries_in_panel)
+            return per_case, _test_then_rank(released, metric, entries_in_panel, per_case, alpha)
+
         rankings[metric] = _ranking(
             metric=metric, keys=[keys[i] for i in ranked], values=np.array([full[i][metric] for i in ranked]),
             drawn=matrix[valid], not_ranked=not_ranked, confidence=confidence, alpha=alpha, delong=delong,
-            per_case=per_case, test_then_rank=_test_then_rank(released, metric, ranked, per_case, alpha),
+            panel_tests=panel_tests, max_panel=max_panel,
         )
 
     rows = np.flatnonzero(valid_rows)
@@ -636,7 +664,7 @@ def board_statistics(
     positions /= len(METRIC_KEYS)
     rankings[MEAN_RANK] = (
         _ranking(metric=MEAN_RANK, keys=keys, values=positions[0], drawn=positions[1:], not_ranked=(),
-                 confidence=confidence, alpha=alpha, delong=None, per_case=None, test_then_rank=None,
+                 confidence=confidence, alpha=alpha, delong=None, panel_tests=None, max_panel=max_panel,
                  higher_is_better=False)
         if keys else _empty_ranking(MEAN_RANK, ())
     )
@@ -649,6 +677,7 @@ def board_statistics(
 
 __all__ = [
     "DEFAULT_ALPHA",
+    "DEFAULT_MAX_PANEL",
     "MEAN_RANK",
     "SCHEMES",
     "TIE_DECIMALS",

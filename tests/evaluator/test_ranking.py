@@ -358,3 +358,18 @@ def test_entries_from_scorer_documents_reproduce_the_scorers_metrics(tmp_path) -
         assert len(ranking.entries) >= 2 + (metric != "spearman_rho" and metric != "mean_dice")
     with pytest.raises(ValueError, match="unknown case ids"):
         released_indices(case_ids, ["nope"])
+
+
+def test_robustness_panel_covers_the_first_max_panel_entries() -> None:
+    """With max_panel = 3 the panel equals that of a board holding only each ranking's first three entries."""
+    board = make_board(6, seed=9)
+    result = compute(board, max_panel=3)
+    for metric in METRIC_KEYS:
+        ranking = result.rankings[metric]
+        top = {r.key for r in ranking.entries[:3]}
+        alone = compute(dict(board, entries=[e for e in board["entries"] if e.key in top]))
+        assert ranking.robustness.n_entries == 3
+        assert ranking.robustness == alone.rankings[metric].robustness, metric
+        assert len(ranking.entries) == len(board["entries"]) - len(ranking.not_ranked)  # ranks: every entry
+    with pytest.raises(ValueError, match="max_panel"):
+        compute(board, max_panel=0)
