@@ -157,7 +157,8 @@ class Comparison:
 
     ``kind``: ``"leader"`` (b against the leader a), ``"neighbour"`` (b against the entry a just above
     it), or ``"leader+neighbour"`` (both: b is second). ``method``: ``"delong"`` or ``"bootstrap"``.
-    ``significant``: Holm-adjusted p < α.
+    ``significant``: Holm-adjusted p < α. For :data:`MEAN_RANK` the difference is in mean-rank units
+    (negative: ``a`` ranks better).
     """
 
     a: str
@@ -176,6 +177,7 @@ class Comparison:
 class EntryRank:
     """One ranked entry of one ranking: full-data value and rank, and its bootstrap rank distribution.
 
+    ``value``: the metric on the released cases (for :data:`MEAN_RANK`: the mean rank, lower is better).
     ``rank_counts``: ``(rank, number of valid resamples with that rank)`` for every rank that occurs,
     the data of a rank-distribution ("blob") plot.
     """
