@@ -9,16 +9,18 @@ from evaluator.metrics import holm_adjust
 
 
 def test_worked_example() -> None:
-    """Wikipedia, "Holm–Bonferroni method", section *Example* (four hypotheses, α = 0.05).
+    """Wikipedia, "Holm–Bonferroni method", the worked example of section *Procedure* (α = 0.05).
 
-    Facts typed in from that page: p = 0.01, 0.04, 0.03, 0.005; sorted, 0.005 < 0.05/4 and
-    0.01 < 0.05/3 are rejected, 0.03 > 0.05/2 stops the procedure, so H1 and H4 are rejected and
-    H2, H3 are not. The adjusted values follow by hand from max_{k≤i} min(1, (m−k+1)·p_(k)):
-    H4 4·0.005 = 0.02; H1 3·0.01 = 0.03; H3 2·0.03 = 0.06; H2 max(1·0.04, 0.06) = 0.06
-    (R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm") gives 0.03 0.06 0.06 0.02).
+    Facts typed in from that page: the four unadjusted p-values are 0.01, 0.03, 0.04 and 0.005;
+    0.005 < 0.05/4 rejects hypothesis four, 0.01 < 0.05/3 rejects hypothesis one, 0.03 is not below
+    0.05/2 so the procedure stops: hypotheses one and four are rejected, two and three are not.
+    (GeeksforGeeks, "Holm-Bonferroni Method", works the same numbers with H2 and H3 swapped.)
+    The adjusted values follow by hand from max_{k≤i} min(1, (m−k+1)·p_(k)): H4 4·0.005 = 0.02;
+    H1 3·0.01 = 0.03; H2 2·0.03 = 0.06; H3 max(1·0.04, 0.06) = 0.06.
     """
-    adjusted = holm_adjust([0.01, 0.04, 0.03, 0.005])
+    adjusted = holm_adjust([0.01, 0.03, 0.04, 0.005])
     np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02], rtol=1e-12)
+    np.testing.assert_allclose(holm_adjust([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02], rtol=1e-12)
     assert (adjusted < 0.05).tolist() == [True, False, False, True]
 
 
