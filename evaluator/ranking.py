@@ -61,6 +61,7 @@ from evaluator.metrics import (
     METRIC_KEYS,
     Resamples,
     delong_covariance,
+    delong_differences,
     delong_pairwise,
     draw_resamples,
     holm_adjust,
@@ -426,7 +427,8 @@ def _ranking(
 ) -> Ranking:
     """The ranking of ``keys`` by ``values`` (full data) and ``drawn`` (``(B, R)`` on the valid resamples).
 
-    ``panel_tests(panel)``: per-case values (columns in ``panel`` order) and test-then-rank scores of the
+    ``delong``: ``(AUCs, covariance)`` of :func:`delong_covariance` for the entries (AUC metrics), else ``None``
+    (paired bootstrap differences). ``panel_tests(panel)``: per-case values (columns in ``panel`` order) and test-then-rank scores of the
     entries ``panel`` (indices into ``keys``, ascending): the first ``max_panel`` of the ranking.
     """
     sign = 1.0 if higher_is_better else -1.0
@@ -435,24 +437,26 @@ def _ranking(
     n_valid = drawn.shape[0]
     boot = stable_ranks(sign * drawn) if n_valid else np.empty((0, len(keys)), dtype=int)
 
-    tests: list[tuple[int, int, str, _Test]] = []
-    for a, b, kind in _pairs(order):
-        difference = float(values[a] - values[b])
-        if delong is not None:
-            z, variance = delong
-            half = float(norm.ppf(0.5 + confidence / 2.0) * np.sqrt(variance[a, b]))
-            test = _Test(difference, difference - half, difference + half, float(2.0 * norm.sf(abs(z[a, b]))))
-        elif n_valid:
-            test = _bootstrap_test(difference, drawn[:, a] - drawn[:, b], confidence)
-        else:
-            test = _Test(difference, float("nan"), float("nan"), 1.0)
-        tests.append((a, b, kind, test))
-    adjusted = holm_adjust([t.p_value for *_, t in tests])
+    pairs = _pairs(order)
+    tests: list[_Test] = []
+    if delong is not None and pairs:
+        z, variance = delong_differences(*delong, [a for a, _, _ in pairs], [b for _, b, _ in pairs])
+        half = norm.ppf(0.5 + confidence / 2.0) * np.sqrt(variance)
+        for (a, b, _), z_ab, half_ab in zip(pairs, z, half):
+            difference = float(values[a] - values[b])
+            tests.append(_Test(difference, difference - float(half_ab), difference + float(half_ab),
+                               float(2.0 * norm.sf(abs(z_ab)))))
+    else:
+        for a, b, _ in pairs:
+            difference = float(values[a] - values[b])
+            tests.append(_bootstrap_test(difference, drawn[:, a] - drawn[:, b], confidence) if n_valid
+                         else _Test(difference, float("nan"), float("nan"), 1.0))
+    adjusted = holm_adjust([t.p_value for t in tests])
     comparisons = tuple(
         Comparison(a=keys[a], b=keys[b], kind=kind, method="delong" if delong is not None else "bootstrap",
                    difference=t.difference, ci_low=t.ci_low, ci_high=t.ci_high, p_value=t.p_value,
                    p_holm=float(p), significant=bool(p < alpha))
-        for (a, b, kind, t), p in zip(tests, adjusted)
+        for (a, b, kind), t, p in zip(pairs, tests, adjusted)
     )
     separated = {c.b for c in comparisons if c.kind != "neighbour" and c.significant}
 
@@ -645,7 +649,7 @@ def board_statistics(
             labels = released.is_covid[selected]
             if min(labels.sum(), (~labels).sum()) >= 2 and len(ranked) > 1:
                 score_matrix = np.vstack([_given(released.scores[i])[selected] for i in ranked])
-                delong = delong_pairwise(*delong_covariance(labels, score_matrix))
+                delong = delong_covariance(labels, score_matrix)  # (AUCs, covariance)
 
         def panel_tests(panel: list[int], metric: str = metric, ranked: list[int] = ranked
                         ) -> tuple[tuple[np.ndarray, bool] | None, np.ndarray | None]:

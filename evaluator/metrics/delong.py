@@ -108,21 +108,30 @@ def delong_test(
     )
 
 
-def delong_pairwise(aucs: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``z`` and variance of ``AUC_i − AUC_j`` for every pair, from :func:`delong_covariance`; ``(K, K)`` each.
+def delong_differences(
+    aucs: np.ndarray, covariance: np.ndarray, first: ArrayLike, second: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """``z`` and variance of ``AUC_first[k] − AUC_second[k]`` for index arrays into :func:`delong_covariance`'s output.
 
-    Same formula and zero-variance rule as :func:`delong_test` (``z`` 0 for equal AUCs, else ±inf),
-    for all pairs at once. Two-sided ``p = 2·(1 − Φ(|z|))``; one-sided "i better than j" ``p = 1 − Φ(z)``.
+    Same formula and zero-variance rule as :func:`delong_test` (``z`` 0 for equal AUCs, else ±inf), for
+    many pairs at once. Two-sided ``p = 2·(1 − Φ(|z|))``; one-sided "first better" ``p = 1 − Φ(z)``.
     """
     aucs = np.asarray(aucs, dtype=float)
     covariance = np.atleast_2d(np.asarray(covariance, dtype=float))
-    diagonal = np.diag(covariance)
-    total = diagonal[:, None] + diagonal[None, :]
-    variance = total - 2.0 * covariance
-    difference = aucs[:, None] - aucs[None, :]
+    a, b = np.asarray(first, dtype=np.intp), np.asarray(second, dtype=np.intp)
+    total = covariance[a, a] + covariance[b, b]
+    variance = total - 2.0 * covariance[a, b]
+    difference = aucs[a] - aucs[b]
     zero = variance <= _ZERO_VARIANCE * np.maximum(total, np.finfo(float).tiny)
     variance = np.where(zero, 0.0, variance)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = difference / np.sqrt(variance)
     degenerate = np.where(np.abs(difference) <= _ZERO_VARIANCE, 0.0, np.copysign(np.inf, difference))
     return np.where(zero, degenerate, z), variance
+
+
+def delong_pairwise(aucs: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`delong_differences` of every pair ``(i, j)``: ``z`` and variance as ``(K, K)`` matrices."""
+    count = len(np.asarray(aucs))
+    first, second = np.meshgrid(np.arange(count), np.arange(count), indexing="ij")
+    return delong_differences(aucs, covariance, first, second)
