@@ -62,7 +62,6 @@ from evaluator.metrics import (
     Resamples,
     delong_covariance,
     delong_differences,
-    delong_pairwise,
     draw_resamples,
     holm_adjust,
     mean_dice,
@@ -393,8 +392,8 @@ def _test_then_rank(
         if min(labels.sum(), (~labels).sum()) < 2:
             return None
         matrix = np.vstack([_given(released.scores[i])[selected] for i in ranked])
-        z, _ = delong_pairwise(*delong_covariance(labels, matrix))
-        forward, backward = norm.sf(z[first, second]), norm.sf(z[second, first])
+        z, _ = delong_differences(*delong_covariance(labels, matrix), first, second)
+        forward, backward = norm.sf(z), norm.sf(-z)
     elif per_case is not None:
         values, higher_is_better = per_case
         differences = values[:, first] - values[:, second]  # (cases, pairs)

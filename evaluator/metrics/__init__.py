@@ -27,15 +27,9 @@ from evaluator.metrics.categories import (
     severity_category,
 )
 from evaluator.metrics.correlation import MIN_CASES, spearman_rho, spearman_rho_rows
-from evaluator.metrics.delong import (
-    DeLongResult,
-    delong_covariance,
-    delong_differences,
-    delong_pairwise,
-    delong_test,
-)
-from evaluator.metrics.holm import holm_adjust
+from evaluator.metrics.delong import DeLongResult, delong_covariance, delong_differences, delong_test
 from evaluator.metrics.dice import DiceCounts, case_dice, dice_from_counts, mean_dice
+from evaluator.metrics.holm import holm_adjust
 from evaluator.metrics.roc import (
     MAX_CURVE_POINTS,
     RocCurve,
@@ -70,7 +64,6 @@ __all__ = [
     "covid_values",
     "delong_covariance",
     "delong_differences",
-    "delong_pairwise",
     "delong_test",
     "dice_from_counts",
     "draw_resamples",

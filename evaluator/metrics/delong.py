@@ -129,9 +129,3 @@ def delong_differences(
     degenerate = np.where(np.abs(difference) <= _ZERO_VARIANCE, 0.0, np.copysign(np.inf, difference))
     return np.where(zero, degenerate, z), variance
 
-
-def delong_pairwise(aucs: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`delong_differences` of every pair ``(i, j)``: ``z`` and variance as ``(K, K)`` matrices."""
-    count = len(np.asarray(aucs))
-    first, second = np.meshgrid(np.arange(count), np.arange(count), indexing="ij")
-    return delong_differences(aucs, covariance, first, second)

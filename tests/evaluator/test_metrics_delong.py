@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from evaluator.metrics import delong_covariance, delong_pairwise, delong_test
+from evaluator.metrics import delong_covariance, delong_differences, delong_test
 
 ASAH = Path(__file__).parent / "data" / "asah.csv"
 
@@ -125,12 +125,13 @@ def test_rejects_unusable_input() -> None:
 
 
 def test_pairwise_equals_the_validated_two_sample_test_for_every_pair() -> None:
-    """delong_pairwise (all pairs at once) against delong_test, which reproduces pROC."""
+    """delong_differences (all pairs at once) against delong_test, which reproduces pROC."""
     d = load_asah()
     rng = np.random.default_rng(7)
     names = ["wfns", "s100b", "ndka"]
     matrix = np.vstack([d[name] for name in names] + [d["wfns"], np.round(d["ndka"] + rng.normal(0, 3, 113))])
-    z, variance = delong_pairwise(*delong_covariance(d["poor"], matrix))
+    first, second = np.meshgrid(np.arange(len(matrix)), np.arange(len(matrix)), indexing="ij")
+    z, variance = delong_differences(*delong_covariance(d["poor"], matrix), first, second)
     for i in range(len(matrix)):
         for j in range(len(matrix)):
             expected = delong_test(d["poor"], matrix[i], matrix[j])
