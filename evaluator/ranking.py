@@ -17,8 +17,9 @@ stores and shows the result. Conventions:
   metric, the mean of the positions below the ranked entries (N/A stays last; leaving a metric
   out never helps).
 * **Comparisons.** Each ranked entry against the leader, and each against the next one down.
-  AUCs: two-sided paired DeLong test on the released cases. ρ, Dice and the mean rank: the paired
-  bootstrap difference ``d_b = value_a − value_b`` on the shared resamples, percentile interval,
+  AUCs: two-sided paired DeLong test on the released cases (the bootstrap difference when a subset has
+  fewer than two cases of a class). ρ, Dice and the mean rank: the paired bootstrap difference
+  ``d_b = value_a − value_b`` on the shared resamples, percentile interval,
   ``p = min(1, 2·(1 + min(#{d_b ≤ 0}, #{d_b ≥ 0})) / (B + 1))`` (differences rounded to 1e-9).
   Holm's correction runs over the comparisons of one metric's ranking (one board view).
 * **Tied for first.** The leader and every entry whose comparison with the leader is *not*
