@@ -2,8 +2,8 @@
 
 DeLong, DeLong & Clarke-Pearson (1988), *Biometrics* 44:837, computed with the fast
 mid-rank algorithm of Sun & Xu (2014), *IEEE Signal Processing Letters* 21:1389
-(O(N log N) per score vector instead of O(m·n)). Validated against the published results
-of R's pROC ``roc.test`` on its ``aSAH`` data (see tests/evaluator/test_metrics_delong.py).
+(O(N log N) per score vector instead of O(m·n)). Validated against Hanley & McNeil's (1982)
+published table and an exact rational implementation (tests/evaluator/test_metrics_delong.py).
 """
 
 from __future__ import annotations
