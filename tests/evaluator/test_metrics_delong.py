@@ -168,19 +168,21 @@ def test_rejects_unusable_input() -> None:
         delong_test([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], confidence=1.5)
 
 
-def test_pairwise_equals_the_validated_two_sample_test_for_every_pair() -> None:
-    """delong_differences (all pairs at once) against delong_test, which reproduces pROC."""
-    d = load_asah()
-    rng = np.random.default_rng(7)
-    names = ["wfns", "s100b", "ndka"]
-    matrix = np.vstack([d[name] for name in names] + [d["wfns"], np.round(d["ndka"] + rng.normal(0, 3, 113))])
-    first, second = np.meshgrid(np.arange(len(matrix)), np.arange(len(matrix)), indexing="ij")
-    z, variance = delong_differences(*delong_covariance(d["poor"], matrix), first, second)
-    for i in range(len(matrix)):
-        for j in range(len(matrix)):
-            expected = delong_test(d["poor"], matrix[i], matrix[j])
-            assert z[i, j] == pytest.approx(expected.z, rel=1e-9, abs=1e-12), (i, j)
+def test_differences_of_many_pairs_equal_the_two_sample_test_and_the_exact_reference() -> None:
+    """delong_differences (all pairs at once) against delong_test and exact_test on the paired scores."""
+    labels, columns = paired_scores()
+    keys = ("rating", "marker", "skewed", "rating")  # the repeat: identical scores
+    matrix = np.array([[float(v) for v in columns[key]] for key in keys])
+    first, second = np.meshgrid(np.arange(len(keys)), np.arange(len(keys)), indexing="ij")
+    z, variance = delong_differences(*delong_covariance(labels, matrix), first, second)
+    for i in range(len(keys)):
+        for j in range(len(keys)):
+            expected = delong_test(labels, matrix[i], matrix[j])
+            assert z[i, j] == pytest.approx(expected.z, rel=1e-12, abs=1e-15), (i, j)
             half = expected.ci_high - expected.difference
-            assert 1.959963984540054 * np.sqrt(variance[i, j]) == pytest.approx(half, rel=1e-9, abs=1e-15)
-    assert z[0, 3] == 0.0 and z[0, 0] == 0.0  # identical scores
-    assert z[0, 1] == pytest.approx(2.20898359144091, rel=1e-9)  # pROC roc.test(wfns, s100b)
+            assert norm.ppf(0.975) * np.sqrt(variance[i, j]) == pytest.approx(half, rel=1e-12, abs=1e-15)
+            if keys[i] != keys[j]:
+                exact = exact_test(labels, [Fraction(v) for v in columns[keys[i]]],
+                                   [Fraction(v) for v in columns[keys[j]]])
+                assert z[i, j] == pytest.approx(exact["z"], rel=1e-10), (i, j)
+    assert z[0, 3] == 0.0 and z[0, 0] == 0.0 and variance[0, 3] == 0.0
