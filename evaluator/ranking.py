@@ -78,6 +78,9 @@ from evaluator.metrics._arrays import (
     required_values,
 )
 
+#: Version of these statistics, stored with them: bump it whenever an output for the same board changes, so
+#: that the site recomputes stored statistics (the scorer's own numbers are versioned by ``SCORER_VERSION``).
+RANKING_VERSION = "1.0.0"
 #: Metric values closer than this are equal (values are rounded to it before any comparison).
 TIE_DECIMALS = 9
 #: Family-wise significance level of the Holm-corrected comparisons.
@@ -227,6 +230,7 @@ class Ranking:
 class BoardStatistics:
     """Everything issue 14 shows for one board: a :class:`Ranking` per metric and for the mean rank."""
 
+    version: str
     n_cases: int
     group_sizes: dict[str, int]
     n_resamples: int
@@ -675,6 +679,7 @@ def board_statistics(
         if keys else _empty_ranking(MEAN_RANK, ())
     )
     return BoardStatistics(
+        version=RANKING_VERSION,
         n_cases=int(released.groups.size),
         group_sizes={g.value: int((released.groups == g).sum()) for g in Group},
         n_resamples=resamples.n_resamples, seed=seed, confidence=confidence, alpha=alpha, rankings=rankings,
@@ -685,6 +690,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_MAX_PANEL",
     "MEAN_RANK",
+    "RANKING_VERSION",
     "SCHEMES",
     "TIE_DECIMALS",
     "BoardStatistics",

@@ -15,6 +15,7 @@ from evaluator.groups import ROC_SUBSETS, Group
 from evaluator.metrics import METRIC_KEYS, delong_test, stratified_resamples
 from evaluator.ranking import (
     MEAN_RANK,
+    RANKING_VERSION,
     BoardStatistics,
     EntryPredictions,
     board_statistics,
@@ -301,6 +302,7 @@ def test_json_is_canonical_and_holds_aggregates_only() -> None:
     assert first == second
     document = json.loads(first)
     assert set(document["rankings"]) == {*METRIC_KEYS, MEAN_RANK}
+    assert document["version"] == RANKING_VERSION and document["n_resamples"] == RESAMPLES
     assert first == json.dumps(document, sort_keys=True, separators=(",", ":"))
 
     def longest_list(value) -> int:
