@@ -113,7 +113,7 @@ def _occurrences(indices: np.ndarray) -> np.ndarray:
     return np.bincount((indices + offsets).ravel(), minlength=n_resamples * n_cases).reshape(n_resamples, n_cases)
 
 
-def covid_values(
+def _covid_values(
     values: ArrayLike | Sequence[float | None] | None, *, name: str, is_covid: np.ndarray
 ) -> np.ndarray | None:
     """Per-COVID-case values from either one value per case (others ignored) or one per COVID case.
@@ -202,9 +202,9 @@ def bootstrap_intervals(
     values = optional_values(scores, name="scores")
     same_length(groups=group_values, scores=values)
     is_covid = group_values == Group.COVID
-    truth = covid_values(true_severity, name="true_severity", is_covid=is_covid)
-    predicted = covid_values(pred_severity, name="pred_severity", is_covid=is_covid)
-    dice = covid_values(case_dice, name="case_dice", is_covid=is_covid)
+    truth = _covid_values(true_severity, name="true_severity", is_covid=is_covid)
+    predicted = _covid_values(pred_severity, name="pred_severity", is_covid=is_covid)
+    dice = _covid_values(case_dice, name="case_dice", is_covid=is_covid)
     resamples = draw_resamples(group_values, n_resamples=n_resamples, seed=seed)
     samples = resampled_metrics(resamples, scores=values, true_severity=truth, pred_severity=predicted, case_dice=dice)
     return {key: None if drawn is None else _interval(drawn, confidence) for key, drawn in samples.items()}
