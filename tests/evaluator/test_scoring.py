@@ -14,10 +14,12 @@ from evaluator.problems import InvalidInput
 from evaluator.scoring import ScoringOptions, Track, public_view, score_archive
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
+from evaluator.worklist import SimulationSize
 
 from .tiny_testset import lungs_volume, write_tiny_testset
 
-FAST = ScoringOptions(n_resamples=200, workers=1)
+WORKLIST = SimulationSize(days=5, resamples=5, days_per_resample=1)
+FAST = ScoringOptions(n_resamples=200, workers=1, worklist_size=WORKLIST)
 
 
 def _open(root, tmp_path):
@@ -51,7 +53,8 @@ def test_shuffled_scores_are_near_chance(tmp_path):
     aucs = []
     for seed in range(6):
         archive = write_example_archive(tmp_path / f"s{seed}.zip", testset=ts, kind=ExampleKind.SHUFFLED, seed=seed)
-        doc = score_archive(archive, testset=ts, truth=truth, options=ScoringOptions(n_resamples=50, workers=1))
+        doc = score_archive(archive, testset=ts, truth=truth,
+                            options=ScoringOptions(n_resamples=50, workers=1, worklist_size=WORKLIST))
         aucs.append(doc["metrics"]["roc_auc_all"])
     assert 0.35 < np.mean(aucs) < 0.65
 
@@ -64,6 +67,21 @@ def test_missing_inputs_are_not_applicable_never_zero(single_rater, tmp_path):
     assert doc["intervals"]["mean_dice"] is None
     assert doc["metrics"]["roc_auc_all"] is not None
     assert doc["extras"]["ranked_severity"] is None
+
+
+def test_triage_impact_is_part_of_the_result(single_rater, tmp_path):
+    """Every scored archive carries the worklist simulation's aggregates, also without a predicted severity."""
+    ts, truth = single_rater
+    perfect = score_archive(write_example_archive(tmp_path / "a.zip", testset=ts, kind=ExampleKind.PERFECT),
+                            testset=ts, truth=truth, options=FAST)["triage"]
+    assert perfect["simulation"]["days"] == WORKLIST.days
+    assert perfect["measures"]["triage_gain"] > 0
+    assert "most severe prediction first" in perfect["ordering"]
+    probability_only = score_archive(
+        write_example_archive(tmp_path / "p.zip", testset=ts, kind=ExampleKind.PROBABILITY_ONLY),
+        testset=ts, truth=truth, options=FAST)["triage"]
+    assert "no predicted severity" in probability_only["ordering"]
+    assert probability_only["measures"]["triage_gain"] is not None
 
 
 def test_masks_only_archive_derives_severity_and_identification(single_rater, tmp_path):
@@ -125,7 +143,8 @@ def test_parallel_workers_give_identical_results(single_rater, tmp_path):
     ts, truth = single_rater
     archive = write_example_archive(tmp_path / "n.zip", testset=ts, kind=ExampleKind.NOISY)
     one = score_archive(archive, testset=ts, truth=truth, options=FAST)
-    two = score_archive(archive, testset=ts, truth=truth, options=ScoringOptions(n_resamples=200, workers=2))
+    two = score_archive(archive, testset=ts, truth=truth,
+                        options=ScoringOptions(n_resamples=200, workers=2, worklist_size=WORKLIST))
     assert one["metrics"] == two["metrics"] and one["private"] == two["private"]
 
 
