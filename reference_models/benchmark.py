@@ -268,8 +268,8 @@ def _triage_lines(scores: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str
             rows.append(f"| {METHODS[name].title} | **{np.mean(defined):.1f} ± {spread:.1f}** |")
     if not rows:
         return []
-    return ["", "Triage gain: minutes saved per COVID-19 positive in the simulated worklist (default department; "
-            "docs/metrics.md), against first in, first out; not in the paper.", "",
+    return ["", ("Triage gain: minutes saved per COVID-19 positive in the simulated worklist (default department; "
+                 "docs/metrics.md), against first in, first out; not in the paper."), "",
             "| method | triage gain, min |", "|---|---|", *rows]
 
 

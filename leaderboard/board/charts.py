@@ -189,7 +189,7 @@ def waiting_times(distribution: Mapping[str, Any], *, target_minutes: float | No
         if entry and fifo and within:
             index = within[-1]
             described.append(f"{label}: {entry[index]:.0%} read within {minutes[index]:g} minutes in the entry's "
-                                 f"order, {fifo[index]:.0%} in arrival order")
+                             f"order, {fifo[index]:.0%} in arrival order")
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_number(width)} {_number(height)}" '
              f'class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
              f'<title id="{chart_id}-title">Waiting times in the simulated worklist: entry order against first in, '

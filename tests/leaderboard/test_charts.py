@@ -48,7 +48,7 @@ def test_waiting_times_draw_entry_against_fifo_from_aggregates():
                                                    "order, 60% in arrival order")
     lines = root.findall(f".//{SVG}polyline")
     assert len(lines) == 2  # severe positives: none, shown as not applicable
-    entry = [line for line in lines if "stroke-dasharray" not in line.attrib][0]
+    entry = next(line for line in lines if "stroke-dasharray" not in line.attrib)
     assert entry.get("points") == "0,100 140,20 280,0"  # 280 × 200 panel: 50 % at 0, 90 % at half-way, all at the end
     assert any(t.text == "not applicable" for t in root.iter(f"{SVG}text"))
     assert len(root.findall(f".//{SVG}rect")) == 2  # the two panel frames: no per-case marks
