@@ -154,9 +154,14 @@ def test_cli_validate_and_score(single_rater, tmp_path, capsys):
     assert cli_main(["validate", str(good), "--test-set", str(ts.root), "--workers", "1"]) == 0
     out = tmp_path / "r.json"
     assert cli_main(["score", str(good), "--test-set", str(ts.root), "--json", str(out), "--resamples", "100",
-                     "--workers", "1"]) == 0
-    assert "ROC-AUC COVID-19 vs all others" in capsys.readouterr().out
-    assert json.loads(out.read_text())["metrics"]["roc_auc_all"] is not None
+                     "--workers", "1", "--triage-days", "5", "--triage-resamples", "3",
+                     "--worklist", '{"readers": 3}']) == 0
+    printed = capsys.readouterr().out
+    assert "ROC-AUC COVID-19 vs all others" in printed and "triage gain, min saved per COVID-19 positive" in printed
+    document = json.loads(out.read_text())
+    assert document["metrics"]["roc_auc_all"] is not None
+    assert document["triage"]["parameters"]["readers"] == 3 and document["triage"]["simulation"]["days"] == 5
+    assert cli_main(["score", str(good), "--test-set", str(ts.root), "--worklist", '{"readers": 0}']) == 2
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(bad, "w") as z:
         z.writestr("predictions.csv", "case_id,covid_probability\nc000,2\nnope,0.1\n")
