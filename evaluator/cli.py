@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--triage-days", type=int, default=SimulationSize().days,
                    help="simulated days of the triage impact's values (docs/metrics.md)")
     p.add_argument("--triage-resamples", type=int, default=SimulationSize().resamples,
-                   help="bootstrap resamples of its intervals (10 simulated days each)")
+                   help="bootstrap resamples of its intervals (5 simulated days each)")
     p.add_argument("--worklist", type=json.loads, default={}, metavar="JSON",
                    help='the simulated department, e.g. \'{"readers": 3}\' (defaults for keys left out)')
     p.set_defaults(func=cmd_score)

@@ -26,10 +26,18 @@ among the COVID-19 cases), each for the entry and for first-in-first-out; the sh
 positives read within ``target_minutes``; and the triage gain, the mean minutes saved per
 positive against first-in-first-out (positive: faster).
 
-Intervals: ``resamples`` stratified bootstrap resamples of the cases (as for the other
-metrics); on each, ``days_per_resample`` days are simulated with arrivals drawn from the
-resampled cases and every measure recomputed (severe = top quartile of that resample). The
-percentile interval of these values covers the test set's case mix and the simulation noise.
+Intervals (percentile, ``resamples`` values per measure), covering both sources of uncertainty:
+
+- the simulation's own: the simulated days are independent, so each bootstrap value starts from
+  the measures recomputed on the days resampled with replacement;
+- the test set's finite case mix: a stratified bootstrap resample of the cases (as for the other
+  metrics) and the original cases are both run through the same ``days_per_resample`` new days
+  (same arrival times, reading times and draw positions: common random numbers), and the
+  difference of their measures (severe = top quartile of each) is added.
+
+Because stratified resamples keep every group's size, a study's diagnosis group at each draw
+position is the same in both runs; an entry whose order depends only on the groups (a perfect
+one) therefore has no case-mix spread in its triage gain, only the simulation's.
 
 All numbers are aggregates over simulated studies; nothing per case is returned. The same
 inputs, parameters, size and seed always give the same result.
@@ -55,7 +63,7 @@ from evaluator.metrics._arrays import group_array, optional_values, required_val
 class ReadingTime(StrEnum):
     """How reading times vary around their mean."""
 
-    EXPONENTIAL = "exponential"  # M/M/c: as variable as reading times in practice (coefficient of variation 1)
+    EXPONENTIAL = "exponential"  # M/M/c: coefficient of variation 1, the standard queueing assumption
     FIXED = "fixed"  # M/D/c: every reading takes exactly the mean
 
 
@@ -139,7 +147,7 @@ class SimulationSize:
 
     days: int = 1000
     resamples: int = 100
-    days_per_resample: int = 10
+    days_per_resample: int = 5
 
     def __post_init__(self) -> None:
         for name in ("days", "resamples", "days_per_resample"):
@@ -226,31 +234,40 @@ class SimulatedStudies:
     waits: np.ndarray  # (n_orders, n) minutes
 
 
-def simulate(*, case_pool: np.ndarray, orders: Sequence[np.ndarray | None], parameters: WorklistParameters,
-             days: int, rng: np.random.Generator) -> SimulatedStudies:
-    """Simulate ``days`` days whose arrivals are cases drawn with replacement from ``case_pool``.
+def simulate(*, case_pools: Sequence[np.ndarray], orders: Sequence[np.ndarray | None],
+             parameters: WorklistParameters, days: int, rng: np.random.Generator) -> list[SimulatedStudies]:
+    """Simulate ``days`` days whose arrivals are cases drawn with replacement from each of ``case_pools``.
 
-    ``orders``: per order, the worklist place of every case of the test set (``None``: first in, first
-    out). What is drawn from ``rng`` does not depend on the orders.
+    Every pool (all of the same size) sees the same days: the same arrival times, the same reading
+    times and the same draw positions (the study drawn at position ``j`` is ``pool[j]``), so results
+    of different pools differ only by their cases (common random numbers). ``orders``: per order,
+    the worklist place of every case of the test set (``None``: first in, first out). What is drawn
+    from ``rng`` depends on neither the pools' contents nor the orders. One result per pool.
     """
+    sizes = {pool.size for pool in case_pools}
+    if len(sizes) != 1:
+        raise ValueError(f"case pools must have the same size, got {sorted(sizes)}")
+    size = sizes.pop()
     minutes = parameters.day_hours * 60.0
     rate = parameters.arrivals_per_hour / 60.0
-    all_cases, all_days, all_waits = [], [], []
+    runs: list[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = [([], [], []) for _ in case_pools]
     for day in range(days):
         n = int(rng.poisson(rate * minutes))
         arrivals = np.sort(rng.uniform(0.0, minutes, n))
-        cases = case_pool[rng.integers(0, case_pool.size, n)]
+        positions = rng.integers(0, size, n)
         if parameters.reading_time is ReadingTime.EXPONENTIAL:
             readings = rng.exponential(parameters.reading_minutes, n)
         else:
             readings = np.full(n, parameters.reading_minutes)
-        study_orders = [None if order is None else order[cases] for order in orders]
-        all_waits.append(simulate_day(arrivals=arrivals, readings=readings, readers=parameters.readers,
-                                      orders=study_orders))
-        all_cases.append(cases)
-        all_days.append(np.full(n, day))
-    return SimulatedStudies(cases=np.concatenate(all_cases), days=np.concatenate(all_days),
-                            waits=np.concatenate(all_waits, axis=1))
+        for pool, (all_cases, all_days, all_waits) in zip(case_pools, runs):
+            cases = pool[positions]
+            study_orders = [None if order is None else order[cases] for order in orders]
+            all_waits.append(simulate_day(arrivals=arrivals, readings=readings, readers=parameters.readers,
+                                          orders=study_orders))
+            all_cases.append(cases)
+            all_days.append(np.full(n, day))
+    return [SimulatedStudies(cases=np.concatenate(cases), days=np.concatenate(day_numbers),
+                             waits=np.concatenate(waits, axis=1)) for cases, day_numbers, waits in runs]
 
 
 # --- the measures ---------------------------------------------------------------------------------------------
@@ -380,32 +397,67 @@ def triage_impact(*, groups: Iterable[Group | str], true_severity: ArrayLike | S
     rng = np.random.default_rng(seed)
 
     severe = severe_cases(is_covid, truth)
-    run = simulate(case_pool=np.arange(group_values.size), orders=orders, parameters=parameters, days=size.days,
-                   rng=rng)
+    everything = np.arange(group_values.size)
+    run = simulate(case_pools=[everything], orders=orders, parameters=parameters, days=size.days, rng=rng)[0]
     fifo, entry = run.waits
     positive_studies, severe_studies = is_covid[run.cases], severe[run.cases]
-    document["measures"] = measures(entry=entry, fifo=fifo, positive=positive_studies, severe=severe_studies,
-                                    target_minutes=parameters.target_minutes)
+    point = measures(entry=entry, fifo=fifo, positive=positive_studies, severe=severe_studies,
+                     target_minutes=parameters.target_minutes)
+    document["measures"] = point
     document["distribution"] = distribution(entry=entry, fifo=fifo, positive=positive_studies,
                                             severe=severe_studies)
     document["simulation"].update(studies=int(run.cases.size), positive_studies=int(positive_studies.sum()),
-                                  severe_studies=int(severe_studies.sum()))
+                                  severe_studies=int(severe_studies.sum()),
+                                  triage_gain_standard_error=_gain_standard_error(run, fifo=fifo, entry=entry,
+                                                                                  positive=positive_studies))
 
+    # Each resample b: (1) the simulated days resampled with replacement (days are independent): the values'
+    # own simulation error; (2) the same few new days on the test set's cases and on the b-th stratified
+    # resample of the cases (common random numbers): the difference is the case mix's effect. Value_b = (1) + (2).
+    starts = np.searchsorted(run.days, np.arange(size.days + 1))
+    day_rng = np.random.default_rng([seed, 1])
     samples: dict[str, list[float | None]] = {key: [] for key in MEASURE_KEYS}
     for pool in stratified_resamples(group_values, n_resamples=size.resamples, seed=seed):
-        run = simulate(case_pool=pool, orders=orders, parameters=parameters, days=size.days_per_resample, rng=rng)
-        fifo, entry = run.waits
-        resampled_severe = severe_cases(is_covid[pool], truth[pool])
+        days = day_rng.integers(0, size.days, size.days)
+        lengths = starts[days + 1] - starts[days]
+        chosen = np.repeat(starts[days] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        again = measures(entry=entry[chosen], fifo=fifo[chosen], positive=positive_studies[chosen],
+                         severe=severe_studies[chosen], target_minutes=parameters.target_minutes)
+        original, resampled = simulate(case_pools=[everything, pool], orders=orders, parameters=parameters,
+                                       days=size.days_per_resample, rng=rng)
         severe_here = np.zeros(group_values.size, dtype=bool)
-        severe_here[pool[resampled_severe]] = True
-        for key, value in measures(entry=entry, fifo=fifo, positive=is_covid[run.cases],
-                                   severe=severe_here[run.cases],
-                                   target_minutes=parameters.target_minutes).items():
+        severe_here[pool[severe_cases(is_covid[pool], truth[pool])]] = True
+        before = measures(entry=original.waits[1], fifo=original.waits[0], positive=is_covid[original.cases],
+                          severe=severe[original.cases], target_minutes=parameters.target_minutes)
+        after = measures(entry=resampled.waits[1], fifo=resampled.waits[0], positive=is_covid[resampled.cases],
+                         severe=severe_here[resampled.cases], target_minutes=parameters.target_minutes)
+        for key in MEASURE_KEYS:
+            if again[key] is None or before[key] is None or after[key] is None:
+                samples[key].append(None)
+                continue
+            value = again[key] + after[key] - before[key]
+            if key.startswith("severe_within_target"):
+                value = min(max(value, 0.0), 1.0)
+            elif key != "triage_gain":
+                value = max(value, 0.0)
             samples[key].append(value)
     intervals = {key: _interval(samples[key], confidence) for key in MEASURE_KEYS}
     document["intervals"] = {key: (i.to_dict() if i is not None else None) for key, i in intervals.items()}
     return document
 
+
+def _gain_standard_error(run: SimulatedStudies, *, fifo: np.ndarray, entry: np.ndarray, positive: np.ndarray,
+                         batches: int = 20) -> float | None:
+    """Simulation standard error of the triage gain: spread of its value over ``batches`` batches of days."""
+    days = int(run.days.max()) + 1 if run.days.size else 0
+    if days < batches:
+        return None
+    batch = run.days * batches // days
+    saved = np.bincount(batch[positive], weights=(fifo - entry)[positive], minlength=batches)
+    counts = np.bincount(batch[positive], minlength=batches)
+    if (counts == 0).any():
+        return None
+    return float(np.std(saved / counts, ddof=1) / math.sqrt(batches))
 
 __all__ = ["MAX_STUDIES_PER_DAY", "MEASURE_KEYS", "ReadingTime", "SimulatedStudies", "SimulationSize",
            "WorklistParameters", "distribution", "measures", "severe_cases", "simulate", "simulate_day",

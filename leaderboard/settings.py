@@ -229,7 +229,7 @@ LEADERBOARD_BOOTSTRAP_RESAMPLES = env.integer("LEADERBOARD_BOOTSTRAP_RESAMPLES",
 # Triage impact (evaluator/worklist.py): simulated days for the values, and resamples × days for the intervals.
 LEADERBOARD_TRIAGE_DAYS = env.integer("LEADERBOARD_TRIAGE_DAYS", 1000, minimum=1)
 LEADERBOARD_TRIAGE_RESAMPLES = env.integer("LEADERBOARD_TRIAGE_RESAMPLES", 100, minimum=1)
-LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE = env.integer("LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE", 10, minimum=1)
+LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE = env.integer("LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE", 5, minimum=1)
 LEADERBOARD_SCORING_PROCESSES = env.integer("LEADERBOARD_SCORING_PROCESSES", max(1, min(4, os.cpu_count() or 1)),
                                             minimum=1)
 LEADERBOARD_SOFT_TIME_LIMIT = env.integer("LEADERBOARD_SOFT_TIME_LIMIT", 3600, minimum=10)

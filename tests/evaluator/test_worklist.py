@@ -36,8 +36,8 @@ def _erlang_c_wait(*, rate: float, mean: float, servers: int) -> tuple[float, fl
 
 
 def _fifo_days(parameters, days, seed=1):
-    run = simulate(case_pool=np.arange(1), orders=[None], parameters=parameters, days=days,
-                   rng=np.random.default_rng(seed))
+    run = simulate(case_pools=[np.arange(1)], orders=[None], parameters=parameters, days=days,
+                   rng=np.random.default_rng(seed))[0]
     per_day = np.array([run.waits[0][run.days == d].mean() for d in range(days)])
     return run, per_day
 
@@ -67,12 +67,27 @@ def test_every_order_shares_the_reading_slots():
     """Readings start at the same moments whatever the order, so the mean wait over all studies is the same."""
     parameters = WorklistParameters(arrivals_per_hour=10.0, reading_minutes=10.0, readers=2, day_hours=8.0)
     ranks = np.random.default_rng(3).permutation(20)
-    run = simulate(case_pool=np.arange(20), orders=[None, ranks, ranks[::-1]], parameters=parameters, days=10,
-                   rng=np.random.default_rng(0))
+    run = simulate(case_pools=[np.arange(20)], orders=[None, ranks, ranks[::-1]], parameters=parameters, days=10,
+                   rng=np.random.default_rng(0))[0]
     totals = run.waits.sum(axis=1)
     assert totals[0] > 0
     assert np.allclose(totals, totals[0])
     assert not np.allclose(run.waits[0], run.waits[1])
+
+
+def test_case_pools_share_their_days():
+    """Common random numbers: pools of the same size see the same arrivals, readings and draw positions."""
+    parameters = WorklistParameters(arrivals_per_hour=10.0, reading_minutes=10.0, readers=2, day_hours=8.0)
+    pool = np.arange(20)
+    shuffled = pool[::-1].copy()
+    same, again, other = simulate(case_pools=[pool, pool.copy(), shuffled], orders=[None, pool],
+                                  parameters=parameters, days=5, rng=np.random.default_rng(0))
+    assert np.array_equal(same.cases, again.cases) and np.array_equal(same.waits, again.waits)
+    assert np.array_equal(other.cases, 19 - same.cases)  # position j draws pool[j] in every pool
+    assert np.array_equal(other.waits[0], same.waits[0])  # first in, first out ignores which case it is
+    with pytest.raises(ValueError, match="same size"):
+        simulate(case_pools=[pool, pool[:5]], orders=[None], parameters=parameters, days=1,
+                 rng=np.random.default_rng(0))
 
 
 def test_worklist_ranks_called_positives_by_severity_then_the_rest_by_score():
