@@ -57,7 +57,7 @@ from numpy.typing import ArrayLike
 
 from evaluator.groups import Group
 from evaluator.metrics import Interval, stratified_resamples
-from evaluator.metrics._arrays import group_array, optional_values, required_values, same_length
+from evaluator.metrics._arrays import float_array, group_array, optional_values, required_values, same_length
 
 
 class ReadingTime(StrEnum):
@@ -368,7 +368,7 @@ def triage_impact(*, groups: Iterable[Group | str], true_severity: ArrayLike | S
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
     group_values = group_array(groups)
-    truth = np.array([0.0 if v is None else float(v) for v in true_severity])
+    truth = np.nan_to_num(float_array(true_severity, name="true_severity"), nan=0.0)
     same_length(groups=group_values, true_severity=truth)
     values = optional_values(scores, name="scores")
     predicted = optional_values(severity, name="severity")
@@ -408,8 +408,8 @@ def triage_impact(*, groups: Iterable[Group | str], true_severity: ArrayLike | S
                                             severe=severe_studies)
     document["simulation"].update(studies=int(run.cases.size), positive_studies=int(positive_studies.sum()),
                                   severe_studies=int(severe_studies.sum()),
-                                  triage_gain_standard_error=_gain_standard_error(run, fifo=fifo, entry=entry,
-                                                                                  positive=positive_studies))
+                                  triage_gain_standard_error=_gain_standard_error(
+                                      run, days=size.days, fifo=fifo, entry=entry, positive=positive_studies))
 
     # Each resample b: (1) the simulated days resampled with replacement (days are independent): the values'
     # own simulation error; (2) the same few new days on the test set's cases and on the b-th stratified
@@ -418,9 +418,9 @@ def triage_impact(*, groups: Iterable[Group | str], true_severity: ArrayLike | S
     day_rng = np.random.default_rng([seed, 1])
     samples: dict[str, list[float | None]] = {key: [] for key in MEASURE_KEYS}
     for pool in stratified_resamples(group_values, n_resamples=size.resamples, seed=seed):
-        days = day_rng.integers(0, size.days, size.days)
-        lengths = starts[days + 1] - starts[days]
-        chosen = np.repeat(starts[days] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        picked = day_rng.integers(0, size.days, size.days)
+        lengths = starts[picked + 1] - starts[picked]
+        chosen = np.repeat(starts[picked] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         again = measures(entry=entry[chosen], fifo=fifo[chosen], positive=positive_studies[chosen],
                          severe=severe_studies[chosen], target_minutes=parameters.target_minutes)
         original, resampled = simulate(case_pools=[everything, pool], orders=orders, parameters=parameters,
@@ -432,10 +432,11 @@ def triage_impact(*, groups: Iterable[Group | str], true_severity: ArrayLike | S
         after = measures(entry=resampled.waits[1], fifo=resampled.waits[0], positive=is_covid[resampled.cases],
                          severe=severe_here[resampled.cases], target_minutes=parameters.target_minutes)
         for key in MEASURE_KEYS:
-            if again[key] is None or before[key] is None or after[key] is None:
+            simulated, on_cases, on_resample = again[key], before[key], after[key]
+            if simulated is None or on_cases is None or on_resample is None:
                 samples[key].append(None)
                 continue
-            value = again[key] + after[key] - before[key]
+            value = simulated + on_resample - on_cases
             if key.startswith("severe_within_target"):
                 value = min(max(value, 0.0), 1.0)
             elif key != "triage_gain":
@@ -446,10 +447,10 @@ def triage_impact(*, groups: Iterable[Group | str], true_severity: ArrayLike | S
     return document
 
 
-def _gain_standard_error(run: SimulatedStudies, *, fifo: np.ndarray, entry: np.ndarray, positive: np.ndarray,
-                         batches: int = 20) -> float | None:
-    """Simulation standard error of the triage gain: spread of its value over ``batches`` batches of days."""
-    days = int(run.days.max()) + 1 if run.days.size else 0
+def _gain_standard_error(run: SimulatedStudies, *, days: int, fifo: np.ndarray, entry: np.ndarray,
+                         positive: np.ndarray, batches: int = 20) -> float | None:
+    """Simulation standard error of the triage gain: spread of its value over ``batches`` batches of days
+    (``None`` with fewer days than batches, or a batch without positives)."""
     if days < batches:
         return None
     batch = run.days * batches // days
@@ -458,6 +459,7 @@ def _gain_standard_error(run: SimulatedStudies, *, fifo: np.ndarray, entry: np.n
     if (counts == 0).any():
         return None
     return float(np.std(saved / counts, ddof=1) / math.sqrt(batches))
+
 
 __all__ = ["MAX_STUDIES_PER_DAY", "MEASURE_KEYS", "ReadingTime", "SimulatedStudies", "SimulationSize",
            "WorklistParameters", "distribution", "measures", "severe_cases", "simulate", "simulate_day",
