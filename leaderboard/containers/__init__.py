@@ -17,7 +17,7 @@ from .images import (
 )
 from .input_dir import prepare_input_dir
 from .limits import ContainerLimits, GpuRequest, ImageLimits
-from .runner import (
+from .sandbox import (
     REASON_TEXT,
     FailureReason,
     RunResult,

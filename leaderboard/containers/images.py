@@ -4,7 +4,7 @@ Two ways in: an uploaded ``docker save`` tarball, checked first by
 :func:`~.image_tarball.inspect_image_tarball` and then loaded (gzip undone on the way, since
 Podman's API only loads plain tar), or a digest-pinned reference pulled from a configured
 registry and checked after the pull. Either way the image is then known by its id
-(``sha256:`` + config digest), which is what :func:`~.runner.run_model` runs.
+(``sha256:`` + config digest), which is what :func:`~.sandbox.run_model` runs.
 """
 
 from __future__ import annotations

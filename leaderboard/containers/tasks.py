@@ -2,7 +2,7 @@
 
 Served only by GPU workers (``celery -A leaderboard worker -Q gpu``); the site sends it when
 ``LEADERBOARD_CONTAINER_TASK=leaderboard.containers.tasks.run_container_evaluation``. The
-body is :func:`leaderboard.submissions.container_runner.run`; like the archive task it is
+body is :func:`leaderboard.submissions.container_job.run`; like the archive task it is
 idempotent (a re-delivered message for a done, failed or live evaluation does nothing).
 """
 
@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from leaderboard.submissions import container_runner
+from leaderboard.submissions import container_job
 from leaderboard.submissions.tasks import run_with_retries
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ TASK_NAME = "leaderboard.containers.tasks.run_container_evaluation"
              time_limit=settings.LEADERBOARD_CONTAINER_HARD_TIME_LIMIT)
 def run_container_evaluation(self, evaluation_id: int) -> str:
     """Load or pull the image, run it, validate and score its output; retried on engine or database trouble."""
-    return run_with_retries(self, evaluation_id, run=container_runner.run, default_worker="gpu-worker")
+    return run_with_retries(self, evaluation_id, run=container_job.run, default_worker="gpu-worker")
 
 
 def _serves_gpu_queue(sender) -> bool:
@@ -48,7 +48,7 @@ def sweep_on_start(sender=None, **kwargs) -> None:
 
         client = connect()
         try:
-            removed = container_runner.sweep_orphans(client)
+            removed = container_job.sweep_orphans(client)
         finally:
             client.close()
         log.info("GPU worker ready: removed %s leftover container(s)/volume(s)", removed)

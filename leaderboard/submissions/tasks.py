@@ -8,7 +8,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from . import runner
+from . import claims
 from .states import FailureKind
 from .watchdog import watchdog_pass
 
@@ -24,8 +24,8 @@ def backoff_seconds(retries: int) -> float:
              reject_on_worker_lost=True, max_retries=settings.LEADERBOARD_TRANSIENT_RETRIES,
              soft_time_limit=settings.LEADERBOARD_SOFT_TIME_LIMIT, time_limit=settings.LEADERBOARD_HARD_TIME_LIMIT)
 def score_evaluation(self, evaluation_id: int) -> str:
-    """Score one archive evaluation; idempotent (see :mod:`leaderboard.submissions.runner`)."""
-    return run_with_retries(self, evaluation_id, run=runner.run, default_worker="worker")
+    """Score one archive evaluation; idempotent (see :mod:`leaderboard.submissions.claims`)."""
+    return run_with_retries(self, evaluation_id, run=claims.run, default_worker="worker")
 
 
 def run_with_retries(task, evaluation_id: int, *, run, default_worker: str) -> str:
@@ -34,14 +34,14 @@ def run_with_retries(task, evaluation_id: int, *, run, default_worker: str) -> s
     worker = f"{task.request.hostname or default_worker}/{task.request.id or '-'}"
     try:
         return run(evaluation_id, worker=worker).value
-    except runner.TransientFailure as error:
+    except claims.TransientFailure as error:
         if task.request.retries >= task.max_retries:
-            runner.fail_unclaimed(evaluation_id, kind=FailureKind.SERVER,
-                                  problems=[{"message": runner.SERVER_FAULT_MESSAGE}],
+            claims.fail_unclaimed(evaluation_id, kind=FailureKind.SERVER,
+                                  problems=[{"message": claims.SERVER_FAULT_MESSAGE}],
                                   message=f"gave up after {task.request.retries} retries: {error}")
-            return runner.Outcome.FAILED.value
+            return claims.Outcome.FAILED.value
         raise task.retry(exc=error, countdown=backoff_seconds(task.request.retries))
-    except runner.TRANSIENT_ERRORS as error:  # the claim itself could not be taken (database away)
+    except claims.TRANSIENT_ERRORS as error:  # the claim itself could not be taken (database away)
         raise task.retry(exc=error, countdown=backoff_seconds(task.request.retries))
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from . import dispatch, events
 from .models import Evaluation
-from .runner import SERVER_FAULT_MESSAGE, fail_locked
+from .claims import SERVER_FAULT_MESSAGE, fail_locked
 from .states import ACTIVE_STATES, EvaluationState, FailureKind
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from leaderboard.containers import (
 from leaderboard.containers.holder import holder_archive, pause_program
 from leaderboard.containers.logs import keep_tail
 from leaderboard.containers.output import PAGE_BYTES, tmpfs_volume_options
-from leaderboard.containers.runner import _model_options
+from leaderboard.containers.sandbox import _model_options
 from leaderboard.containers.users import passwd_uid, runs_as_root, user_problem
 
 from ..evaluator.tiny_testset import write_tiny_testset

@@ -33,7 +33,7 @@ from leaderboard.containers import (
     remove_leftovers,
     run_model,
 )
-from leaderboard.containers.runner import LABEL_EVALUATION
+from leaderboard.containers.sandbox import LABEL_EVALUATION
 
 from .archives import write_archive
 from .conftest import GOOD_SCRIPT, LIMITS, ImageFactory
