@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluator.phantoms import generate_case, write_nifti  # noqa: E402
 from reference_models.inference import evaluating, predict_slicewise  # noqa: E402
-from reference_models.lungs import LUNG_THRESHOLD, split_lungs  # noqa: E402
+from reference_models.networks.lungs import LUNG_THRESHOLD, split_lungs  # noqa: E402
 from reference_models.pipeline import load_case  # noqa: E402
 from reference_models.preprocessing import preprocess, restore_mask  # noqa: E402
 from reference_models.registry import METHODS  # noqa: E402

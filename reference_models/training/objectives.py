@@ -1,7 +1,7 @@
 """Per-method training losses and validation metrics.
 
 Losses (Sec. 4.2–4.4): BCE from logits for every network; the multitask models use
-:func:`reference_models.multitask.multitask_loss` (segmentation BCE over the cases that have a mask
+:func:`reference_models.networks.multitask.multitask_loss` (segmentation BCE over the cases that have a mask
 + 0.1 · classification BCE). Validation runs the networks as inference does (eval mode, all slices,
 slices in batches) on the prepared validation series and reports the mean Dice of the thresholded masks
 (lesions, or lungs for the lung network; two empty masks count 1) and the ROC-AUC of the probabilities
@@ -20,12 +20,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from reference_models.inference import evaluating, model_device, predict_slicewise, slices_to_tensor
-from reference_models.lungs import LUNG_THRESHOLD
-from reference_models.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
+from reference_models.networks.lungs import LUNG_THRESHOLD
+from reference_models.networks.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
 from reference_models.training.batches import Batch, series_as_slices
 from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig
 from reference_models.training.prepare import PreparedSeries
-from reference_models.unet_segmentation import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
+from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
 
 
 def batch_loss(method: str, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:

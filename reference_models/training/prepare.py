@@ -22,7 +22,7 @@ import numpy as np
 from torch import nn
 
 from reference_models.data.records import SeriesRecord
-from reference_models.lungs import predict_lungs
+from reference_models.networks.lungs import predict_lungs
 from reference_models.preprocessing import mask_to_grid, preprocess
 
 PURPOSES = ("lungs", "lesions", "hu")

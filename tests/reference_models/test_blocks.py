@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reference_models.blocks import (
+from reference_models.networks.blocks import (
     PreActResBlock,
     PyramidMaxPool1d,
     PyramidMaxPool3d,

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference_models.unet_segmentation import (
+from reference_models.networks.unet import (
     UNet2D,
     UNet3D,
     patch_starts,
