@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from evaluator.scoring import Track, visible_cases
 from evaluator.testset import load_testset
-from reference_models.archive_writer import open_writer
+from evaluator.archive.writer import open_writer
 from reference_models.data.volumes import Volume, from_standard, read_nifti, squeeze_3d, to_hu, to_standard
 from reference_models.provision import ensure_weights
 from reference_models.registry import LESIONS, METHODS, PROBABILITY, SEVERITY

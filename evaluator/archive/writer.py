@@ -1,4 +1,4 @@
-"""Writing predictions in the participants' contract (docs/archive-format.md).
+"""Writing prediction archives in the participants' contract (docs/archive-format.md): the one writer, next to the reader.
 
 ``predictions.csv`` with ``case_id`` and the score columns the method provides (``covid_probability``,
 ``severity``; floats in [0, 1]), and, for methods that segment lesions, ``masks/<case_id>.nii.gz`` for every case
