@@ -295,7 +295,6 @@ CELERY_TASK_QUEUES = (
     Queue(SCORING_QUEUE, Exchange(SCORING_QUEUE), routing_key=SCORING_QUEUE),  # CPU: archive scoring, watchdog
     Queue(GPU_QUEUE, Exchange(GPU_QUEUE), routing_key=GPU_QUEUE),  # GPU hosts: container runs only
 )
-CELERY_IMPORTS = ("leaderboard.containers.tasks",)  # the GPU queue's task (not in an installed app)
 CELERY_TASK_ROUTES = {
     "leaderboard.submissions.tasks.*": {"queue": SCORING_QUEUE, "routing_key": SCORING_QUEUE},
     "leaderboard.containers.*": {"queue": GPU_QUEUE, "routing_key": GPU_QUEUE},

@@ -12,7 +12,7 @@ cache) and wrk (``bash scripts/setup-browser`` installs it). What it does:
    end), with production-like settings: ``LEADERBOARD_PRODUCTION=1`` (DEBUG off, manifest static files),
    PostgreSQL, the Redis cache (its own database number, emptied of the site's keys at the end), local storage;
 2. imports a 34-case phantom test set, scores ``--archives`` different example archives for real with the
-   worker's code (``claims.run``), then records ``--evaluations`` done evaluations on as many public
+   worker's code (``archive_job.run``), then records ``--evaluations`` done evaluations on as many public
    submissions of ``--evaluations``/2.5 teams, each a copy of one of the real result documents (the board
    reads only the stored metric columns, so copies cost the site what distinct results would);
 3. counts the database queries of the board page and ``/api/leaderboard/`` (default and ``entries=all``) at
@@ -76,7 +76,7 @@ def populate(args: argparse.Namespace) -> None:
     from leaderboard.accounts.services import create_team
     from leaderboard.board.cached import clear as clear_boards
     from leaderboard.board.revision import record_change
-    from leaderboard.submissions import claims
+    from leaderboard.submissions import archive_job
     from leaderboard.submissions.models import Evaluation, Submission
     from leaderboard.submissions.services import SubmissionMeta, submit_archive
     from leaderboard.submissions.states import EvaluationState
@@ -106,7 +106,7 @@ def populate(args: argparse.Namespace) -> None:
                                                             f"{kind.value} seed {seed}", is_public=True),
                                         reference=reference, is_reference=reference is not None)
         evaluation = submission.evaluations.get()
-        claims.run(evaluation.pk, worker="bench")
+        archive_job.run(evaluation.pk, worker="bench")
         evaluation.refresh_from_db()
         if evaluation.state != EvaluationState.DONE:
             raise SystemExit(f"scoring {path.name} failed: {evaluation.problems}")

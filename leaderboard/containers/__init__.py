@@ -9,7 +9,6 @@ from .client import PODMAN_SOCKET, connect, engine_url
 from .image_tarball import ImageInfo, inspect_image_tarball
 from .images import (
     ImageLoadError,
-    load_checked_tarball,
     load_image_tarball,
     pull_image,
     reference_problems,
@@ -27,13 +26,11 @@ from .sandbox import (
     remove_leftovers,
     run_model,
 )
-from .states import ContainerState, can_move
 
 __all__ = [
     "PODMAN_SOCKET",
     "REASON_TEXT",
     "ContainerLimits",
-    "ContainerState",
     "FailureReason",
     "GpuRequest",
     "ImageInfo",
@@ -42,12 +39,10 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "RunTimings",
-    "can_move",
     "connect",
     "engine_url",
     "evaluation_key",
     "inspect_image_tarball",
-    "load_checked_tarball",
     "load_image_tarball",
     "prepare_input_dir",
     "pull_image",

@@ -61,14 +61,6 @@ def load_image_tarball(client: docker.DockerClient, path: Path | str, *, info: I
     return info.image_id
 
 
-def load_checked_tarball(client: docker.DockerClient, path: Path | str, *,
-                         limits: ImageLimits = ImageLimits()) -> ImageInfo:
-    """Check then load an uploaded tarball; raises InvalidInput (checks) or ImageLoadError (engine)."""
-    info = inspect_image_tarball(path, limits=limits)
-    load_image_tarball(client, path, info=info)
-    return info
-
-
 def reference_problems(reference: str) -> list[Problem]:
     """Why an image reference cannot be pulled (empty when it is acceptable)."""
     if IMAGE_REFERENCE.fullmatch(reference.strip()):

@@ -2,7 +2,7 @@
 
 The same claim protocol as archives (:mod:`.claims`), with more active states:
 queued → loading | pulling → running → validating → scoring → done | failed. The container's
-``/output`` (a tar file) goes through :func:`.claims.score_claimed`, the very code that
+``/output`` (a tar file) goes through :func:`.archive_job.score_claimed`, the very code that
 scores uploaded archives, on the container track (all cases, public and private).
 
 What the team sees of a run is recorded in :class:`~.models.ContainerRun` (one per attempt):
@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from evaluator.problems import InvalidInput
+from evaluator.problems import InvalidInput, Problem
 from leaderboard.containers import (
     REASON_TEXT,
     FailureReason,
@@ -48,7 +47,7 @@ from leaderboard.containers.sandbox import LABEL_EVALUATION, evaluation_key
 from leaderboard.testsets.models import LabelVersion
 from leaderboard.testsets.services import scoring_inputs, scratch
 
-from . import container_config, claims
+from . import archive_job, claims, container_config
 from .models import ContainerRun, Evaluation, Submission
 from .states import ACTIVE_STATES, EvaluationState, FailureKind
 
@@ -103,7 +102,7 @@ def _bring_image(client: docker.DockerClient, submission: Submission) -> str:
     limits = container_config.image_limits()
     if submission.image_reference:
         return pull_image(client, submission.image_reference, limits=limits).image_id
-    with claims.local_archive(submission) as path:
+    with archive_job.local_archive(submission) as path:
         info = inspect_image_tarball(path, limits=limits, display_name=submission.original_filename)
         if submission.image_id and info.image_id != submission.image_id:
             raise ImageLoadError(f"the stored tarball holds {info.image_id}, not the checked {submission.image_id}")
@@ -129,8 +128,7 @@ def _record(run: ContainerRun, result: RunResult, *, load_seconds: float) -> Non
 
 
 def failure_problem(reason: FailureReason, message: str) -> dict[str, Any]:
-    return {"message": f"{REASON_TEXT[reason]}: {message}", "file": None, "case_id": None,
-            "expected": REASON_HINT.get(reason)}
+    return Problem(f"{REASON_TEXT[reason]}: {message}", expected=REASON_HINT.get(reason)).to_dict()
 
 
 def _fail_run(current: claims.Claim, run: ContainerRun | None, *, reason: FailureReason, message: str,
@@ -187,7 +185,7 @@ def _run_claimed(current: claims.Claim, client: docker.DockerClient) -> claims.O
                               message=f"container exited 0 after {result.timings.model:.1f} s; validating /output"):
             return claims.Outcome.LOST
         assert result.output_tar is not None
-        outcome = claims.score_claimed(current, result.output_tar)
+        outcome = archive_job.score_claimed(current, result.output_tar)
         if outcome is claims.Outcome.FAILED:
             run.reason = FailureReason.MALFORMED_OUTPUT.value
             run.message = "/output is not a valid prediction archive (problems listed above)"
@@ -200,9 +198,9 @@ def _run_claimed(current: claims.Claim, client: docker.DockerClient) -> claims.O
             run.message = f"the whole evaluation took longer than {limit} s"
             run.save(update_fields=["finished_at", "reason", "message"])
         claims.fail(current, kind=FailureKind.TIMEOUT,
-                    problems=[{"message": f"loading, running and scoring took longer than the limit of {limit} s "
-                                          "and were stopped; this does not count against your quota",
-                               "expected": "a smaller image or a faster model"}],
+                    problems=[Problem(f"loading, running and scoring took longer than the limit of {limit} s and "
+                                      "were stopped; this does not count against your quota",
+                                      expected="a smaller image or a faster model").to_dict()],
                     message="soft time limit")
         return claims.Outcome.FAILED
     finally:
@@ -245,7 +243,7 @@ def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = No
         raise claims.TransientFailure(str(error)) from error
     except Exception as error:
         log.exception("evaluation %s: container evaluation failed", evaluation_id)
-        claims.fail(current, kind=FailureKind.SERVER, problems=[{"message": claims.SERVER_FAULT_MESSAGE}],
+        claims.fail(current, kind=FailureKind.SERVER, problems=claims.server_fault_problems(),
                     message=f"server fault: {type(error).__name__}: {error}"[:2000])
         return claims.Outcome.FAILED
     finally:
@@ -263,9 +261,8 @@ def sweep_orphans(client: docker.DockerClient) -> int:
     keys.discard(None)
     if not keys:
         return 0
-    stale_before = timezone.now() - timedelta(seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS)
     live = {evaluation_key(pk) for pk in Evaluation.objects.filter(
-        state__in=list(ACTIVE_STATES), heartbeat_at__gte=stale_before).values_list("pk", flat=True)}
+        state__in=list(ACTIVE_STATES), heartbeat_at__gte=claims.stale_before()).values_list("pk", flat=True)}
     removed = 0
     for key in sorted(keys - live):
         removed += remove_leftovers(client, evaluation_id=key)

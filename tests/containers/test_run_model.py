@@ -27,7 +27,6 @@ from leaderboard.containers import (
     ImageLoadError,
     RunResult,
     inspect_image_tarball,
-    load_checked_tarball,
     load_image_tarball,
     remove_image,
     remove_leftovers,
@@ -75,7 +74,8 @@ def test_good_model_from_a_tarball(engine: docker.DockerClient, make_image: Imag
     with pytest.raises(ImageNotFound):
         engine.images.get(image_id)
 
-    info = load_checked_tarball(engine, tarball)
+    info = inspect_image_tarball(tarball)
+    assert load_image_tarball(engine, tarball, info=info) == image_id
     assert info.image_id == image_id and info.user == "1000:1000"
     result = run(engine, info.image_id, input_dir, workdir, evaluation_id="good-1")
     assert result.ok, result

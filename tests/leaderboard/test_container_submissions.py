@@ -72,10 +72,14 @@ def test_container_path_through_the_states():
     check_transition(EvaluationState.PULLING, EvaluationState.RUNNING)
     for state in ACTIVE_STATES:  # every active state may fail or go back to the queue (worker died)
         assert {EvaluationState.FAILED, EvaluationState.QUEUED} <= TRANSITIONS[state]
+    check_transition(EvaluationState.FAILED, EvaluationState.QUEUED)  # a maintainer re-queues a failed one
+    assert TRANSITIONS[EvaluationState.DONE] == frozenset()  # a result is never replaced
     for current, target in [(EvaluationState.QUEUED, EvaluationState.RUNNING),
                             (EvaluationState.LOADING, EvaluationState.VALIDATING),
                             (EvaluationState.RUNNING, EvaluationState.DONE),
-                            (EvaluationState.DONE, EvaluationState.QUEUED)]:
+                            (EvaluationState.DONE, EvaluationState.QUEUED),
+                            (EvaluationState.DONE, EvaluationState.FAILED),
+                            (EvaluationState.FAILED, EvaluationState.RUNNING)]:
         with pytest.raises(IllegalTransition):
             check_transition(current, target)
 

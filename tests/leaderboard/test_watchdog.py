@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from leaderboard.submissions import dispatch, claims
+from leaderboard.submissions import dispatch, archive_job, claims
 from leaderboard.submissions.models import Evaluation
 from leaderboard.submissions.states import EvaluationState, FailureKind
 from leaderboard.submissions.watchdog import watchdog_pass
@@ -52,7 +52,7 @@ def test_a_silent_worker_is_replaced(evaluation, settings, sent, django_capture_
     evaluation.refresh_from_db()
     assert evaluation.state == EvaluationState.QUEUED and evaluation.claim_token is None
     assert "dead-worker silent" in evaluation.events.last().message
-    assert claims.run(evaluation.pk, worker="new") is claims.Outcome.DONE
+    assert archive_job.run(evaluation.pk, worker="new") is claims.Outcome.DONE
 
 
 def test_a_live_worker_is_left_alone(evaluation, settings, sent):
