@@ -18,19 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .metrics.registry import METRICS
 from .problems import InvalidInput, Problem
 from .scoring import ScoringOptions, Track, public_view, score_archive, validate_archive
 from .testset import load_testset
 from .truth import build_truth
 
-METRIC_LABELS = {
-    "roc_auc_all": "ROC-AUC COVID-19 vs all others",
-    "roc_auc_normal": "ROC-AUC COVID-19 vs normal",
-    "roc_auc_bacterial_pneumonia": "ROC-AUC COVID-19 vs bacterial pneumonia",
-    "roc_auc_nodules": "ROC-AUC COVID-19 vs nodules",
-    "spearman_rho": "Spearman rho of severity (COVID-19 cases)",
-    "mean_dice": "Mean Dice (COVID-19 cases)",
-}
 
 
 def _progress(iterable, total):
@@ -62,9 +55,8 @@ def format_report(document: dict[str, Any], *, archive: str) -> str:
         "",
         f"{'metric':44} {'value':>7}   {int(document['bootstrap']['confidence'] * 100)}% CI",
     ]
-    for key, label in METRIC_LABELS.items():
-        value = document["metrics"][key]
-        interval = document["intervals"][key]
+    for metric in METRICS:
+        value, interval, label = document["metrics"][metric.key], document["intervals"][metric.key], metric.label
         shown = "N/A" if value is None else f"{value:.3f}"
         ci = f"[{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
         lines.append(f"{label:44} {shown:>7}   {ci}")

@@ -10,7 +10,6 @@ from evaluator.metrics.bootstrap import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
-    METRIC_KEYS,
     Interval,
     bootstrap_intervals,
     stratified_resamples,
@@ -25,6 +24,7 @@ from evaluator.metrics.categories import (
 from evaluator.metrics.correlation import MIN_CASES, spearman_rho, spearman_rho_rows
 from evaluator.metrics.delong import DeLongResult, delong_covariance, delong_test
 from evaluator.metrics.dice import DiceCounts, case_dice, dice_from_counts, mean_dice
+from evaluator.metrics.registry import DEFAULT_METRIC, METRIC_BY_KEY, METRIC_KEYS, METRICS, Metric
 from evaluator.metrics.roc import (
     MAX_CURVE_POINTS,
     RocCurve,
@@ -41,11 +41,15 @@ __all__ = [
     "CATEGORY_BOUNDS",
     "CATEGORY_LABELS",
     "DEFAULT_CONFIDENCE",
+    "DEFAULT_METRIC",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
     "MAX_CURVE_POINTS",
+    "METRICS",
+    "METRIC_BY_KEY",
     "METRIC_KEYS",
     "MIN_CASES",
+    "Metric",
     "DeLongResult",
     "DiceCounts",
     "Interval",

@@ -24,14 +24,13 @@ from evaluator.groups import ROC_SUBSETS, Group
 from evaluator.metrics._arrays import float_array, group_array, optional_values, same_length
 from evaluator.metrics.correlation import spearman_rho, spearman_rho_rows
 from evaluator.metrics.dice import mean_dice
+from evaluator.metrics.registry import METRIC_KEYS
 from evaluator.metrics.roc import pairwise_wins, roc_auc, subset_selection, weighted_auc
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 0
 DEFAULT_CONFIDENCE = 0.95
 
-#: Keys of :func:`bootstrap_intervals`' result, one per leaderboard metric.
-METRIC_KEYS = (*(f"roc_auc_{subset}" for subset in ROC_SUBSETS), "spearman_rho", "mean_dice")
 
 
 @dataclass(frozen=True, slots=True)
