@@ -3,7 +3,7 @@
     python -m evaluator validate ARCHIVE --test-set DIR [--track archive|container] [--json OUT]
     python -m evaluator score ARCHIVE --test-set DIR [--json OUT] [--resamples N] [--seed N] [--workers N]
     python -m evaluator check-testset DIR [--workers N]
-    python -m evaluator import-authors SRC DST --name NAME --version V [--lungs DIR | --lung-weights DIR]
+    python -m evaluator import-authors SRC DST --name NAME --version V --lungs DIR
     python -m evaluator example-archive --test-set DIR --out FILE [--kind perfect|noisy|...]
 
 Exit status: 0 success; 1 the archive is invalid (every problem is printed); 2 the test set
@@ -115,14 +115,9 @@ def cmd_check_testset(args: argparse.Namespace) -> int:
 def cmd_import_authors(args: argparse.Namespace) -> int:
     from .authors_layout import import_authors_layout
 
-    segmenter = None
-    if args.lung_weights:  # the reference lung segmentation (reference_models, which needs torch)
-        from reference_models.pipeline import lung_segmenter
-
-        segmenter = lung_segmenter(args.lung_weights)
     testset = import_authors_layout(Path(args.source), Path(args.destination), name=args.name,
                                     version=args.version, description=args.description,
-                                    lungs_dir=Path(args.lungs) if args.lungs else None, lung_segmenter=segmenter)
+                                    lungs_dir=Path(args.lungs) if args.lungs else None)
     print(f"imported {len(testset.cases)} cases into {args.destination}")
     return 0
 
@@ -173,10 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--description", default="")
-    lungs = p.add_mutually_exclusive_group()
-    lungs.add_argument("--lungs", help="folder of lung masks <id>.nii.gz (1 and 2 the two lungs)")
-    lungs.add_argument("--lung-weights", help="trained reference lung segmentation (a reference_models run folder) "
-                                              "to compute the lung masks once, at import")
+    p.add_argument("--lungs", help="folder of lung masks <id>.nii.gz (1 and 2 the two lungs); without masks, "
+                                   "`python -m reference_models import-authors --lung-weights` computes them")
     p.set_defaults(func=cmd_import_authors)
 
     p = sub.add_parser("example-archive", help="write an example prediction archive for a test set")

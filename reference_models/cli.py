@@ -1,4 +1,4 @@
-"""Command line: ``python -m reference_models {list,data,train,predict} ...`` (see docs/reference-models.md)."""
+"""Command line: ``python -m reference_models {list,data,train,predict,import-authors} ...`` (see docs/reference-models.md)."""
 
 from __future__ import annotations
 
@@ -108,6 +108,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_authors(args: argparse.Namespace) -> int:
+    """``evaluator import-authors`` with the lung masks computed by the trained reference lung segmentation."""
+    from evaluator.authors_layout import import_authors_layout
+    from reference_models.pipeline import lung_segmenter
+
+    testset = import_authors_layout(Path(args.source), Path(args.destination), name=args.name,
+                                    version=args.version, description=args.description,
+                                    lung_segmenter=lung_segmenter(args.lung_weights, device=args.device))
+    print(f"imported {len(testset.cases)} cases into {args.destination}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m reference_models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,12 +162,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int)
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("import-authors", help="import the paper authors' test layout, segmenting its lungs with the "
+                                              "reference lung network (python -m evaluator import-authors --lungs "
+                                              "when masks exist)")
+    p.add_argument("source", help="the authors' folder (holding test/ or being it)")
+    p.add_argument("destination", help="new test-set directory")
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--description", default="")
+    p.add_argument("--lung-weights", required=True, help="trained reference lung segmentation (a run folder)")
+    p.add_argument("--device", default="auto")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"list": cmd_list, "data": cmd_data, "train": cmd_train, "predict": cmd_predict}
+    commands = {"list": cmd_list, "data": cmd_data, "train": cmd_train, "predict": cmd_predict,
+                "import-authors": cmd_import_authors}
     try:
         return commands[args.command](args)
     except (FileNotFoundError, ValueError) as error:
