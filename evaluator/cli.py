@@ -125,7 +125,7 @@ def cmd_import_authors(args: argparse.Namespace) -> int:
 def cmd_example_archive(args: argparse.Namespace) -> int:
     from .examples import ExampleKind, write_example_archive
 
-    testset, truth = _load(args.test_set, args.workers)
+    testset = load_testset(args.test_set)  # the labels are read from the files: no ground-truth cache needed
     write_example_archive(Path(args.out), testset=testset, kind=ExampleKind(args.kind), seed=args.seed,
                           track=Track(args.track))
     print(f"wrote {args.out} ({args.kind} predictions for the {args.track} track)")
