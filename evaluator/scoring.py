@@ -80,7 +80,7 @@ def measure_masks(mask_paths: Mapping[str, Path], *, cases: Sequence[TestCase], 
     ]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            results = list(pool.map(_measure_job, *zip(*jobs)))
+            results = list(pool.map(_measure_job, *zip(*jobs, strict=True)))
     else:
         results = [_measure_job(*job) for job in jobs]
     problems = [p for r in results if isinstance(r, list) for p in r]
@@ -136,7 +136,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
         if measurement is not None and case.group is Group.COVID:
             dice = metrics.case_dice([
                 metrics.DiceCounts(intersection=hit, pred_count=measurement.predicted_voxels, true_count=size)
-                for hit, size in zip(measurement.lesion_overlap, summary.lesion_voxels)
+                for hit, size in zip(measurement.lesion_overlap, summary.lesion_voxels, strict=True)
             ])
         probabilities.append(prediction.covid_probability)
         severities.append(severity)

@@ -60,7 +60,7 @@ class CaseMasks:
 
     @classmethod
     def from_runs(cls, lungs: tuple[Runs, Runs], lesions: tuple[Runs, ...]) -> CaseMasks:
-        named = {f"lung{label}": runs for label, runs in zip(LUNG_LABELS, lungs)}
+        named = {f"lung{label}": runs for label, runs in zip(LUNG_LABELS, lungs, strict=True)}
         named |= {f"lesion{i}": runs for i, runs in enumerate(lesions)}
         return cls(index=RunIndex.build(named), n_lesions=len(lesions))
 
@@ -79,7 +79,7 @@ class GroundTruth:
 
 def severity_from_counts(lesion_in_lung: Iterable[int], lung_voxels: Iterable[int]) -> float:
     """max over lungs of lesion-in-lung / lung voxels (a lung of 0 voxels contributes 0)."""
-    ratios = [hit / size if size else 0.0 for hit, size in zip(lesion_in_lung, lung_voxels)]
+    ratios = [hit / size if size else 0.0 for hit, size in zip(lesion_in_lung, lung_voxels, strict=True)]
     return float(max(ratios, default=0.0))
 
 
@@ -129,7 +129,7 @@ def _encode_case(case: TestCase, root: Path) -> tuple[CaseSummary | None, dict[s
                                 expected="0 background, 1 and 2 the two lungs"))
     lung_runs = tuple(encode_runs(lungs == label) for label in LUNG_LABELS)
     lung_voxels = tuple(runs.voxels for runs in lung_runs)
-    for label, size in zip(LUNG_LABELS, lung_voxels):
+    for label, size in zip(LUNG_LABELS, lung_voxels, strict=True):
         if size == 0:
             problems.append(Problem(f"has no voxel labelled {label}", file=lung_file, case_id=case.case_id,
                                     expected="two non-empty lungs labelled 1 and 2"))
@@ -214,7 +214,7 @@ def build_truth(testset: TestSet, *, cache_root: Path | None = None, workers: in
     summaries: dict[str, CaseSummary] = {}
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_encode_and_store, *zip(*jobs))
+            results = pool.map(_encode_and_store, *zip(*jobs, strict=True))
             for summary, found in _progress(results, progress, len(jobs)):
                 problems += found
                 if summary:

@@ -144,17 +144,6 @@ def predict_volume(weights: LoadedModel, case: CaseVolume, *, lung_mask: np.ndar
                       affine=case.affine, seconds=time.perf_counter() - started)
 
 
-def predict_image(
-    weights: LoadedModel, image_path: Path | str, *, lungs: LoadedModel | None, case_id: str = ""
-) -> CaseResult:
-    """Predict one NIfTI image (in HU) with ``weights``; ``lungs`` is the lung network every method needs."""
-    started = time.perf_counter()
-    case = load_case(image_path)
-    result = predict_volume(weights, case, lung_mask=predict_lung_mask(lungs, case),
-                            case_id=case_id or Path(image_path).name)
-    return dataclasses.replace(result, seconds=time.perf_counter() - started)
-
-
 def output_columns(method: str) -> tuple[list[str], bool]:
     """``(score columns, writes masks)`` of a method's predictions."""
     outputs = METHODS[method].outputs

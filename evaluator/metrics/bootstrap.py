@@ -24,7 +24,6 @@ from evaluator.groups import ROC_SUBSETS, Group
 from evaluator.metrics._arrays import float_array, group_array, optional_values, same_length
 from evaluator.metrics.correlation import spearman_rho, spearman_rho_rows
 from evaluator.metrics.dice import mean_dice
-from evaluator.metrics.registry import METRIC_KEYS
 from evaluator.metrics.roc import pairwise_wins, roc_auc, subset_selection, weighted_auc
 
 DEFAULT_RESAMPLES = 2000
@@ -110,7 +109,7 @@ def bootstrap_intervals(
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> dict[str, Interval | None]:
-    """Stratified percentile-bootstrap intervals of all metrics (keys: :data:`METRIC_KEYS`).
+    """Stratified percentile-bootstrap intervals of all metrics (keys: :data:`evaluator.metrics.registry.METRIC_KEYS`).
 
     ``scores`` has one value per case. ``true_severity``, ``pred_severity`` and ``case_dice``
     have one value per case (non-COVID entries are ignored and may be ``None``) or one per

@@ -136,7 +136,7 @@ def _entries(label_version: LabelVersion, track: str, reported: dict[int, Report
     columns = [*_ENTRY_COLUMNS.values(), *METRIC_KEYS]
     entries = []
     for values in _latest_done(label_version, track).order_by().values_list(*columns):
-        row = dict(zip(columns, values))
+        row = dict(zip(columns, values, strict=True))
         fields = {name: row[column] for name, column in _ENTRY_COLUMNS.items()}
         reported_id = fields.pop("reported_id")
         fields["intervals"] = fields["intervals"] or {}

@@ -129,7 +129,7 @@ class SubmissionPerCase(APIView):
         columns = case_columns(request.user, track=evaluation.track)
         rows = case_rows(evaluation, columns)
         return Response({"evaluation": evaluation.pk, "columns": columns,
-                         "per_case": [dict(zip(columns, row)) for row in rows]})
+                         "per_case": [dict(zip(columns, row, strict=True)) for row in rows]})
 
 
 class ContainerLimits(APIView):

@@ -12,10 +12,6 @@ from .models import ContainerRun, Evaluation, Submission, SubmissionKind
 from .states import EvaluationState
 
 
-class MetricsField(serializers.DictField):
-    child = serializers.FloatField(allow_null=True)
-
-
 class ContainerRunSerializer(serializers.ModelSerializer):
     """What the team sees of a container run: outcome, exit code, the last part of stdout/stderr, the limits.
 

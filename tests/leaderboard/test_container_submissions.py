@@ -8,6 +8,7 @@ test_container_runs.py and, through Celery workers, test_container_pipeline.py.
 from __future__ import annotations
 
 import shutil
+from itertools import pairwise
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def api_post(client, handle, data: dict, **extra):
 def test_container_path_through_the_states():
     path = [EvaluationState.QUEUED, EvaluationState.LOADING, EvaluationState.RUNNING, EvaluationState.VALIDATING,
             EvaluationState.SCORING, EvaluationState.DONE]
-    for current, target in zip(path, path[1:]):
+    for current, target in pairwise(path):
         check_transition(current, target)
     check_transition(EvaluationState.QUEUED, EvaluationState.PULLING)
     check_transition(EvaluationState.PULLING, EvaluationState.RUNNING)
