@@ -16,17 +16,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from .metrics.registry import METRICS
 from .problems import InvalidInput, Problem
 from .scoring import ScoringOptions, Track, public_view, score_archive, validate_archive
-from .testset import load_testset
-from .truth import build_truth
+from .testset import TestSet, load_testset
+from .truth import GroundTruth, build_truth
 
 
+T = TypeVar("T")
 
-def _progress(iterable, total):
+
+def _progress(iterable: Iterable[T], total: int) -> Iterable[T]:
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
@@ -34,7 +37,7 @@ def _progress(iterable, total):
     return tqdm(iterable, total=total, desc="ground truth", unit="case", file=sys.stderr, leave=False)
 
 
-def _load(test_set: str, workers: int):
+def _load(test_set: str, workers: int) -> tuple[TestSet, GroundTruth]:
     testset = load_testset(test_set)
     truth = build_truth(testset, workers=workers, progress=_progress)
     return testset, truth

@@ -28,7 +28,7 @@ from . import SCORER_VERSION, metrics
 from .archive import ArchiveLimits, ExtractedArchive, read_archive
 from .groups import Distribution, Group
 from .mask_stats import MaskMeasurement, measure_mask
-from .nifti_stream import DEFAULT_CHUNK_BYTES
+from .nifti_stream import DEFAULT_CHUNK_BYTES, Geometry
 from .problems import InvalidInput, Problem
 from .testset import TestCase, TestSet
 from .truth import GroundTruth, load_case_masks, severity_from_counts
@@ -64,7 +64,7 @@ class ScoringOptions:
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
 
-def _measure_job(path: Path, file: str, case_id: str, geometry, masks_path: Path,
+def _measure_job(path: Path, file: str, case_id: str, geometry: Geometry, masks_path: Path,
                  chunk_bytes: int) -> MaskMeasurement | list[Problem]:
     return measure_mask(path, file=file, case_id=case_id, geometry=geometry, masks=load_case_masks(masks_path),
                         chunk_bytes=chunk_bytes)

@@ -13,7 +13,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,10 @@ from .testset import TestCase, TestSet
 
 CACHE_FORMAT = 2
 LUNG_LABELS = (1, 2)
+
+_T = TypeVar("_T")
+#: ``progress(iterable, total=n)`` wraps the iteration over the cases (e.g. ``tqdm``) to show progress.
+Progress = Callable[..., Iterable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +173,7 @@ def _encode_and_store(case: TestCase, root: Path, target: Path) -> tuple[CaseSum
     summary, arrays, problems = _encode_case(case, root)
     if summary is not None:
         tmp = target.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs: keyword arrays
         os.replace(tmp, target)
     return summary, problems
 
@@ -194,7 +199,7 @@ def default_cache_root(testset: TestSet) -> Path:
 
 
 def build_truth(testset: TestSet, *, cache_root: Path | None = None, workers: int = 1,
-                progress=None) -> GroundTruth:
+                progress: Progress | None = None) -> GroundTruth:
     """Check the label voxels, compute severities and cache run-length encoded masks.
 
     Reuses an existing cache for the same label digest. Raises InvalidInput listing every
@@ -206,8 +211,8 @@ def build_truth(testset: TestSet, *, cache_root: Path | None = None, workers: in
     if summary_path.is_file():
         stored = json.loads(summary_path.read_text())
         if stored.get("format") == CACHE_FORMAT and stored.get("digest") == digest:
-            summaries = {s["case_id"]: _summary_from_json(s) for s in stored["cases"]}
-            return GroundTruth(digest=digest, cache_dir=cache_dir, summaries=summaries)
+            cached = {s["case_id"]: _summary_from_json(s) for s in stored["cases"]}
+            return GroundTruth(digest=digest, cache_dir=cache_dir, summaries=cached)
     cache_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(case, testset.root, cache_dir / f"{case.case_id}.npz") for case in testset.cases]
     problems: list[Problem] = []
@@ -235,7 +240,7 @@ def build_truth(testset: TestSet, *, cache_root: Path | None = None, workers: in
                                                                        for c in testset.cases})
 
 
-def _progress(iterable, progress, total):
+def _progress(iterable: Iterable[_T], progress: Progress | None, total: int) -> Iterable[_T]:
     return progress(iterable, total=total) if progress else iterable
 
 
@@ -246,5 +251,5 @@ def _summary_to_json(s: CaseSummary) -> dict:
 
 
 def _summary_from_json(d: dict) -> CaseSummary:
-    return CaseSummary(d["case_id"], Group(d["group"]), tuple(d["lung_voxels"]), tuple(d["raters"]),  # type: ignore[arg-type]
+    return CaseSummary(d["case_id"], Group(d["group"]), tuple(d["lung_voxels"]), tuple(d["raters"]),
                        tuple(d["lesion_voxels"]), tuple(d["rater_severities"]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -209,6 +210,7 @@ if PRODUCTION:
 # --- cache ------------------------------------------------------------------------------------
 
 _cache_url = env.text("LEADERBOARD_CACHE_URL", "locmem://")
+CACHES: dict[str, dict[str, Any]]
 if _cache_url.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url,
                           "KEY_PREFIX": "leaderboard"}}

@@ -1,4 +1,5 @@
-"""Command line: ``python -m reference_models {list,data,train,predict,import-authors} ...`` (see docs/reference-models.md)."""
+"""Command line: ``python -m reference_models {list,data,train,predict,import-authors} ...``
+(see docs/reference-models.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,7 +28,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         schedule = PAPER_SCHEDULES.get(name)
         batching = PAPER_BATCHING.get(name)
         plan = (f"{schedule.optimizer} lr {schedule.lr:g}, {schedule.steps} batches of {batching.size} "
-                f"{batching.unit}" + "".join(f", lr {lr:g} after {round(f * schedule.steps)}" for f, lr in schedule.drops)
+                f"{batching.unit}"
+                + "".join(f", lr {lr:g} after {round(f * schedule.steps)}" for f, lr in schedule.drops)
                 if schedule and batching else "no training (paper parameters; optional grid search)")
         print(f"{name:20s} {method.title:22s} outputs: {', '.join(sorted(method.outputs)):36s} {plan}")
     return 0
@@ -39,7 +42,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         if args.load:
             for record in records:
                 series = record.load()
-                print(f"  {series.series_id}: {series.image_hu.shape} spacing {tuple(round(s, 3) for s in series.spacing)}"
+                spacing = tuple(round(s, 3) for s in series.spacing)
+                print(f"  {series.series_id}: {series.image_hu.shape} spacing {spacing}"
                       f" label {series.label} intensity {series.provenance['intensity']}")
     return 0
 
@@ -63,15 +67,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     lungs_dir = Path(args.lungs_weights) if args.lungs_weights else None
     lung_model = load_model(lungs_dir, device=device, expected_method="lungs") if lungs_dir else None
     if args.method == "thresholding":
-        parameters, report = dict(PAPER_PARAMETERS), {"source": "paper"}
+        parameters, report = dict(PAPER_PARAMETERS), dict[str, Any](source="paper")
         if args.grid_search:
             pool, _ = training_records("thresholding", records)
             items = [prepare_series(r, purpose="hu", lung_model=lung_model.model if lung_model else None,
                                     lungs_digest=lung_model.digest if lung_model else None,
                                     cache_dir=Path(args.cache_dir) if args.cache_dir else None) for r in pool]
-            result = grid_search_thresholding(items, progress=not args.quiet)
-            parameters, report = result.parameters, {"source": "grid search", "mean_dice": result.mean_dice,
-                                                     "series": [i.series_id for i in items], "table": result.table}
+            grid = grid_search_thresholding(items, progress=not args.quiet)
+            parameters, report = grid.parameters, {"source": "grid search", "mean_dice": grid.mean_dice,
+                                                     "series": [i.series_id for i in items], "table": grid.table}
         save_checkpoint(out / BEST, {"method": "thresholding", "model_kwargs": {}, "state_dict": None,
                                      "predict_options": parameters, "config": report, "step": 0, "metrics": {},
                                      "data": {"datasets": args.data}})

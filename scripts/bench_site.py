@@ -257,7 +257,8 @@ def wrk(url: str, *, connections: int, threads: int, duration: int) -> dict:
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)$", output, re.M)
-    return {"url": url, "path": "/" + url.split("/", 3)[3], "p50_ms": percentiles["50"], "p90_ms": percentiles["90"], "p99_ms": percentiles["99"],
+    return {"url": url, "path": "/" + url.split("/", 3)[3], "p50_ms": percentiles["50"], "p90_ms": percentiles["90"],
+            "p99_ms": percentiles["99"],
             "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
             "requests": requests, "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
             "socket_errors": errors.group(1) if errors else ""}

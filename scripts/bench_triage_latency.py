@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         child.join()
         if child.exitcode != 0:
             raise SystemExit("generating the phantom failed")
-        print(f"phantom {tuple(args.shape)} at {tuple(args.spacing)} mm written in {time.perf_counter() - started:.1f} s")
+        print(f"phantom {tuple(args.shape)} at {tuple(args.spacing)} mm written in "
+              f"{time.perf_counter() - started:.1f} s")
         path = Path(tmp) / "study.nii.gz"
         true_lungs = load_case(Path(tmp) / "lungs.nii.gz").volume.array > 0
         cached = load_case(path) if args.no_io else None

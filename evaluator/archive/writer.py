@@ -17,6 +17,7 @@ import math
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 
 import nibabel as nib
 import numpy as np
@@ -94,7 +95,8 @@ class PredictionWriter:
     def __enter__(self) -> PredictionWriter:
         return self
 
-    def __exit__(self, kind, value, traceback) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.close() if kind is None else self.abort()
 
     def abort(self) -> None:

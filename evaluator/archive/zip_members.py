@@ -28,13 +28,13 @@ ZIP_DIRECTORY_BYTES_PER_MEMBER = 1024
 def _check_zip_directory(fh: BinaryIO, limits: ArchiveLimits) -> None:
     """Refuse a central directory with too many entries before zipfile loads it into memory."""
     try:
-        end = zipfile._EndRecData(fh)  # the same record zipfile itself trusts
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # the record zipfile itself trusts
     except READ_ERRORS as error:
         raise ArchiveError(f"corrupt zip file ({error})") from None
     if not end:
         raise ArchiveError("corrupt or truncated zip file: its central directory is missing",
                            expected="a complete zip file")
-    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
     if entries > limits.max_members or size > limits.max_members * ZIP_DIRECTORY_BYTES_PER_MEMBER:
         raise ArchiveError(f"the archive has more than {limits.max_members:,} members",
                            expected=f"at most {limits.max_members:,} members")
@@ -130,7 +130,7 @@ def iter_zip_members(fh: BinaryIO, *, limits: ArchiveLimits, budget: ByteBudget)
                     stream = archive.open(info)
                 except READ_ERRORS as error:
                     raise MemberError(f"cannot be read ({error})") from None
-                return _ZipMemberReader(stream, info, limits, budget)
+                return _ZipMemberReader(stream, info, limits, budget)  # type: ignore[arg-type]  # a ZipExtFile
             return open_member
 
         for info in infos:

@@ -214,7 +214,8 @@ def build_fields(anatomy: Anatomy, grid: CoarseGrid, rng: np.random.Generator) -
     y_vb, r_vb, _, _ = anatomy.spine
     np.maximum(mediastinum, f32(r_vb + 6.0) - np.hypot(x, y - f32(y_vb)), out=mediastinum)
     heart_box = tuple(
-        index_range(ax, c - r - 10.0, c + r + 10.0) for ax, c, r in zip(axes, anatomy.heart_centre, anatomy.heart_radii, strict=True)
+        index_range(ax, c - r - 10.0, c + r + 10.0)
+        for ax, c, r in zip(axes, anatomy.heart_centre, anatomy.heart_radii, strict=True)
     )
     heart_axes = (x[heart_box[0]], y[:, heart_box[1]], z[:, :, heart_box[2]])
     sd_heart = np.full(sd_cavity.shape, FAR, dtype=np.float32)
@@ -314,7 +315,8 @@ def _great_vessels(anatomy: Anatomy) -> list[tuple[tuple[float, float, float], t
     ]
 
 
-def _add_bones(tissue: np.ndarray, anatomy: Anatomy, axes: Axes, h: float, *, sd_cavity, theta, t) -> None:
+def _add_bones(tissue: np.ndarray, anatomy: Anatomy, axes: Axes, h: float, *, sd_cavity: np.ndarray,
+               theta: np.ndarray, t: np.ndarray) -> None:
     """Spine (vertebral bodies, discs, posterior arch), ribs with costal cartilage, sternum."""
     x, y, z = axes
     f32 = np.float32

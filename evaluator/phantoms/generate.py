@@ -201,7 +201,7 @@ def generate_case(
     if n_raters < 1:
         raise ValueError(f"n_raters must be at least 1, got {n_raters}")
     rngs = _rngs(seed, group)
-    grid = Grid(shape=shape, spacing=spacing)  # type: ignore[arg-type]
+    grid = Grid(shape=shape, spacing=spacing)
     coarse = CoarseGrid.for_grid(grid)
     anatomy = sample_anatomy(grid, rngs["anatomy"])
     fields = build_fields(anatomy, coarse, rngs["texture"])
@@ -295,7 +295,7 @@ def generate_case(
         rater_severities=rater_severities,
         findings=findings,
         lesion_types=types,
-        spacing=spacing,  # type: ignore[arg-type]
+        spacing=spacing,
         seed=seed,
         noise_hu=noise_hu,
         extra={"target_severity": float(target)} if target is not None else {},

@@ -66,7 +66,8 @@ class CoarseGrid:
 
     def axes_mm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Positions (mm from output voxel 0) of the coarse samples, shaped to broadcast as [x, y, z]."""
-        x, y, z = (np.arange(n, dtype=np.float32) * np.float32(s) for n, s in zip(self.shape, self.spacing, strict=True))
+        x, y, z = (np.arange(n, dtype=np.float32) * np.float32(s)
+                   for n, s in zip(self.shape, self.spacing, strict=True))
         return x[:, None, None], y[None, :, None], z[None, None, :]
 
     def coarse_box(self, box: tuple[slice, slice, slice]) -> tuple[slice, slice, slice]:

@@ -181,7 +181,8 @@ def _other_rater(
         stride = 3
         a = np.concatenate([f[::stride] > 0 for f in f_sides])
         moved = [
-            f[::stride] + np.float32(amp) * d[::stride] - t for f, d, t in zip(f_sides, d_sides, shifts(amp, stride), strict=True)
+            f[::stride] + np.float32(amp) * d[::stride] - t
+            for f, d, t in zip(f_sides, d_sides, shifts(amp, stride), strict=True)
         ]
         return _dice(a, np.concatenate(moved) > 0)
 
@@ -231,7 +232,8 @@ def bacterial_pneumonia(fields: AnatomyFields, anatomy: Anatomy, rng: np.random.
         if not members.any():
             continue
         seed = _sample_voxels(rng, members, None, 1)[0]
-        offsets = [((np.arange(n) - c) * s).astype(np.float32) for n, c, s in zip(members.shape, seed, spacing, strict=True)]
+        offsets = [((np.arange(n) - c) * s).astype(np.float32)
+                   for n, c, s in zip(members.shape, seed, spacing, strict=True)]
         dist = np.sqrt(offsets[0][:, None, None] ** 2 + offsets[1][None, :, None] ** 2 + offsets[2][None, None, :] ** 2)
         score = -dist / np.float32(40.0) + np.float32(0.4) * noise
         if fraction >= 0.9:  # the whole lobe

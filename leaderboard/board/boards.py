@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Hashable
 from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
@@ -159,7 +160,7 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
     reported = list(ReportedResult.objects.all())
     by_id = {row.pk: row for row in reported}
     everything = _entries(label_version, options.track, by_id)
-    rows = {entry.evaluation_id: entry for entry in everything}
+    rows: dict[Hashable, Entry] = {entry.evaluation_id: entry for entry in everything}
     all_rows = [entry.row() for entry in everything]
     if options.mean_rank:
         ordered = ranking.sort_by_mean_rank(all_rows, ranking.mean_ranks(all_rows, metrics=METRIC_KEYS))

@@ -95,10 +95,10 @@ def quality_ranks(rows: Sequence[Row], *, metric: str) -> dict[Hashable, int | N
     return {row.key: rank for row, rank in zip(ordered, ranks, strict=True)}
 
 
-def mean_rank_positions(means: Mapping[Hashable, float]) -> dict[Hashable, int]:
+def mean_rank_positions(means: Mapping[Hashable, float]) -> dict[Hashable, int | None]:
     """Competition ranks by mean rank (lower is better; equal means share a rank)."""
     ordered = sorted(means.values())
-    first: dict[float, int] = {}
+    first: dict[float, int | None] = {}
     for value, rank in zip(ordered, competition_ranks(ordered), strict=True):
         first.setdefault(value, rank)
     return {key: first[value] for key, value in means.items()}

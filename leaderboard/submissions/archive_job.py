@@ -45,15 +45,17 @@ log = logging.getLogger(__name__)
 @contextlib.contextmanager
 def local_archive(submission: Submission) -> Iterator[Path]:
     """A local path of the submitted archive (downloaded to scratch space when storage is remote)."""
-    storage = private_storage()
-    path = local_path(storage, submission.file.name)
+    storage, name = private_storage(), submission.file.name
+    if not name:
+        raise FileNotFoundError(f"submission {submission.pk} has no stored file")
+    path = local_path(storage, name)
     if path is not None:
         yield path
         return
     folder = Path(tempfile.mkdtemp(dir=scratch("archives"), prefix=f"submission-{submission.pk}-"))
     try:
-        target = folder / Path(submission.file.name).name
-        copy_from_storage(storage, submission.file.name, target)
+        target = folder / Path(name).name
+        copy_from_storage(storage, name, target)
         yield target
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -254,11 +254,9 @@ def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = No
 def sweep_orphans(client: docker.DockerClient) -> int:
     """Remove the containers and volumes of runs whose evaluation no worker holds any more (not active, or its
     heartbeats stopped). Safe with several workers on one engine: a live run is never touched."""
-    keys = {(c.labels or {}).get(LABEL_EVALUATION) for c in client.containers.list(
-        all=True, filters={"label": LABEL_EVALUATION})}
-    keys |= {(v.attrs.get("Labels") or {}).get(LABEL_EVALUATION)
-             for v in client.volumes.list(filters={"label": LABEL_EVALUATION})}
-    keys.discard(None)
+    labels = [c.labels or {} for c in client.containers.list(all=True, filters={"label": LABEL_EVALUATION})]
+    labels += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters={"label": LABEL_EVALUATION})]
+    keys: set[str] = {label[LABEL_EVALUATION] for label in labels if label.get(LABEL_EVALUATION)}
     if not keys:
         return 0
     live = {evaluation_key(pk) for pk in Evaluation.objects.filter(

@@ -19,7 +19,7 @@ def allow_scorer_processes(**kwargs) -> None:
     """Celery's prefork children are daemonic, and daemonic processes may not start processes; the scorer
     measures masks in a process pool (``LEADERBOARD_SCORING_PROCESSES`` > 1), so the flag is cleared.
     The scorer's pool always ends with the evaluation (``with ProcessPoolExecutor``)."""
-    multiprocessing.current_process()._config["daemon"] = False
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
 
 
 @worker_ready.connect

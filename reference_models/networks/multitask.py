@@ -23,7 +23,7 @@ Loss (:func:`multitask_loss`): BCE(segmentation) over the cases that have a lesi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -103,12 +103,12 @@ def _stack_slices(maps: torch.Tensor, *, batch: int) -> torch.Tensor:
     return maps.reshape(batch, n // batch, c, x, y).permute(0, 2, 3, 4, 1)
 
 
-def multitask_latent(**scale: int) -> MultitaskNet:
+def multitask_latent(**scale: Any) -> MultitaskNet:
     """Multitask-Latent; ``scale``: ``width``/``depth`` of the backbone."""
     return MultitaskNet(level=None, **scale)
 
 
-def multitask_spatial(level: int, **scale: int) -> MultitaskNet:
+def multitask_spatial(level: int, **scale: Any) -> MultitaskNet:
     """Multitask-Spatial-``level``; ``scale``: ``width``/``depth`` of the backbone."""
     return MultitaskNet(level=level, **scale)
 

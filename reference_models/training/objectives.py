@@ -31,9 +31,9 @@ from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATC
 def batch_loss(method: str, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
     """The training loss of one batch (already on the model's device) and its parts for logging."""
     if method in MULTITASK:
-        loss = multitask_loss(model(batch.images), labels=batch.labels, masks=batch.targets, has_mask=batch.has_mask)
-        return loss.total, {"segmentation": float(loss.segmentation.detach()),
-                            "classification": float(loss.classification.detach())}
+        parts = multitask_loss(model(batch.images), labels=batch.labels, masks=batch.targets, has_mask=batch.has_mask)
+        return parts.total, {"segmentation": float(parts.segmentation.detach()),
+                             "classification": float(parts.classification.detach())}
     if method == "resnet50":
         loss = F.binary_cross_entropy_with_logits(model(batch.images), batch.labels)
         return loss, {}
@@ -67,21 +67,22 @@ def _series_map(slice_maps: torch.Tensor) -> torch.Tensor:
 def series_probability(model: nn.Module, image: np.ndarray, *, slice_batch: int) -> tuple[float, np.ndarray | None]:
     """COVID-19 probability of one prepared series, and the multitask model's lesion probabilities."""
     device = model_device(model)
+    classifier: Any = model  # MultitaskNet or ResNet50Classifier: both encode slices and classify a series
     segmentation, features = [], []
     with evaluating(model):
         for start in range(0, image.shape[2], slice_batch):
             slices = slices_to_tensor(np.asarray(image[:, :, start : start + slice_batch]), device=device)
             if isinstance(model, MultitaskNet):
-                lesion_logits, slice_features = model.encode_slices(slices)
+                lesion_logits, slice_features = classifier.encode_slices(slices)
                 segmentation.append(torch.sigmoid(lesion_logits).float().cpu())
             else:
-                slice_features = model.encode_slices(slices)
+                slice_features = classifier.encode_slices(slices)
             features.append(slice_features)
         if isinstance(model, MultitaskNet):
-            logit = model.classify(_series_map(torch.cat(features)))
+            logit = classifier.classify(_series_map(torch.cat(features)))
             lesions = _series_map(torch.cat(segmentation))[0, 0].numpy()
         else:
-            logit = model.classify(torch.cat(features).T[None])
+            logit = classifier.classify(torch.cat(features).T[None])
             lesions = None
     return float(torch.sigmoid(logit).item()), lesions
 

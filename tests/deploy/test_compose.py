@@ -85,7 +85,7 @@ def test_every_env_example_entry_has_a_comment():
         match = _ASSIGNMENT.match(line.strip())
         if match and not match.group(1):  # an active line: a comment line somewhere above, before a blank line
             above = lines[max(0, index - 8):index]
-            assert any(l.startswith("# ") and not _ASSIGNMENT.match(l) for l in above), line
+            assert any(text.startswith("# ") and not _ASSIGNMENT.match(text) for text in above), line
 
 
 def test_every_variable_named_in_compose_is_in_the_env_example():

@@ -33,7 +33,8 @@ def test_valid_file_gives_every_case():
 
 
 def test_bom_crlf_whitespace_and_column_order():
-    data = b"\xef\xbb\xbf severity , case_id ,covid_probability\r\n0.5, c002 ,0.25\r\n\r\n0.1,c001, 1e-1 \r\n0,c003,.5\r\n"
+    data = (b"\xef\xbb\xbf severity , case_id ,covid_probability\r\n0.5, c002 ,0.25\r\n\r\n"
+            b"0.1,c001, 1e-1 \r\n0,c003,.5\r\n")
     predictions, columns, problems = parse(data)
     assert problems == []
     assert columns == {"covid_probability", "severity"}
