@@ -163,7 +163,7 @@ def test_the_site_services_run_production_settings():
         assert SERVICES[name]["env_file"] == ".env", name
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
-    assert "pip install -r requirements.txt" in dockerfile and "collectstatic" in dockerfile
+    assert "pip install -c constraints.txt -r requirements.txt" in dockerfile and "collectstatic" in dockerfile
     assert SERVICES["web"]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
 
 
