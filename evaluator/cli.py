@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .metrics.registry import METRICS
@@ -24,7 +24,6 @@ from .problems import InvalidInput, Problem
 from .scoring import ScoringOptions, Track, public_view, score_archive, validate_archive
 from .testset import TestSet, load_testset
 from .truth import GroundTruth, build_truth
-
 
 T = TypeVar("T")
 

@@ -14,17 +14,17 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import nibabel as nib
 import numpy as np
 
 from .groups import Group
 from .problems import InvalidInput, Problem
-from .runs import Runs, RunIndex, encode_runs
+from .runs import RunIndex, Runs, encode_runs
 from .testset import TestCase, TestSet
 
 CACHE_FORMAT = 2

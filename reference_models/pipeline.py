@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from evaluator.archive.writer import open_writer
 from evaluator.scoring import Track, visible_cases
 from evaluator.testset import load_testset
-from evaluator.archive.writer import open_writer
 from reference_models.data.volumes import Volume, from_standard, read_nifti, squeeze_3d, to_hu, to_standard
 from reference_models.provision import ensure_weights
 from reference_models.registry import LESIONS, METHODS, PROBABILITY, SEVERITY

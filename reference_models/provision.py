@@ -21,9 +21,9 @@ import json
 import math
 import shutil
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 

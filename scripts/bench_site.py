@@ -446,7 +446,7 @@ def print_load(results: dict) -> None:
 
 def print_queries(results: dict) -> None:
     sizes = sorted(results["queries"], key=int)
-    print(f"\n| URL | " + " | ".join(f"queries at {s} (cold / warm)" for s in sizes) + " | bytes at " +
+    print("\n| URL | " + " | ".join(f"queries at {s} (cold / warm)" for s in sizes) + " | bytes at " +
           f"{sizes[-1]} |\n|---|" + "---|" * (len(sizes) + 1))
     for url in results["queries"][sizes[0]]:
         cells = " | ".join(f"{results['queries'][s][url]['cold']} / {results['queries'][s][url]['warm']}"

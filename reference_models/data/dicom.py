@@ -19,8 +19,8 @@ the files.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np

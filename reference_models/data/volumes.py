@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
-from nibabel.spatialimages import SpatialImage
 import numpy as np
 from nibabel import orientations
+from nibabel.spatialimages import SpatialImage
 
 from reference_models.preprocessing import spacing_from_affine
 

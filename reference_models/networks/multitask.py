@@ -30,7 +30,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reference_models.networks.blocks import PYRAMID_BINS, PyramidMaxPool3d, classification_mlp
 from reference_models.inference import (
     SLICE_BATCH,
     Prediction,
@@ -39,9 +38,10 @@ from reference_models.inference import (
     model_device,
     slices_to_tensor,
 )
+from reference_models.networks.blocks import PYRAMID_BINS, PyramidMaxPool3d, classification_mlp
 from reference_models.networks.lungs import ensure_split
-from reference_models.preprocessing import preprocess
 from reference_models.networks.unet_backbone import PAPER_DEPTH, PAPER_WIDTH, SegmentationHead, UNetBackbone
+from reference_models.preprocessing import preprocess
 
 MULTITASK_LESION_THRESHOLD = 0.2
 CLASSIFICATION_WEIGHT = 0.1

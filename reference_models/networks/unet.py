@@ -33,8 +33,8 @@ from reference_models.inference import (
     volume_to_tensor,
 )
 from reference_models.networks.lungs import ensure_split
-from reference_models.preprocessing import preprocess
 from reference_models.networks.unet_backbone import PAPER_DEPTH, PAPER_WIDTH, SegmentationHead, UNetBackbone
+from reference_models.preprocessing import preprocess
 
 LESION_THRESHOLD = 0.5
 PATCH_SIZE = 160

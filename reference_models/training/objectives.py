@@ -22,10 +22,10 @@ from torch.nn import functional as F
 from reference_models.inference import evaluating, model_device, predict_slicewise, slices_to_tensor
 from reference_models.networks.lungs import LUNG_THRESHOLD
 from reference_models.networks.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
+from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
 from reference_models.training.batches import Batch, series_as_slices
 from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig
 from reference_models.training.prepare import PreparedSeries
-from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
 
 
 def batch_loss(method: str, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:

@@ -125,9 +125,9 @@ def test_web_runs_gunicorn_and_checks_an_existing_url():
     assert web["command"][:2] == ["gunicorn", "leaderboard.wsgi"]
     check = " ".join(web["healthcheck"]["test"])
     url = re.search(r"http://127\.0\.0\.1:8000(/[^'\"]*)", check).group(1)
-    from django.urls import resolve  # the URL the health check asks for is one the site serves
     import django
     from django.conf import settings
+    from django.urls import resolve  # the URL the health check asks for is one the site serves
     if not settings.configured:
         django.setup()
     assert resolve(url, urlconf="leaderboard.urls").url_name == "board"

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from reference_models.data import SeriesRecord, list_dataset
+from reference_models.registry import METHODS
 from reference_models.training import default_config, train
 from reference_models.training.batches import crop_series, draw_batch, sampling_probabilities
 from reference_models.training.config import PAPER_BATCHING, PAPER_SCHEDULES, Schedule, TrainConfig
@@ -18,7 +19,6 @@ from reference_models.training.loop import split_validation, training_records
 from reference_models.training.objectives import batch_loss, dice, roc_auc
 from reference_models.training.prepare import PreparedSeries, prepare_series
 from reference_models.weights import build_network, load_model, read_checkpoint
-from reference_models.registry import METHODS
 from tests.reference_models.phantom_sets import specs
 
 
