@@ -7,9 +7,9 @@ in. The number of database queries does not depend on the number of entries.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Hashable
 from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet

@@ -17,7 +17,7 @@ from docker.errors import APIError, NotFound
 
 from evaluator.problems import InvalidInput, Problem
 
-from .image_tarball import ImageInfo, compression_of, config_problems, inspect_image_tarball, iter_tar_bytes
+from .image_tarball import ImageInfo, compression_of, config_problems, iter_tar_bytes
 from .limits import ImageLimits
 
 #: ``registry[:port]/path/name@sha256:<64 hex>``: a registry host and a digest are required.

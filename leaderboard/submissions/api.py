@@ -25,10 +25,15 @@ from . import container_config
 from .access import visible_submissions
 from .models import ContainerRun, Evaluation, Submission, SubmissionKind
 from .per_case import case_columns, case_rows
-from .serializers import (ContainerLimitsSerializer, PerCaseSerializer, QuotaRejectionSerializer,
-                          RejectionSerializer, SubmissionCreateSerializer, SubmissionSerializer)
-from .services import (QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive,
-                       submit_container_upload)
+from .serializers import (
+    ContainerLimitsSerializer,
+    PerCaseSerializer,
+    QuotaRejectionSerializer,
+    RejectionSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+)
+from .services import QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive, submit_container_upload
 from .states import EvaluationState
 from .uploads import declared_too_large, over_limit_problem
 

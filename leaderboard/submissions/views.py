@@ -18,14 +18,13 @@ from leaderboard.accounts.access import is_maintainer, team_of
 from leaderboard.storage import private_storage
 from leaderboard.testsets.services import default_benchmark
 
+from . import container_config
 from .access import visible_submissions
 from .forms import SubmissionEditForm, SubmissionForm
-from . import container_config
 from .models import ContainerRun, Evaluation, EvaluationEvent, SubmissionKind
 from .per_case import case_columns, case_rows
 from .quota import quota_status
-from .services import (QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive,
-                       submit_container_upload)
+from .services import QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive, submit_container_upload
 from .states import PENDING_STATES, EvaluationState
 from .uploads import declared_too_large, over_limit_problem
 

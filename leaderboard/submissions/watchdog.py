@@ -23,8 +23,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import dispatch, events
-from .models import Evaluation
 from .claims import fail_interrupted_locked, stale_before
+from .models import Evaluation
 from .states import ACTIVE_STATES, EvaluationState
 
 log = logging.getLogger(__name__)

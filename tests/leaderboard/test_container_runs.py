@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 
 from leaderboard.containers import remove_image
-from leaderboard.submissions import container_job, claims
+from leaderboard.submissions import claims, container_job
 from leaderboard.submissions.models import ContainerRun, Submission
 from leaderboard.submissions.services import SubmissionMeta, SubmissionRejected, submit_container
 from leaderboard.submissions.states import EvaluationState, FailureKind

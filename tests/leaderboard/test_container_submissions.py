@@ -8,8 +8,8 @@ test_container_runs.py and, through Celery workers, test_container_pipeline.py.
 from __future__ import annotations
 
 import shutil
-from itertools import pairwise
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from leaderboard.containers import FailureReason, GpuRequest, RunResult, RunStatus, RunTimings
 from leaderboard.containers.sandbox import OUTPUT_TAR
-from leaderboard.submissions import container_config, container_job, dispatch, claims
+from leaderboard.submissions import claims, container_config, container_job, dispatch
 from leaderboard.submissions.models import ContainerPolicy, ContainerRun, Evaluation, Submission
 from leaderboard.submissions.per_case import TEAM_CASE_COLUMNS
 from leaderboard.submissions.services import SubmissionMeta, SubmissionRejected, submit_container

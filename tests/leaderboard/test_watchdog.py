@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from leaderboard.submissions import dispatch, archive_job, claims
+from leaderboard.submissions import archive_job, claims, dispatch
 from leaderboard.submissions.models import Evaluation
 from leaderboard.submissions.states import EvaluationState, FailureKind
 from leaderboard.submissions.watchdog import watchdog_pass

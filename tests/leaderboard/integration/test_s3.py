@@ -15,8 +15,8 @@ from django.urls import reverse
 from leaderboard.storage import PrivateStorageURLRefused, check_storage_split, private_storage, public_storage
 from leaderboard.submissions import archive_job, claims
 from leaderboard.submissions.models import Submission
-from leaderboard.testsets import services as testset_services
 from leaderboard.testsets import models as testset_models
+from leaderboard.testsets import services as testset_services
 
 from .processes import Service, clean_environment, free_port, started
 
