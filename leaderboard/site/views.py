@@ -12,6 +12,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 import evaluator
 from leaderboard.metric_defs import METRICS
+from leaderboard.site import citation
 from leaderboard.submissions.uploads import limit_text
 from leaderboard.testsets.models import ReportedResult
 
@@ -22,6 +23,9 @@ def about(request: HttpRequest) -> HttpResponse:
         "quota": settings.LEADERBOARD_DAILY_QUOTA, "window": settings.LEADERBOARD_QUOTA_WINDOW_HOURS,
         "max_upload": limit_text(settings.LEADERBOARD_MAX_UPLOAD_BYTES),
         "resamples": settings.LEADERBOARD_BOOTSTRAP_RESAMPLES, "reported": ReportedResult.objects.first(),
+        "paper": citation.PAPER, "software_title": citation.SOFTWARE_TITLE,
+        "software_authors": citation.SOFTWARE_AUTHORS, "software_license": citation.SOFTWARE_LICENSE,
+        "software_bibtex": citation.software_bibtex(),
     }
     return render(request, "site/about.html", context)
 
