@@ -73,14 +73,23 @@ def test_bomb_stopped_by_total_limit(tmp_path, workdir, fmt):
     assert list(workdir.iterdir()) == []
 
 
-def test_zip_bomb_refused_by_its_declared_ratio(tmp_path, workdir):
+def test_zip_bomb_refused_by_its_declared_ratio(tmp_path, workdir, monkeypatch):
     path = write_bomb(tmp_path / "bomb.zip", "zip", size=BOMB_BYTES)
     compressed = _zip_info(path).compress_size
+    opened: list[str] = []
+    open_member = zipfile.ZipFile.open
+
+    def counting_open(self, name, *args, **kwargs):
+        opened.append(getattr(name, "filename", name))
+        return open_member(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", counting_open)
     problems, read, peak = run(path, workdir, ArchiveLimits(max_ratio=50, ratio_grace_bytes=256 * 1024))
     assert [(p.file, p.case_id, p.message) for p in problems] == [
         ("masks/c001.nii", "c001", f"member declares {BOMB_BYTES:,} bytes compressed into {compressed:,}, "
                                    "a ratio over 50:1")]
-    assert peak < 1 * MiB and read <= path.stat().st_size  # nothing inflated
+    assert "masks/c001.nii" not in opened  # refused from the directory: the member was never opened to inflate
+    assert peak < 1 * MiB and read < 2 * path.stat().st_size
     assert list(workdir.iterdir()) == []
 
 
