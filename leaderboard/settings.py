@@ -13,6 +13,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -270,6 +271,7 @@ LEADERBOARD_TOKEN_FAILURE_RATE = env.text("LEADERBOARD_TOKEN_FAILURE_RATE", "20/
 # --- cache ------------------------------------------------------------------------------------
 
 _cache_url = env.text("LEADERBOARD_CACHE_URL", "locmem://")
+CACHES: dict[str, dict[str, Any]]
 if _cache_url.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url,
                           "KEY_PREFIX": "leaderboard"}}
@@ -363,7 +365,6 @@ CELERY_TASK_QUEUES = (
     Queue(SCORING_QUEUE, Exchange(SCORING_QUEUE), routing_key=SCORING_QUEUE),  # CPU: archive scoring, watchdog
     Queue(GPU_QUEUE, Exchange(GPU_QUEUE), routing_key=GPU_QUEUE),  # GPU hosts: container runs only
 )
-CELERY_IMPORTS = ("leaderboard.containers.tasks",)  # the GPU queue's task (not in an installed app)
 CELERY_TASK_ROUTES = {
     "leaderboard.submissions.tasks.*": {"queue": SCORING_QUEUE, "routing_key": SCORING_QUEUE},
     "leaderboard.containers.*": {"queue": GPU_QUEUE, "routing_key": GPU_QUEUE},

@@ -35,7 +35,9 @@ def chart_markup(evaluation: Evaluation) -> dict[str, str | None]:
             "severity": charts.ranked_severity(ranked, chart_id=f"severity-{evaluation.pk}") if ranked else None,
         }
 
-    return cache.get_or_set(f"charts:{CACHE_VERSION}:{evaluation.pk}", render, timeout=None)
+    markup = cache.get_or_set(f"charts:{CACHE_VERSION}:{evaluation.pk}", render, timeout=None)
+    assert markup is not None  # render() never returns None
+    return markup
 
 
 def identification_scores(result: dict[str, Any] | None, per_case: dict[str, Any] | None

@@ -19,7 +19,7 @@ def _interval(value: list[float] | None) -> dict[str, float] | None:
     return {"low": value[0], "high": value[1]} if value else None
 
 
-def reported_values(reported: ReportedResult) -> dict[str, dict[str, float] | None]:
+def reported_values(reported: ReportedResult) -> dict[str, dict[str, float | None] | None]:
     return {key: ({"mean": mean, "std": std} if mean is not None else None)
             for key, (mean, std) in reported.values().items()}
 

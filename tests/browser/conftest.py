@@ -23,8 +23,15 @@ import requests
 from evaluator.examples import ExampleKind, write_example_archive
 from evaluator.phantoms.testset import write_testset
 from evaluator.testset import load_testset
-from tests.leaderboard.integration.processes import (ROOT, Service, celery_worker, clean_environment, manage,
-                                                     wait_for, web_server)
+from tests.leaderboard.integration.processes import (
+    ROOT,
+    Service,
+    celery_worker,
+    clean_environment,
+    manage,
+    wait_for,
+    web_server,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 SETUP_HINT = "run `bash scripts/setup-browser` (as root) to install Debian's Chromium"
