@@ -28,7 +28,7 @@ from . import SCORER_VERSION, metrics
 from .archive import ArchiveLimits, ExtractedArchive, read_archive
 from .groups import Distribution, Group
 from .mask_stats import MaskMeasurement, measure_mask
-from .nifti_stream import DEFAULT_CHUNK_BYTES
+from .nifti_stream import DEFAULT_CHUNK_BYTES, Geometry
 from .problems import InvalidInput, Problem
 from .testset import TestCase, TestSet
 from .truth import GroundTruth, load_case_masks, severity_from_counts
@@ -67,7 +67,7 @@ class ScoringOptions:
     worklist_size: SimulationSize = field(default_factory=SimulationSize)
 
 
-def _measure_job(path: Path, file: str, case_id: str, geometry, masks_path: Path,
+def _measure_job(path: Path, file: str, case_id: str, geometry: Geometry, masks_path: Path,
                  chunk_bytes: int) -> MaskMeasurement | list[Problem]:
     return measure_mask(path, file=file, case_id=case_id, geometry=geometry, masks=load_case_masks(masks_path),
                         chunk_bytes=chunk_bytes)
@@ -83,7 +83,7 @@ def measure_masks(mask_paths: Mapping[str, Path], *, cases: Sequence[TestCase], 
     ]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            results = list(pool.map(_measure_job, *zip(*jobs)))
+            results = list(pool.map(_measure_job, *zip(*jobs, strict=True)))
     else:
         results = [_measure_job(*job) for job in jobs]
     problems = [p for r in results if isinstance(r, list) for p in r]
@@ -139,7 +139,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
         if measurement is not None and case.group is Group.COVID:
             dice = metrics.case_dice([
                 metrics.DiceCounts(intersection=hit, pred_count=measurement.predicted_voxels, true_count=size)
-                for hit, size in zip(measurement.lesion_overlap, summary.lesion_voxels)
+                for hit, size in zip(measurement.lesion_overlap, summary.lesion_voxels, strict=True)
             ])
         probabilities.append(prediction.covid_probability)
         severities.append(severity)

@@ -238,7 +238,8 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     lung = results.get("lung_dice")
     if lung:
         lines.append("")
-        lines.append(f"Lung segmentation (the ninth network): mean lung Dice **{lung['mean']:.3f}** ± {lung['std']:.3f} "
+        lines.append(f"Lung segmentation (the ninth network): mean lung Dice **{lung['mean']:.3f}** "
+                     f"± {lung['std']:.3f} "
                      f"on the {lung['n']} test phantoms (paper, Sec. 4.2: {PAPER_LUNG_DICE[0]} ± {PAPER_LUNG_DICE[1]} "
                      "on MedSeg-29).")
     lines.append("")

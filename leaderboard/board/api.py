@@ -61,7 +61,7 @@ class LeaderboardView(APIView):
         key = board_key(f"api-{renderer.format}", slug=slug, options=BoardOptions.from_query(request.query_params),
                         variant=f"{request.build_absolute_uri('/')}|{request.accepted_media_type}")
 
-        def render() -> tuple[bytes, str]:
+        def render() -> tuple[str | bytes, str]:
             document, name = self._document(request, slug)
             return renderer.render(document, request.accepted_media_type, self.get_renderer_context()), name
 

@@ -7,6 +7,7 @@ in. The number of database queries does not depend on the number of entries.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -140,7 +141,7 @@ def _entries(label_version: LabelVersion, track: str, reported: dict[int, Report
     columns = [*_ENTRY_COLUMNS.values(), *METRIC_KEYS]
     entries = []
     for values in _latest_done(label_version, track).order_by().values_list(*columns):
-        row = dict(zip(columns, values))
+        row = dict(zip(columns, values, strict=True))
         fields = {name: row[column] for name, column in _ENTRY_COLUMNS.items()}
         reported_id = fields.pop("reported_id")
         fields["intervals"] = fields["intervals"] or {}
@@ -164,7 +165,7 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
     reported = list(ReportedResult.objects.all())
     by_id = {row.pk: row for row in reported}
     everything = _entries(label_version, options.track, by_id)
-    rows = {entry.evaluation_id: entry for entry in everything}
+    rows: dict[Hashable, Entry] = {entry.evaluation_id: entry for entry in everything}
     all_rows = [entry.row() for entry in everything]
     if options.mean_rank:
         ordered = ranking.sort_by_mean_rank(all_rows, ranking.mean_ranks(all_rows, metrics=METRIC_KEYS))

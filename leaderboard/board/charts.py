@@ -64,7 +64,7 @@ def _panel(x0: float, y0: float, size: float, *, title: str, curve: Mapping[str,
                      'class="chart-note">not applicable</text>')
     else:
         points = " ".join(f"{_number(fpr * size)},{_number(size - tpr * size)}"
-                          for fpr, tpr in zip(curve["fpr"], curve["tpr"]))
+                          for fpr, tpr in zip(curve["fpr"], curve["tpr"], strict=True))
         parts.append(f'<polyline points="{points}" fill="none" stroke="{CURVE_COLOUR}" stroke-width="2.5" '
                      'stroke-linejoin="round"/>')
     parts.append("</g>")

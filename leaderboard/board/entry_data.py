@@ -39,7 +39,9 @@ def chart_markup(evaluation: Evaluation) -> dict[str, str | None]:
                                           chart_id=f"waits-{evaluation.pk}") if waits else None,
         }
 
-    return cache.get_or_set(f"charts:{CACHE_VERSION}:{evaluation.pk}", render, timeout=None)
+    markup = cache.get_or_set(f"charts:{CACHE_VERSION}:{evaluation.pk}", render, timeout=None)
+    assert markup is not None  # render() never returns None
+    return markup
 
 
 def identification_scores(result: dict[str, Any] | None, per_case: dict[str, Any] | None

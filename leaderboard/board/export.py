@@ -9,6 +9,7 @@ from typing import Any
 from django.urls import reverse
 
 from leaderboard.metric_defs import METRIC_KEYS
+from leaderboard.site.csv_cells import neutralise
 from leaderboard.testsets.models import ReportedResult
 
 from .boards import Board, Entry
@@ -18,7 +19,7 @@ def _interval(value: list[float] | None) -> dict[str, float] | None:
     return {"low": value[0], "high": value[1]} if value else None
 
 
-def reported_values(reported: ReportedResult) -> dict[str, dict[str, float] | None]:
+def reported_values(reported: ReportedResult) -> dict[str, dict[str, float | None] | None]:
     return {key: ({"mean": mean, "std": std} if mean is not None else None)
             for key, (mean, std) in reported.values().items()}
 
@@ -77,7 +78,7 @@ def csv_columns() -> list[str]:
 
 
 def board_csv(document: dict[str, Any]) -> str:
-    """CSV of a :func:`board_document`: one row per entry, N/A as an empty cell."""
+    """CSV of a :func:`board_document`: one row per entry, N/A as an empty cell, text never a formula."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=csv_columns(), lineterminator="\n")
     writer.writeheader()
@@ -101,5 +102,5 @@ def board_csv(document: dict[str, Any]) -> str:
         row.update({"triage_gain_minutes": triage["minutes"],
                     "triage_gain_ci_low": (triage["interval"] or {}).get("low"),
                     "triage_gain_ci_high": (triage["interval"] or {}).get("high")})
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: neutralise(v) for k, v in row.items()})
     return out.getvalue()

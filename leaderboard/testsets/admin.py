@@ -5,8 +5,7 @@ from .models import LabelVersion, ReportedResult, TestSet
 
 class LabelVersionInline(admin.TabularInline):
     model = LabelVersion
-    fields = ["version", "labels_digest", "is_current", "n_cases", "imported_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("version", "labels_digest", "is_current", "n_cases", "imported_at")
     extra = 0
     can_delete = False
     show_change_link = True

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from evaluator.cli import main as cli_main
 from evaluator.examples import ExampleKind, write_example_archive
+from evaluator.metrics.registry import METRIC_BY_KEY
 from evaluator.problems import InvalidInput
 from evaluator.scoring import ScoringOptions, Track, public_view, score_archive
 from evaluator.testset import load_testset
@@ -157,7 +158,7 @@ def test_cli_validate_and_score(single_rater, tmp_path, capsys):
                      "--workers", "1", "--triage-days", "5", "--triage-resamples", "3",
                      "--worklist", '{"readers": 3}']) == 0
     printed = capsys.readouterr().out
-    assert "ROC-AUC COVID-19 vs all others" in printed and "triage gain, min saved per COVID-19 positive" in printed
+    assert METRIC_BY_KEY["roc_auc_all"].label in printed and "triage gain, min saved per COVID-19 positive" in printed
     document = json.loads(out.read_text())
     assert document["metrics"]["roc_auc_all"] is not None
     assert document["triage"]["parameters"]["readers"] == 3 and document["triage"]["simulation"]["days"] == 5

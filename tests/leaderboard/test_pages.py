@@ -54,3 +54,23 @@ def test_api_docs_are_served_without_a_cdn(client, label_version):
         html = page.content.decode()
         assert "cdn." not in html and "jsdelivr" not in html and "unpkg" not in html
         assert "/static/drf_spectacular_sidecar/" in html
+
+
+def test_about_page_shows_how_to_cite_the_paper_and_the_software(client, db):
+    """The about page cites both, with the same facts as CITATION.cff (its preferred-citation and the software)."""
+    from pathlib import Path
+
+    import evaluator
+
+    cff = yaml.safe_load((Path(__file__).resolve().parents[2] / "CITATION.cff").read_text())
+    paper = cff["preferred-citation"]
+    text = client.get(reverse("about")).content.decode()
+    assert 'id="cite"' in text
+    assert f'href="https://doi.org/{paper["doi"]}"' in text
+    assert paper["title"] in text and f'{paper["journal"]} {paper["volume"]} ({paper["year"]}) {paper["start"]}' in text
+    for author in paper["authors"]:
+        assert f'{author["family-names"]}, {author["given-names"]}' in text  # BibTeX
+    assert "arXiv:2006.01441" in text and any(i["value"] == "arXiv:2006.01441" for i in paper["identifiers"])
+    assert "@article{goncharov2021ct," in text and "@software{covid_ct_triage_leaderboard," in text
+    assert cff["title"] in text and cff["authors"][0]["name"] in text and cff["license"] in text
+    assert f"version = {{scorer {evaluator.SCORER_VERSION}}}" in text

@@ -130,7 +130,8 @@ def test_run_references_reads_and_segments_each_case_once_for_all_methods(
 
     segmented: list[object] = []
     original = pipeline.predict_lung_mask
-    monkeypatch.setattr(pipeline, "predict_lung_mask", lambda lungs, case: segmented.append(case) or original(lungs, case))
+    monkeypatch.setattr(pipeline, "predict_lung_mask",
+                        lambda lungs, case: segmented.append(case) or original(lungs, case))
     methods = ["thresholding", "resnet50", "multitask_spatial1"]
     out = {m: tmp_path / f"{m}.zip" for m in methods}
     weights = tmp_path / "weights"
