@@ -217,7 +217,7 @@ def simulate_day(*, arrivals: np.ndarray, readings: np.ndarray, readers: int,
         for index, at in enumerate(times):
             if at > env.now:
                 yield env.timeout(at - env.now)
-            for worklist, place in zip(worklists, places):
+            for worklist, place in zip(worklists, places, strict=True):
                 worklist.put(index if place is None else (place[index], index))
 
     env.process(arrive())
@@ -259,7 +259,7 @@ def simulate(*, case_pools: Sequence[np.ndarray], orders: Sequence[np.ndarray | 
             readings = rng.exponential(parameters.reading_minutes, n)
         else:
             readings = np.full(n, parameters.reading_minutes)
-        for pool, (all_cases, all_days, all_waits) in zip(case_pools, runs):
+        for pool, (all_cases, all_days, all_waits) in zip(case_pools, runs, strict=True):
             cases = pool[positions]
             study_orders = [None if order is None else order[cases] for order in orders]
             all_waits.append(simulate_day(arrivals=arrivals, readings=readings, readers=parameters.readers,

@@ -166,7 +166,7 @@ def _wait_panel(x0: float, y0: float, width: float, height: float, *, title: str
         if not shares:
             continue
         points = " ".join(f"{_number(m / longest * width)},{_number(height - s * height)}"
-                          for m, s in zip(minutes, shares))
+                          for m, s in zip(minutes, shares, strict=True))
         parts.append(f'<polyline points="{points}" fill="none" {styles[name]} stroke-linejoin="round"/>')
     if not series.get("entry"):
         parts.append(f'<text x="{_number(width / 2)}" y="{_number(height / 2)}" text-anchor="middle" '

@@ -20,9 +20,9 @@ from docker.errors import ImageNotFound
 from evaluator.archive import read_archive
 from evaluator.problems import InvalidInput
 from evaluator.scoring import ScoringOptions, Track, score_archive
-from evaluator.worklist import SimulationSize
 from evaluator.testset import TestSet as LoadedTestSet
 from evaluator.truth import build_truth
+from evaluator.worklist import SimulationSize
 from leaderboard.containers import (
     FailureReason,
     ImageLoadError,

@@ -40,6 +40,6 @@ def test_triage_gain_is_listed_apart_when_the_results_have_it() -> None:
     results["scores"]["multitask_spatial1"]["triage_gain"] = {"minutes": 12.34, "interval": {"low": 6.0, "high": 20.0}}
     assert "| Multitask-Spatial-1 | **12.3** (6.0 to 20.0) |" in markdown_table(results)
     runs = [run(seed, ms1=0.95, rho=0.97) for seed in (0, 1)]
-    for minutes, one in zip((10.0, 12.0), runs):
+    for minutes, one in zip((10.0, 12.0), runs, strict=True):
         one["scores"]["multitask_spatial1"]["triage_gain"] = {"minutes": minutes, "interval": None}
     assert "| Multitask-Spatial-1 | **11.0 ± 1.4** |" in combined_table(runs)

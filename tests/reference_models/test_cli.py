@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from evaluator.scoring import ScoringOptions, Track, score_archive
-from evaluator.worklist import SimulationSize
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
+from evaluator.worklist import SimulationSize
 from reference_models.cli import main
 from reference_models.pipeline import cases_in_folder, run_reference
 from tests.reference_models.phantom_sets import specs
