@@ -46,7 +46,7 @@ inputs, parameters, size and seed always give the same result.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -200,7 +200,8 @@ def simulate_day(*, arrivals: np.ndarray, readings: np.ndarray, readers: int,
         worklists.append(worklist)
         started = [0]  # readings started so far under this order
 
-        def reader(worklist: simpy.Store = worklist, row: int = row, started: list[int] = started):
+        def reader(worklist: simpy.Store = worklist, row: int = row,
+                   started: list[int] = started) -> Generator[simpy.Event, Any, None]:
             while True:
                 study = yield worklist.get()
                 index = study if isinstance(study, int) else study[1]
@@ -213,7 +214,7 @@ def simulate_day(*, arrivals: np.ndarray, readings: np.ndarray, readers: int,
             env.process(reader())
     places = [None if order is None else np.asarray(order).tolist() for order in orders]
 
-    def arrive():
+    def arrive() -> Generator[simpy.Event, Any, None]:
         for index, at in enumerate(times):
             if at > env.now:
                 yield env.timeout(at - env.now)
