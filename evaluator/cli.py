@@ -24,6 +24,7 @@ from .problems import InvalidInput, Problem
 from .scoring import ScoringOptions, Track, public_view, score_archive, validate_archive
 from .testset import TestSet, load_testset
 from .truth import GroundTruth, build_truth
+from .worklist import SimulationSize, WorklistParameters
 
 T = TypeVar("T")
 
@@ -62,6 +63,12 @@ def format_report(document: dict[str, Any], *, archive: str) -> str:
         shown = "N/A" if value is None else f"{value:.3f}"
         ci = f"[{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
         lines.append(f"{label:44} {shown:>7}   {ci}")
+    triage = document.get("triage") or {}
+    gain = (triage.get("measures") or {}).get("triage_gain")
+    interval = (triage.get("intervals") or {}).get("triage_gain")
+    lines += ["", f"{'triage gain, min saved per COVID-19 positive':44} {'N/A' if gain is None else f'{gain:.1f}':>7}"
+                  + (f"   [{interval['low']:.1f}, {interval['high']:.1f}]" if interval else "")
+                  + ("" if gain is not None else f"   ({triage.get('not_applicable') or 'not computed'})")]
     return "\n".join(lines)
 
 
@@ -89,7 +96,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     testset, truth = _load(args.test_set, args.workers)
-    options = ScoringOptions(n_resamples=args.resamples, seed=args.seed, workers=args.workers)
+    try:
+        worklist = WorklistParameters.from_dict(args.worklist)
+        size = SimulationSize(days=args.triage_days, resamples=args.triage_resamples)
+    except ValueError as error:
+        print(f"--worklist / --triage-*: {error}", file=sys.stderr)
+        return 2
+    options = ScoringOptions(n_resamples=args.resamples, seed=args.seed, workers=args.workers, worklist=worklist,
+                             worklist_size=size)
     try:
         document = score_archive(args.archive, testset=testset, truth=truth, track=Track(args.track),
                                  options=options)
@@ -157,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-only", action="store_true", help="leave the private per-case part out of --json")
     p.add_argument("--resamples", type=int, default=ScoringOptions().n_resamples, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=ScoringOptions().seed, help="bootstrap seed")
+    p.add_argument("--triage-days", type=int, default=SimulationSize().days,
+                   help="simulated days of the triage impact's values (docs/metrics.md)")
+    p.add_argument("--triage-resamples", type=int, default=SimulationSize().resamples,
+                   help="bootstrap resamples of its intervals (5 simulated days each)")
+    p.add_argument("--worklist", type=json.loads, default={}, metavar="JSON",
+                   help='the simulated department, e.g. \'{"readers": 3}\' (defaults for keys left out)')
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("check-testset", help="check a test-set directory and build its ground-truth cache")

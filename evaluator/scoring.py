@@ -32,6 +32,7 @@ from .nifti_stream import DEFAULT_CHUNK_BYTES, Geometry
 from .problems import InvalidInput, Problem
 from .testset import TestCase, TestSet
 from .truth import GroundTruth, load_case_masks, severity_from_counts
+from .worklist import SimulationSize, WorklistParameters, triage_impact
 
 
 class Track(StrEnum):
@@ -62,6 +63,8 @@ class ScoringOptions:
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    worklist: WorklistParameters = field(default_factory=WorklistParameters)
+    worklist_size: SimulationSize = field(default_factory=SimulationSize)
 
 
 def _measure_job(path: Path, file: str, case_id: str, geometry: Geometry, masks_path: Path,
@@ -175,6 +178,11 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
     curves = metrics.roc_points(groups, score_values)
     ranked = metrics.ranked_severity_chart(groups, severity_values) if severity_values is not None else None
     all_true = [s if s is not None else 0.0 for s in true_severity]  # non-COVID cases: no COVID-19 lesion
+    triage = triage_impact(
+        groups=groups, true_severity=all_true, scores=score_values, severity=severity_values,
+        threshold=options.threshold if score_source == "covid_probability" else None,
+        parameters=options.worklist, size=options.worklist_size, seed=options.seed, confidence=options.confidence,
+    )
     return {
         "scorer_version": SCORER_VERSION,
         "testset": {"name": testset.name, "version": testset.version, "labels_digest": truth.digest},
@@ -186,6 +194,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
                    "masks": has_masks},
         "metrics": values,
         "intervals": {key: _interval_dict(intervals[key]) for key in values},
+        "triage": triage,
         "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "confidence": options.confidence,
                       "method": "percentile, cases resampled with replacement within each group"},
         "extras": {

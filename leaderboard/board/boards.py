@@ -22,6 +22,7 @@ from leaderboard.testsets.models import LabelVersion, ReportedResult, TestSet
 from leaderboard.testsets.services import default_benchmark
 
 from . import ranking
+from .triage import INTERVAL_PATH, TRIAGE_GAIN, VALUE_PATH, compact_interval
 
 
 class BoardNotFound(Exception):
@@ -46,7 +47,7 @@ class BoardOptions:
         sort = query.get("sort", DEFAULT_METRIC)
         labels = query.get("labels", "")
         return cls(track=track if track in Track.values else Track.ARCHIVE,
-                   sort=sort if sort in METRIC_BY_KEY else DEFAULT_METRIC,
+                   sort=sort if sort in METRIC_BY_KEY or sort == TRIAGE_GAIN.key else DEFAULT_METRIC,
                    descending=query.get("order", "desc") != "asc",
                    mean_rank=query.get("rank") == "mean",
                    all_entries=query.get("entries") == "all",
@@ -81,10 +82,12 @@ class Entry:
     intervals: dict[str, list[float] | None]
     rank: int | None = None
     mean_rank: float | None = None
+    triage_gain: float | None = None  # minutes saved per COVID-19 positive (board/triage.py); not a paper metric
+    triage_interval: list[float] | None = None
 
     def row(self) -> ranking.Row:
         return ranking.Row(key=self.evaluation_id, group=None if self.is_reference else self.team_id,
-                           metrics=self.metrics, created_at=self.created_at)
+                           metrics={**self.metrics, TRIAGE_GAIN.key: self.triage_gain}, created_at=self.created_at)
 
 
 @dataclass
@@ -130,6 +133,7 @@ _ENTRY_COLUMNS = {  # Entry field: column of shown evaluations (read as plain va
     "code_url": "submission__code_url", "is_reference": "submission__is_reference",
     "reported_id": "submission__reported_result_id", "created_at": "submission__created_at",
     "scorer_version": "scorer_version", "intervals": "intervals",
+    "triage_gain": VALUE_PATH, "triage_interval": INTERVAL_PATH,
 }
 
 
@@ -141,6 +145,7 @@ def _entries(label_version: LabelVersion, track: str, reported: dict[int, Report
         fields = {name: row[column] for name, column in _ENTRY_COLUMNS.items()}
         reported_id = fields.pop("reported_id")
         fields["intervals"] = fields["intervals"] or {}
+        fields["triage_interval"] = compact_interval(fields["triage_interval"])
         entries.append(Entry(**fields, reported=reported.get(reported_id),
                              metrics={key: row[key] for key in METRIC_KEYS}))
     return entries

@@ -7,6 +7,7 @@ The claim protocol is :mod:`.claims`; :func:`score_claimed` is also how a contai
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -20,7 +21,9 @@ from django.db import close_old_connections
 from evaluator.problems import InvalidInput, Problem
 from evaluator.scoring import ScoringOptions, score_archive
 from evaluator.scoring import Track as ScorerTrack
+from evaluator.worklist import SimulationSize
 from leaderboard.storage import local_path, private_storage
+from leaderboard.testsets.models import TestSet
 from leaderboard.testsets.services import copy_from_storage, scoring_inputs, scratch
 
 from .claims import (
@@ -61,18 +64,22 @@ def local_archive(submission: Submission) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def scoring_options() -> ScoringOptions:
-    return ScoringOptions(n_resamples=settings.LEADERBOARD_BOOTSTRAP_RESAMPLES,
-                          workers=settings.LEADERBOARD_SCORING_PROCESSES)
+def scoring_options(testset: TestSet | None = None) -> ScoringOptions:
+    """The site's scoring options; with ``testset``, its worklist parameters for the triage impact."""
+    size = SimulationSize(days=settings.LEADERBOARD_TRIAGE_DAYS, resamples=settings.LEADERBOARD_TRIAGE_RESAMPLES,
+                          days_per_resample=settings.LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE)
+    options = ScoringOptions(n_resamples=settings.LEADERBOARD_BOOTSTRAP_RESAMPLES,
+                             workers=settings.LEADERBOARD_SCORING_PROCESSES, worklist_size=size)
+    return options if testset is None else dataclasses.replace(options, worklist=testset.worklist())
 
 
 def score_claimed(current: Claim, archive: Path) -> Outcome:
     """Score ``archive`` for a claimed evaluation and record the outcome (also for the container runner)."""
-    evaluation = Evaluation.objects.select_related("label_version").get(pk=current.evaluation_id)
+    evaluation = Evaluation.objects.select_related("label_version__testset").get(pk=current.evaluation_id)
     testset, truth = scoring_inputs(evaluation.label_version)
     try:
         document = score_archive(archive, testset=testset, truth=truth, track=ScorerTrack(evaluation.track),
-                                 options=scoring_options(), workdir=scratch("work"),
+                                 options=scoring_options(evaluation.label_version.testset), workdir=scratch("work"),
                                  on_stage=lambda stage: enter_stage(current, stage))
     except InvalidInput as invalid:
         recorded = fail(current, kind=FailureKind.INVALID, problems=[p.to_dict() for p in invalid.problems],

@@ -16,7 +16,8 @@ class LabelVersionInline(admin.TabularInline):
 
 @admin.register(TestSet)
 class TestSetAdmin(admin.ModelAdmin):
-    """Test sets come from `manage.py import_testset`; only the description is edited here."""
+    """Test sets come from `manage.py import_testset`; the description and the triage impact's worklist parameters
+    are edited here (also: `manage.py worklist_parameters`)."""
 
     list_display = ["name", "slug", "kind", "created_at"]
     readonly_fields = ["slug", "name", "kind", "created_at"]

@@ -22,6 +22,7 @@ from evaluator.problems import InvalidInput
 from evaluator.scoring import ScoringOptions, Track, score_archive
 from evaluator.testset import TestSet as LoadedTestSet
 from evaluator.truth import build_truth
+from evaluator.worklist import SimulationSize
 from leaderboard.containers import (
     FailureReason,
     ImageLoadError,
@@ -332,7 +333,9 @@ n=$(tail -n +2 /input/cases.csv | wc -l)
     assert result.ok, result
     truth = build_truth(testset, cache_root=tmp_path / "truth")
     document = score_archive(result.output_tar, testset=testset, truth=truth, track=Track.CONTAINER,
-                             options=ScoringOptions(n_resamples=50, workers=1), workdir=tmp_path)
+                             options=ScoringOptions(n_resamples=50, workers=1,
+                                                    worklist_size=SimulationSize(days=5, resamples=3)),
+                             workdir=tmp_path)
     assert document["track"] == "container"
     assert document["n_cases"] == len(testset.cases)  # private cases included (the fixture has some)
     assert any(case.distribution.value == "private" for case in testset.cases)
