@@ -140,7 +140,7 @@ def ladder(values: Sequence[float | None], *, eta: float) -> list[LadderStep]:
     source: int | None = None
     for index, value in enumerate(values):
         moved = value is not None and (shown is None or value >= shown + eta)
-        if moved:
+        if value is not None and moved:
             shown, source = _round_to(value, eta), index
         steps.append(LadderStep(value=shown, source=source, moved=moved))
     return steps

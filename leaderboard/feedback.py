@@ -15,10 +15,17 @@ confusion tables, charts) comes from :func:`release` or :func:`release_many`, ap
 Maintainers (``viewer`` a staff account) always get the exact view. The derived documents (split, held-out,
 guard verdict) are computed by the scorer once per evaluation and kept in ``Evaluation.feedback``.
 A later measure added to the scorer's result (``evaluator.scoring.score_cases``) passes through unchanged.
+
+The triage impact (the document's ``triage`` part, label-derived like the metrics) is released with the document
+it belongs to: under the split computed by the scorer on the released cases only (with the worklist parameters the
+result was scored with and the site's simulation size), under the Ladder that of the submission whose document is
+shown (the one that set the shown ROC-AUC), withheld with everything else by the guard. ``Released.triage_gain`` and
+``Released.triage_interval`` are what the board column and the exports show.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -31,14 +38,17 @@ from django.db import transaction
 
 from evaluator import feedback as policy_logic
 from evaluator.scoring import ScoringOptions
+from evaluator.worklist import WorklistParameters
 from leaderboard.accounts.access import is_maintainer
+from leaderboard.board.triage import INTERVAL_PATH, VALUE_PATH, compact_interval
 from leaderboard.metric_defs import METRIC_KEYS
+from leaderboard.submissions.archive_job import scoring_options
 from leaderboard.submissions.models import Evaluation
 from leaderboard.submissions.states import EvaluationState
 from leaderboard.testsets.models import FeedbackPolicy, Phase, TestSet
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 #: Extras that draw one mark per case: only in the exact view.
 PER_CASE_EXTRAS = ("roc_curves", "ranked_severity")
 #: Extras that count or average the team's own values over a partition of the cases by label (a confusion table
@@ -87,8 +97,9 @@ class Policy:
 
     def parts_key(self) -> str:
         """What the derived documents depend on (they are recomputed when it changes)."""
+        size = scoring_options().worklist_size
         text = json.dumps([CACHE_VERSION, self.split, self.split_fraction, self.split_seed,
-                           settings.LEADERBOARD_BOOTSTRAP_RESAMPLES])
+                           settings.LEADERBOARD_BOOTSTRAP_RESAMPLES, size.days, size.resamples, size.days_per_resample])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -110,6 +121,8 @@ class Released:
     note: str = ""
     rounded_to: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    triage_gain: float | None = None  # the released document's triage gain (minutes saved per COVID-19 positive)
+    triage_interval: list[float] | None = None
 
     @property
     def shown(self) -> bool:
@@ -120,8 +133,15 @@ class Released:
                 "rounded_to": self.rounded_to, "n_cases": (self.document or {}).get("n_cases")}
 
 
-def _none_metrics() -> dict[str, None]:
+def _none_metrics() -> dict[str, float | None]:
     return {key: None for key in METRIC_KEYS}
+
+
+def _triage_fields(document: dict[str, Any] | None) -> dict[str, Any]:
+    """``triage_gain`` and ``triage_interval`` of a (released) document's triage part."""
+    triage = (document or {}).get("triage") or {}
+    return {"triage_gain": (triage.get("measures") or {}).get("triage_gain"),
+            "triage_interval": compact_interval((triage.get("intervals") or {}).get("triage_gain"))}
 
 
 def _shown_document(document: dict[str, Any], *, exact_charts: bool, stage: str = Stage.FINAL) -> dict[str, Any]:
@@ -136,11 +156,23 @@ def _exact(row: dict[str, Any], *, basis: str = "all scored cases") -> Released:
     document = row["result"] or {}
     return Released(evaluation_id=row["pk"], stage=Stage.EXACT, metrics={k: row[k] for k in METRIC_KEYS},
                     intervals=row["intervals"] or {}, document=document, source_id=row["pk"], cases=None,
-                    basis=basis, exact_charts=True)
+                    basis=basis, exact_charts=True, triage_gain=row.get(VALUE_PATH),
+                    triage_interval=compact_interval(row.get(INTERVAL_PATH)))
 
 
-def _options() -> ScoringOptions:
-    return ScoringOptions(n_resamples=settings.LEADERBOARD_BOOTSTRAP_RESAMPLES, workers=1)
+def _options(result: dict[str, Any]) -> ScoringOptions:
+    """Options for re-scoring parts of ``result``: the site's scoring options (bootstrap and simulation sizes) in
+    one process, with the worklist parameters the full result was scored with (the same simulated department)."""
+    parameters = (result.get("triage") or {}).get("parameters")
+    return dataclasses.replace(scoring_options(), workers=1, worklist=WorklistParameters.from_dict(parameters))
+
+
+def _rescore(result: dict[str, Any], per_case: list[dict[str, Any]], cases: set[str] | frozenset[str]
+             ) -> dict[str, Any]:
+    document = policy_logic.rescore(result, per_case, cases, options=_options(result))
+    if "triage" not in result:  # scored before the triage impact existed (scorer < 1.1.0): not released either
+        document.pop("triage", None)
+    return document
 
 
 def _per_case(pk: int) -> list[dict[str, Any]]:
@@ -161,8 +193,8 @@ def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, p
         groups = {case["case_id"]: case["group"] for case in per_case}
         split = policy_logic.split_cases(groups, fraction=policy.split_fraction, seed=policy.split_seed)
         parts["open_cases"] = sorted(split)
-        parts["open"] = policy_logic.rescore(result, per_case, split, options=_options())
-        parts["final"] = policy_logic.rescore(result, per_case, set(groups) - split, options=_options())
+        parts["open"] = _rescore(result, per_case, split)
+        parts["final"] = _rescore(result, per_case, set(groups) - split)
     sent_severity = (result.get("inputs") or {}).get("severity") == "column"
     columns = [c for c in policy_logic.OWN_COLUMNS if c != "predicted_severity" or sent_severity]
     parts["guard"] = policy_logic.guard_reason(per_case, [per_case_of(other["pk"]) for other in earlier],
@@ -173,7 +205,7 @@ def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, p
 
 
 _HISTORY_FIELDS = ("pk", "submission_id", "submission__is_final_choice", "submission__team_id",
-                   "submission__is_reference", "intervals", "feedback", *METRIC_KEYS)
+                   "submission__is_reference", "intervals", "feedback", *METRIC_KEYS, VALUE_PATH, INTERVAL_PATH)
 
 
 def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool
@@ -230,6 +262,7 @@ def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, R
         if row["pk"] in released:
             continue
         doc = open_docs[index]
+        assert doc is not None  # withheld rows were released above
         if policy.ladder:
             metrics, intervals = {}, {}
             for key in METRIC_KEYS:
@@ -241,35 +274,38 @@ def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, R
                     if interval else None
             main = steps["roc_auc_all"][index]
             source = main.source if main.source is not None else index
+            source_document = open_docs[source]
+            assert source_document is not None  # a ladder source is never a withheld submission
             moved = [key for key in METRIC_KEYS if steps[key][index].moved]
             note = ("" if main.moved or main.source is None else
                     "This submission did not beat your team's shown ROC-AUC by the ladder step; the numbers, "
                     "charts and tables shown are those of your best so far.")
             released[row["pk"]] = Released(
                 evaluation_id=row["pk"], stage=Stage.OPEN, metrics=metrics, intervals=intervals,
-                document=_shown_document(open_docs[source], exact_charts=False, stage=Stage.OPEN),
+                document=_shown_document(source_document, exact_charts=False, stage=Stage.OPEN),
                 source_id=history[source]["pk"],
                 cases=open_cases[history[source]["pk"]], basis=basis, note=note, rounded_to=policy.eta,
-                extra={"moved": moved})
+                extra={"moved": moved}, **_triage_fields(source_document))
         else:
             intervals = {k: ([v["low"], v["high"]] if v else None) for k, v in (doc.get("intervals") or {}).items()}
             released[row["pk"]] = Released(
                 evaluation_id=row["pk"], stage=Stage.OPEN, metrics=dict(doc.get("metrics") or {}),
                 intervals=intervals, document=_shown_document(doc, exact_charts=False, stage=Stage.OPEN),
                 source_id=row["pk"],
-                cases=open_cases[row["pk"]], basis=basis)
+                cases=open_cases[row["pk"]], basis=basis, **_triage_fields(doc))
     if policy.phase == Phase.CLOSED:
         for pk in _final_choices(history, released, policy):
             row = next(r for r in history if r["pk"] == pk)
             final = row["feedback"]["final"] if policy.split else row["result"]
             intervals = {k: ([v["low"], v["high"]] if v else None) for k, v in (final.get("intervals") or {}).items()}
-            cases = (frozenset(c["case_id"] for c in per_case_of(pk) if c["case_id"] not in open_cases[pk])
+            held_in = open_cases[pk] or frozenset()
+            cases = (frozenset(c["case_id"] for c in per_case_of(pk) if c["case_id"] not in held_in)
                      if policy.split else None)
             released[pk] = Released(
                 evaluation_id=pk, stage=Stage.FINAL, metrics=dict(final.get("metrics") or {}), intervals=intervals,
                 document=_shown_document(final, exact_charts=False), source_id=pk, cases=cases,
                 basis="the held-out cases (final ranking)" if policy.split else "all scored cases (final ranking)",
-                extra={"open": released[pk]})
+                extra={"open": released[pk]}, **_triage_fields(final))
     return released
 
 
@@ -309,7 +345,9 @@ def team_releases(team_id: int, label_version_id: int, track: str, testset: Test
             out.update(_team_releases(history, policy))
         return out
 
-    return cache.get_or_set(key, compute, timeout=600)
+    found: dict[int, Released] | None = cache.get_or_set(key, compute, timeout=600)
+    assert found is not None  # compute() never returns None
+    return found
 
 
 def release(evaluation: Evaluation, *, viewer=None) -> Released:
@@ -317,7 +355,7 @@ def release(evaluation: Evaluation, *, viewer=None) -> Released:
     testset = evaluation.label_version.testset
     if is_maintainer(viewer):
         row = (Evaluation.objects.filter(pk=evaluation.pk)
-               .values("pk", "result", "intervals", *METRIC_KEYS).first())
+               .values("pk", "result", "intervals", *METRIC_KEYS, VALUE_PATH, INTERVAL_PATH).first())
         return _exact(row, basis="all scored cases (maintainer view)")
     releases = team_releases(evaluation.submission.team_id, evaluation.label_version_id, evaluation.track, testset)
     found = releases.get(evaluation.pk)

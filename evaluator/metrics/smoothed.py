@@ -67,8 +67,8 @@ def averaged_roc(groups: Iterable[Group | str], scores: ArrayLike | Sequence[flo
             if curve is not None:
                 curves.append(curve)
         if curves:
-            mean = np.round(np.mean(curves, axis=0), decimals)
-            result[subset] = {"fpr": [float(x) for x in fpr_grid], "tpr": [float(y) for y in mean]}
+            mean = np.round(np.asarray(curves).mean(axis=0), decimals)
+            result[subset] = {"fpr": [float(x) for x in fpr_grid], "tpr": [float(y) for y in np.atleast_1d(mean)]}
     return result
 
 

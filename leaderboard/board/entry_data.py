@@ -1,7 +1,8 @@
 """What an entry page derives from released result documents (:mod:`leaderboard.feedback`), cached per
 released document (documents never change once done).
 
-- the two charts (inline SVG, :mod:`.charts`): the exact views only where the release allows them;
+- the charts (inline SVG, :mod:`.charts`): the exact views only where the release allows them; the triage
+  impact's waiting times from aggregates only;
 - DeLong's test of the entry's ROC-AUC (COVID-19 vs all others) against the board's leader,
   paired on the released cases, from both documents' private per-case identification scores
   (only the p-value and the AUC difference leave this module).
@@ -21,28 +22,33 @@ from leaderboard.submissions.models import Evaluation
 
 from . import charts
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def chart_markup(released: Released) -> dict[str, str | None]:
-    """``{"roc": svg | None, "severity": svg | None}`` of a released view (rendered once, then cached).
+    """``{"roc", "severity", "waits"}`` (svg or ``None``) of a released view (rendered once, then cached).
 
     Exact views (staircase ROC, ranked bars: the paper's Fig. 4 and 5) only when ``released.exact_charts``;
     otherwise bootstrap-averaged ROC curves and per-group severity summaries."""
     if not released.shown:
-        return {"roc": None, "severity": None}
+        return {"roc": None, "severity": None, "waits": None}
     pk = released.source_id
 
     def render() -> dict[str, str | None]:
         result = released.document or {}
         extras = result.get("extras") or {}
         metrics = result.get("metrics") or {}
+        triage = result.get("triage") or {}
+        distribution = triage.get("distribution")
+        waits = (charts.waiting_times(distribution, target_minutes=(triage.get("parameters") or {}).get(
+            "target_minutes"), chart_id=f"waits-{pk}") if distribution else None)
         if released.exact_charts:
             curves = extras.get("roc_curves") or {}
             ranked = extras.get("ranked_severity")
             return {
                 "roc": charts.roc_panels(curves, metrics, chart_id=f"roc-{pk}") if any(curves.values()) else None,
                 "severity": charts.ranked_severity(ranked, chart_id=f"severity-{pk}") if ranked else None,
+                "waits": waits,
             }
         averaged = extras.get("roc_averaged") or {}
         summaries = extras.get("severity_summaries")
@@ -51,10 +57,13 @@ def chart_markup(released: Released) -> dict[str, str | None]:
             if any(averaged.values()) else None,
             "severity": charts.severity_summary(summaries, chart_id=f"severity-{pk}")
             if summaries and any(summaries.values()) else None,
+            "waits": waits,
         }
 
     key = f"charts:{CACHE_VERSION}:{pk}:{released.stage}:{int(released.exact_charts)}:{_cases_key(released.cases)}"
-    return cache.get_or_set(key, render, timeout=None)
+    markup = cache.get_or_set(key, render, timeout=None)
+    assert markup is not None  # render() never returns None
+    return markup
 
 
 def _cases_key(cases: frozenset[str] | None) -> str:

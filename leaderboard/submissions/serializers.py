@@ -14,10 +14,6 @@ from .models import ContainerRun, Evaluation, Submission, SubmissionKind
 from .states import EvaluationState
 
 
-class MetricsField(serializers.DictField):
-    child = serializers.FloatField(allow_null=True)
-
-
 class ContainerRunSerializer(serializers.ModelSerializer):
     """What the team sees of a container run: outcome, exit code, the limits, and the last part of stdout/stderr
     where :func:`~leaderboard.submissions.access.logs_visible` allows (debug runs on a sample set; maintainers):
@@ -75,7 +71,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
     def get_container_runs(self, evaluation: Evaluation) -> list[dict]:
         if evaluation.submission.kind != SubmissionKind.CONTAINER:
             return []
-        return ContainerRunSerializer(evaluation.container_runs.all(), many=True, context=self.context).data
+        return list(ContainerRunSerializer(evaluation.container_runs.all(), many=True, context=self.context).data)
 
     def _released(self, evaluation: Evaluation) -> Released | None:
         if evaluation.state != EvaluationState.DONE:
@@ -145,7 +141,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return EvaluationSerializer(context=self.context).get_metrics(latest)
 
     def get_evaluations(self, submission: Submission) -> list[dict]:
-        return EvaluationSerializer(submission.evaluations.all(), many=True, context=self.context).data
+        return list(EvaluationSerializer(submission.evaluations.all(), many=True, context=self.context).data)
 
 
 class SubmissionCreateSerializer(serializers.Serializer):

@@ -9,8 +9,7 @@ from .phases import PhaseRefused, change_phase
 
 class LabelVersionInline(admin.TabularInline):
     model = LabelVersion
-    fields = ["version", "labels_digest", "is_current", "n_cases", "imported_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("version", "labels_digest", "is_current", "n_cases", "imported_at")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -21,8 +20,9 @@ class LabelVersionInline(admin.TabularInline):
 
 @admin.register(TestSet)
 class TestSetAdmin(admin.ModelAdmin):
-    """Test sets come from `manage.py import_testset`; the description and the feedback policy are edited here,
-    the phase moves with the actions (as `manage.py feedback phase`)."""
+    """Test sets come from `manage.py import_testset`; the description, the feedback policy and the triage impact's
+    worklist parameters are edited here (also: `manage.py worklist_parameters`), the phase moves with the actions
+    (as `manage.py feedback phase`)."""
 
     list_display = ["name", "slug", "kind", "feedback_policy", "feedback_guard", "phase", "created_at"]
     readonly_fields = ["slug", "name", "kind", "created_at", "phase", "submissions_per_team"]

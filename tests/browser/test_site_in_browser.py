@@ -32,7 +32,7 @@ def assert_no_overflow(page: Page) -> None:
 
 def assert_charts_readable(page: Page, *, smallest_px: float) -> None:
     charts = chart_text(page)
-    assert len(charts) == 1, charts  # the ROC panels (open phase of a hidden benchmark)
+    assert len(charts) == 2, charts  # the ROC panels and the triage impact's waiting times (open phase, hidden set)
     for chart in charts:
         assert not chart["clipped"] and chart["smallestTextPx"] >= smallest_px, chart
 
@@ -244,7 +244,11 @@ def test_entry_page_shows_its_plots(page: Page, live_site: LiveSite, screenshots
     expect(page.get_by_text("Shown with the final ranking").first).to_be_visible()
     expect(page.locator("svg.chart title", has_text="rank 1")).to_have_count(0)
     expect(page.get_by_role("heading", name="Cases ranked by predicted severity")).to_have_count(0)
-    for chart in (roc,):
+    waits = page.locator("svg.chart[role=img]", has=page.locator("title", has_text="simulated worklist"))
+    expect(waits).to_have_count(1)
+    expect(waits.locator("polyline")).to_have_count(4)  # entry and first-in-first-out, positives and severe ones
+    expect(page.locator("#triage-impact + p")).to_contain_text("minutes saved per COVID-19 positive")
+    for chart in (roc, waits):
         box = chart.bounding_box()
         assert box and 400 <= box["width"] <= 1280 and box["height"] > 150, box
     assert_charts_readable(page, smallest_px=11)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -83,7 +85,7 @@ def test_the_averaged_roc_lies_on_the_fixed_grid_and_summaries_need_five_cases()
     curves = averaged_roc(groups, scores, n_resamples=50)
     assert curves["all"]["fpr"] == list(FPR_GRID) and curves["bacterial_pneumonia"] is None
     tpr = curves["all"]["tpr"]
-    assert tpr[0] >= 0 and tpr[-1] == 1.0 and all(b >= a for a, b in zip(tpr, tpr[1:]))
+    assert tpr[0] >= 0 and tpr[-1] == 1.0 and all(b >= a for a, b in pairwise(tpr))
     summaries = severity_summaries(groups, scores, n_resamples=50)
     assert summaries["nodules"] is None and summaries["covid"]["n"] == 6
     assert summaries["covid"]["q25"] <= summaries["covid"]["median"] <= summaries["covid"]["q75"]

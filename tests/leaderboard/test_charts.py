@@ -48,3 +48,18 @@ def test_severity_summary_draws_one_box_per_group_and_no_case():
     assert len(boxes) == 1 and "6 cases" in boxes[0].find(f"{ns}title").text
     assert len(list(root.iter(f"{ns}circle"))) == 1  # the mean; no mark per case
     assert "fewer than 5 cases" in svg and "Normal" in svg
+
+
+def test_waiting_times_draw_entry_against_fifo_from_aggregates():
+    distribution = {"minutes": [0, 30, 60], "positive": {"entry": [0.5, 0.9, 1.0], "fifo": [0.2, 0.6, 1.0]},
+                    "severe": {"entry": None, "fifo": None}}
+    root = ET.fromstring(charts.waiting_times(distribution, target_minutes=30, chart_id="w"))
+    assert root.get("role") == "img" and root.get("aria-labelledby") == "w-title w-desc"
+    assert root.find(f"{SVG}desc").text.startswith("COVID-19 positives: 90% read within 30 minutes in the entry's "
+                                                   "order, 60% in arrival order")
+    lines = root.findall(f".//{SVG}polyline")
+    assert len(lines) == 2  # severe positives: none, shown as not applicable
+    entry = next(line for line in lines if "stroke-dasharray" not in line.attrib)
+    assert entry.get("points") == "0,100 140,20 280,0"  # 280 × 200 panel: 50 % at 0, 90 % at half-way, all at the end
+    assert any(t.text == "not applicable" for t in root.iter(f"{SVG}text"))
+    assert len(root.findall(f".//{SVG}rect")) == 2  # the two panel frames: no per-case marks

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from leaderboard.submissions import runner
+from leaderboard.submissions import archive_job
 from leaderboard.submissions.models import Submission
 from leaderboard.testsets.models import FeedbackPolicy
 from leaderboard.testsets.services import import_label_version
@@ -73,7 +73,7 @@ class Attacker:
         assert response.status_code == 201, response.content
         self.submissions += 1
         submission = Submission.objects.get(pk=response.json()["id"])
-        runner.run(submission.evaluations.get().pk, worker="test-worker")  # the worker's task body
+        archive_job.run(submission.evaluations.get().pk, worker="test-worker")  # the worker's task body
         body = self.client.get(reverse("api-submission", args=[submission.pk]), **self.handle.auth()).json()
         assert body["state"] == "done", body["problems"]
         return body["metrics"]["roc_auc_all"]
@@ -90,7 +90,7 @@ class Attacker:
         rows, shown = [], []
         for _ in range(BATCHED_PROBES):
             scores = rng.random(len(self.case_ids))
-            value = self.shown_auc(dict(zip(self.case_ids, scores.tolist())))
+            value = self.shown_auc(dict(zip(self.case_ids, scores.tolist(), strict=True)))
             rows.append(scores)
             shown.append(np.nan if value is None else value)
         values = np.array(shown)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('testsets', '0002_paper_table2'),
+        ('testsets', '0003_testset_worklist_parameters'),
     ]
 
     operations = [
