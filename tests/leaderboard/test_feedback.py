@@ -3,6 +3,8 @@ see it; phases and final choices; the maintainers' report. (The probing attack i
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import io
 
 import pytest
@@ -10,6 +12,10 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from evaluator.examples import ExampleKind, write_example_archive
+from evaluator.feedback import rescore
+from leaderboard.board.templatetags.board_tags import minutes
+from leaderboard.feedback import release
+from leaderboard.submissions.archive_job import scoring_options
 from leaderboard.submissions.models import Submission
 from leaderboard.testsets import models as testset_models
 from leaderboard.testsets.models import FeedbackPolicy, Phase
@@ -184,3 +190,33 @@ def test_the_worker_derives_the_documents_once_the_evaluation_is_done(hidden, te
     evaluation.refresh_from_db()
     assert evaluation.feedback["open"]["n_cases"] == 6 and evaluation.feedback["final"]["n_cases"] == 3
     assert evaluation.feedback["guard"] is None
+
+
+def test_the_triage_impact_shown_is_the_released_one_on_the_split(client, hidden, team_a, maintainer, archives):
+    """The triage gain (label-derived: waits of COVID-19 positives) goes through the release like the metrics:
+    board, JSON and CSV exports and the entry page show the value re-scored on the leaderboard split, not the one
+    of the stored full result; maintainers see the full one."""
+    evaluation = submit_and_score(team_a, archives["shuffled"])  # on the split its triage gain differs
+    released = release(evaluation)
+    full = evaluation.result["triage"]["measures"]["triage_gain"]
+    gain = released.triage_gain
+    assert released.document["triage"]["measures"]["triage_gain"] == gain
+    assert released.document["group_sizes"]["covid"] == 2  # the split's COVID-19 cases, not all 3
+    per_case = evaluation.per_case["per_case"]
+    on_split = rescore(evaluation.result, per_case, released.cases, options=dataclasses.replace(
+        scoring_options(), workers=1))["triage"]
+    assert on_split["measures"]["triage_gain"] == gain and on_split["simulation"]["days"] == 10  # settings' size
+    assert gain is not None and full is not None and f"{gain:.1f}" != f"{full:.1f}"
+    entry = client.get(reverse("api-leaderboard")).json()["entries"][0]
+    assert entry["triage_gain"]["minutes"] == gain
+    assert entry["triage_gain"]["interval"]["low"] == released.triage_interval[0]
+    rows = list(csv.DictReader(io.StringIO(client.get(reverse("api-leaderboard"), {"format": "csv"}).content.decode())))
+    assert float(rows[0]["triage_gain_minutes"]) == gain
+    board_page = client.get(reverse("board")).content.decode()
+    page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
+    assert f'<td class="num">{minutes(gain)}<' in board_page and f'<td class="num">{minutes(full)}<' not in board_page
+    assert f"Triage gain: {minutes(gain)} minutes" in page and f"Triage gain: {minutes(full)} minutes" not in page
+    assert "simulated worklist" in page  # the waiting-time chart, drawn from the released distribution
+    client.force_login(maintainer)
+    page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
+    assert f"Triage gain: {minutes(full)} minutes" in page
