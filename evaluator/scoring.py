@@ -28,6 +28,7 @@ from . import SCORER_VERSION, metrics
 from .archive import ArchiveLimits, ExtractedArchive, read_archive
 from .groups import Distribution, Group
 from .mask_stats import MaskMeasurement, measure_mask
+from .metrics import smoothed
 from .nifti_stream import DEFAULT_CHUNK_BYTES, Geometry
 from .problems import InvalidInput, Problem
 from .testset import TestCase, TestSet
@@ -117,6 +118,62 @@ def _interval_dict(interval: metrics.Interval | None) -> dict[str, Any] | None:
     return interval.to_dict() if interval is not None else None
 
 
+def score_cases(*, groups: Sequence[Group], scores: Sequence[float | None], score_source: str | None,
+                severities: Sequence[float | None], true_severity: Sequence[float | None],
+                dice: Sequence[float | None], has_masks: bool, options: ScoringOptions) -> dict[str, Any]:
+    """Metrics, intervals and chart data of a set of cases (one value per case, in case order).
+
+    Returns ``{"metrics", "intervals", "triage", "bootstrap", "extras", "_curves"}`` (``_curves``: the exact
+    :class:`~evaluator.metrics.RocCurve` per subset, for the private part). Used for the full
+    document and, by :mod:`evaluator.feedback`, for any part of the cases a feedback policy scores.
+    """
+    score_values = _optional(list(scores))
+    severity_values = _optional(list(severities))
+    covid = [i for i, g in enumerate(groups) if g is Group.COVID]
+    covid_true = [true_severity[i] for i in covid]
+    covid_pred = [severities[i] for i in covid] if severity_values is not None else None
+    covid_dice = [dice[i] for i in covid] if has_masks else None
+
+    values: dict[str, float | None] = {
+        f"roc_auc_{subset}": auc for subset, auc in metrics.subset_roc_aucs(groups, score_values).items()
+    }
+    values["spearman_rho"] = metrics.spearman_rho(covid_true, covid_pred) if covid_pred is not None else None
+    values["mean_dice"] = metrics.mean_dice(covid_dice) if covid_dice is not None else None
+    intervals = metrics.bootstrap_intervals(
+        groups=groups, scores=score_values, true_severity=covid_true, pred_severity=covid_pred,
+        case_dice=covid_dice, n_resamples=options.n_resamples, seed=options.seed, confidence=options.confidence,
+    )
+    curves = metrics.roc_points(groups, score_values)
+    ranked = metrics.ranked_severity_chart(groups, severity_values) if severity_values is not None else None
+    all_true = [s if s is not None else 0.0 for s in true_severity]  # non-COVID cases: no COVID-19 lesion
+    triage = triage_impact(
+        groups=groups, true_severity=all_true, scores=score_values, severity=severity_values,
+        threshold=options.threshold if score_source == "covid_probability" else None,
+        parameters=options.worklist, size=options.worklist_size, seed=options.seed, confidence=options.confidence,
+    )
+    smoothing = min(options.n_resamples, smoothed.SMOOTHING_RESAMPLES)
+    return {
+        "metrics": values,
+        "intervals": {key: _interval_dict(intervals[key]) for key in values},
+        "triage": triage,
+        "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "confidence": options.confidence,
+                      "method": "percentile, cases resampled with replacement within each group"},
+        "extras": {
+            "confusion": metrics.confusion_at_threshold(groups, score_values, threshold=options.threshold)
+            if score_source == "covid_probability" else None,
+            "severity_categories": metrics.category_agreement(all_true, severity_values)
+            if severity_values is not None else None,
+            "roc_curves": {k: ({"fpr": list(c.fpr), "tpr": list(c.tpr)} if c else None) for k, c in curves.items()},
+            "ranked_severity": [{"rank": r.rank, "severity": r.severity, "group": r.group.value} for r in ranked]
+            if ranked is not None else None,
+            "roc_averaged": smoothed.averaged_roc(groups, score_values, n_resamples=smoothing, seed=options.seed),
+            "severity_summaries": smoothed.severity_summaries(groups, severity_values, n_resamples=smoothing,
+                                                              seed=options.seed),
+        },
+        "_curves": curves,
+    }
+
+
 def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extracted: ExtractedArchive,
                    measurements: dict[str, MaskMeasurement], options: ScoringOptions) -> dict[str, Any]:
     """The result document from already validated predictions and mask measurements."""
@@ -146,7 +203,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
         dice_values.append(dice)
         true_severity.append(summary.severity)
         per_case.append({
-            "case_id": case.case_id, "group": case.group.value,
+            "case_id": case.case_id, "group": case.group.value, "distribution": case.distribution.value,
             "covid_probability": prediction.covid_probability, "predicted_severity": severity,
             "mask_severity": mask_severity, "true_severity": summary.severity,
             "rater_severities": list(summary.rater_severities), "dice": dice,
@@ -159,30 +216,9 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
         scores, score_source = severities, "severity" if has_severity else "mask"
     else:  # read_archive refuses archives without any score; kept for direct callers
         scores, score_source = [None] * len(cases), None
-    score_values = _optional(scores)
-    severity_values = _optional(severities)
-    covid = [i for i, g in enumerate(groups) if g is Group.COVID]
-    covid_true = [true_severity[i] for i in covid]
-    covid_pred = [severities[i] for i in covid] if severity_values is not None else None
-    covid_dice = [dice_values[i] for i in covid] if has_masks else None
-
-    values: dict[str, float | None] = {
-        f"roc_auc_{subset}": auc for subset, auc in metrics.subset_roc_aucs(groups, score_values).items()
-    }
-    values["spearman_rho"] = metrics.spearman_rho(covid_true, covid_pred) if covid_pred is not None else None
-    values["mean_dice"] = metrics.mean_dice(covid_dice) if covid_dice is not None else None
-    intervals = metrics.bootstrap_intervals(
-        groups=groups, scores=score_values, true_severity=covid_true, pred_severity=covid_pred,
-        case_dice=covid_dice, n_resamples=options.n_resamples, seed=options.seed, confidence=options.confidence,
-    )
-    curves = metrics.roc_points(groups, score_values)
-    ranked = metrics.ranked_severity_chart(groups, severity_values) if severity_values is not None else None
-    all_true = [s if s is not None else 0.0 for s in true_severity]  # non-COVID cases: no COVID-19 lesion
-    triage = triage_impact(
-        groups=groups, true_severity=all_true, scores=score_values, severity=severity_values,
-        threshold=options.threshold if score_source == "covid_probability" else None,
-        parameters=options.worklist, size=options.worklist_size, seed=options.seed, confidence=options.confidence,
-    )
+    scored = score_cases(groups=groups, scores=scores, score_source=score_source, severities=severities,
+                         true_severity=true_severity, dice=dice_values, has_masks=has_masks, options=options)
+    curves = scored.pop("_curves")
     return {
         "scorer_version": SCORER_VERSION,
         "testset": {"name": testset.name, "version": testset.version, "labels_digest": truth.digest},
@@ -192,20 +228,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
         "inputs": {"identification_score": score_source, "severity": ("column" if has_severity else
                                                                        "mask" if has_masks else None),
                    "masks": has_masks},
-        "metrics": values,
-        "intervals": {key: _interval_dict(intervals[key]) for key in values},
-        "triage": triage,
-        "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "confidence": options.confidence,
-                      "method": "percentile, cases resampled with replacement within each group"},
-        "extras": {
-            "confusion": metrics.confusion_at_threshold(groups, score_values, threshold=options.threshold)
-            if score_source == "covid_probability" else None,
-            "severity_categories": metrics.category_agreement(all_true, severity_values)
-            if severity_values is not None else None,
-            "roc_curves": {k: ({"fpr": list(c.fpr), "tpr": list(c.tpr)} if c else None) for k, c in curves.items()},
-            "ranked_severity": [{"rank": r.rank, "severity": r.severity, "group": r.group.value} for r in ranked]
-            if ranked is not None else None,
-        },
+        **scored,
         "private": {
             "note": "per-case values: visible to the submitting team and the maintainers only",
             "per_case": per_case,
@@ -259,4 +282,4 @@ def validate_archive(archive: Path | str, *, testset: TestSet, truth: GroundTrut
 
 
 __all__ = ["ScoringOptions", "Track", "compute_result", "measure_masks", "public_view", "score_archive",
-           "validate_archive", "visible_cases"]
+           "score_cases", "validate_archive", "visible_cases"]

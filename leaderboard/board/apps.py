@@ -10,3 +10,6 @@ class BoardConfig(AppConfig):
         from . import revision
 
         revision.connect()
+        from leaderboard import feedback
+
+        feedback.connect()

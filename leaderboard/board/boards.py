@@ -14,15 +14,16 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
+from leaderboard.feedback import Stage, board_basis, release_many
 from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRIC_KEYS
 from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.models import Evaluation, Track
 from leaderboard.submissions.states import EvaluationState
-from leaderboard.testsets.models import LabelVersion, ReportedResult, TestSet
+from leaderboard.testsets.models import FeedbackPolicy, LabelVersion, Phase, ReportedResult, TestSet
 from leaderboard.testsets.services import default_benchmark
 
 from . import ranking
-from .triage import INTERVAL_PATH, TRIAGE_GAIN, VALUE_PATH, compact_interval
+from .triage import TRIAGE_GAIN
 
 
 class BoardNotFound(Exception):
@@ -100,6 +101,7 @@ class Board:
     n_public_entries: int
     reported: list[ReportedResult]
     scorer_versions: list[str] = field(default_factory=list)
+    feedback_basis: str = ""  # what the numbers are under the test set's feedback policy (leaderboard.feedback)
 
     @property
     def n_cases(self) -> int:
@@ -133,21 +135,29 @@ _ENTRY_COLUMNS = {  # Entry field: column of shown evaluations (read as plain va
     "code_url": "submission__code_url", "is_reference": "submission__is_reference",
     "reported_id": "submission__reported_result_id", "created_at": "submission__created_at",
     "scorer_version": "scorer_version", "intervals": "intervals",
-    "triage_gain": VALUE_PATH, "triage_interval": INTERVAL_PATH,
-}
+}  # the metrics and the triage gain come from the feedback release, never from the stored result
 
 
 def _entries(label_version: LabelVersion, track: str, reported: dict[int, ReportedResult]) -> list[Entry]:
-    columns = [*_ENTRY_COLUMNS.values(), *METRIC_KEYS]
+    """The board's entries with the numbers the test set's feedback policy releases (:mod:`leaderboard.feedback`):
+    withheld entries are left out, and once the phase is closed only the teams' final choices are shown."""
+    columns = [*_ENTRY_COLUMNS.values()]
+    rows = [dict(zip(columns, values, strict=True))
+            for values in _latest_done(label_version, track).order_by().values_list(*columns)]
+    testset = label_version.testset
+    released = release_many({row["submission__team_id"] for row in rows}, label_version_id=label_version.pk,
+                            track=track, testset=testset)
+    closed = testset.phase == Phase.CLOSED and testset.feedback_policy != FeedbackPolicy.EXACT
     entries = []
-    for values in _latest_done(label_version, track).order_by().values_list(*columns):
-        row = dict(zip(columns, values, strict=True))
+    for row in rows:
+        shown = released.get(row["id"])
+        if shown is None or not shown.shown or (closed and shown.stage != Stage.FINAL):
+            continue
         fields = {name: row[column] for name, column in _ENTRY_COLUMNS.items()}
         reported_id = fields.pop("reported_id")
-        fields["intervals"] = fields["intervals"] or {}
-        fields["triage_interval"] = compact_interval(fields["triage_interval"])
-        entries.append(Entry(**fields, reported=reported.get(reported_id),
-                             metrics={key: row[key] for key in METRIC_KEYS}))
+        fields["intervals"] = shown.intervals
+        entries.append(Entry(**fields, reported=reported.get(reported_id), metrics=dict(shown.metrics),
+                             triage_gain=shown.triage_gain, triage_interval=shown.triage_interval))
     return entries
 
 
@@ -191,6 +201,7 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
         entries=[rows[row.key] for row in shown], n_public_entries=len(everything),
         reported=reported,
         scorer_versions=sorted({entry.scorer_version for entry in everything}),
+        feedback_basis=board_basis(testset),
     )
 
 

@@ -4,8 +4,14 @@
   normal, bacterial pneumonia, nodules) as four small panels with the chance diagonal.
 - :func:`ranked_severity` — the paper's Fig. 5 (right): every case as a bar of its predicted
   severity, most severe first, coloured by diagnosis group.
+- :func:`severity_summary` — what replaces it where labels are hidden: per group, a box of the
+  bootstrap-averaged quartiles and a mark at the mean (no per-case marks; groups of at least 5 cases).
 - :func:`waiting_times` — the triage impact: share of COVID-19 positives (and severe ones) read
   within each waiting time, entry's order against first in, first out (aggregates only).
+
+The exact views (staircase ROC curves, ranked bars) are drawn only where labels are not secret (exact
+policy, maintainers); elsewhere ROC panels draw bootstrap-averaged curves on a fixed FPR grid
+(:mod:`evaluator.metrics.smoothed`).
 
 Charts are accessible images (``role="img"``, a title and a description) and scale with
 their container (``viewBox``). Colours are the Okabe–Ito colour-blind-safe palette.
@@ -36,6 +42,8 @@ SUBSET_LABELS = {
     "nodules": "COVID-19 vs nodules",
 }
 CURVE_COLOUR = "#0072B2"
+AVERAGED_NOTE = (" Each curve is the mean over bootstrap resamples of the cases, read at false positive rates "
+                 "0, 0.05, …, 1: it has no step per case.")
 
 
 def _number(value: float) -> str:
@@ -72,8 +80,9 @@ def _panel(x0: float, y0: float, size: float, *, title: str, curve: Mapping[str,
 
 
 def roc_panels(curves: Mapping[str, Mapping[str, Sequence[float]] | None],
-               aucs: Mapping[str, float | None], *, chart_id: str = "roc") -> str:
-    """Four ROC panels in a 2 × 2 grid; ``curves`` and ``aucs`` keyed by subset (``all``, ``normal``, …)."""
+               aucs: Mapping[str, float | None], *, chart_id: str = "roc", averaged: bool = False) -> str:
+    """Four ROC panels in a 2 × 2 grid; ``curves`` and ``aucs`` keyed by subset (``all``, ``normal``, …).
+    ``averaged``: the curves are bootstrap averages on a fixed FPR grid (said in the title and description)."""
     # wide margins and gap: a centred title ("COVID-19 vs bacterial pneumonia — AUC 0.000") is ~1.5 panels wide
     size, gap_x, gap_y, left, top, right = 200.0, 110.0, 80.0, 60.0, 30.0, 60.0
     width, height = left + 2 * size + gap_x + right, top + 2 * size + gap_y + 40
@@ -81,8 +90,10 @@ def roc_panels(curves: Mapping[str, Mapping[str, Sequence[float]] | None],
                           for s in SUBSET_LABELS)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_number(width)} {_number(height)}" '
              f'class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
-             f'<title id="{chart_id}-title">ROC curves of the four subsets</title>',
-             f'<desc id="{chart_id}-desc">{escape(described)}. The dashed diagonal is chance.</desc>']
+             f'<title id="{chart_id}-title">ROC curves of the four subsets'
+             f'{" (bootstrap-averaged)" if averaged else ""}</title>',
+             f'<desc id="{chart_id}-desc">{escape(described)}. The dashed diagonal is chance.'
+             f'{AVERAGED_NOTE if averaged else ""}</desc>']
     for index, subset in enumerate(SUBSET_LABELS):
         row, column = divmod(index, 2)
         parts += _panel(left + column * (size + gap_x), top + row * (size + gap_y), size,
@@ -133,6 +144,55 @@ def ranked_severity(ranked: Sequence[Mapping[str, Any]], *, chart_id: str = "sev
         parts.append(f'<text x="{_number(x + 16)}" y="21" class="chart-legend">{escape(GROUP_LABELS[group])}</text>')
         x += 40 + 7.5 * len(GROUP_LABELS[group])
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def severity_summary(summaries: Mapping[str, Mapping[str, float] | None], *, chart_id: str = "severity") -> str:
+    """Predicted severity per group as boxes (bootstrap-averaged quartiles) with a mark at the mean; groups of
+    fewer than 5 cases are listed as not shown. No per-case marks."""
+    left, top, plot_w, row_h = 170.0, 30.0, 480.0, 34.0
+    groups = [g for g in GROUP_LABELS if g in summaries]
+    height = top + row_h * len(groups) + 50
+    width = left + plot_w + 30
+    described = "; ".join(
+        f"{GROUP_LABELS[g]}: " + (f"{s['n']} cases, median {s['median']:.1%}, quartiles {s['q25']:.1%}–"
+                                  f"{s['q75']:.1%}, mean {s['mean']:.1%}" if s else "fewer than 5 cases, not shown")
+        for g, s in ((g, summaries[g]) for g in groups))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_number(width)} {_number(height)}" '
+             f'class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
+             f'<title id="{chart_id}-title">Predicted severity per group</title>',
+             f'<desc id="{chart_id}-desc">{escape(described)}. Boxes are bootstrap-averaged quartiles; the '
+             'line is the mean.</desc>',
+             f'<g transform="translate({_number(left)},{_number(top)})">']
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = tick * plot_w
+        parts.append(f'<line x1="{_number(x)}" y1="0" x2="{_number(x)}" y2="{_number(row_h * len(groups))}" '
+                     'class="chart-grid" stroke="#ddd"/>')
+        parts.append(f'<text x="{_number(x)}" y="{_number(row_h * len(groups) + 14)}" text-anchor="middle" '
+                     f'class="chart-tick">{tick:.0%}</text>')
+    for index, group in enumerate(groups):
+        y = index * row_h
+        summary = summaries[group]
+        parts.append(f'<text x="-8" y="{_number(y + row_h / 2 + 4)}" text-anchor="end" class="chart-legend">'
+                     f'{escape(GROUP_LABELS[group])}</text>')
+        if not summary:
+            parts.append(f'<text x="4" y="{_number(y + row_h / 2 + 4)}" class="chart-note">fewer than 5 cases: '
+                         'not shown</text>')
+            continue
+        x0, x1 = summary["q25"] * plot_w, summary["q75"] * plot_w
+        label = (f"{GROUP_LABELS[group]} ({summary['n']} cases): quartiles {summary['q25']:.1%}–"
+                 f"{summary['q75']:.1%}, median {summary['median']:.1%}, mean {summary['mean']:.1%}")
+        parts.append(f'<rect x="{_number(x0)}" y="{_number(y + 7)}" width="{_number(max(x1 - x0, 1.0))}" '
+                     f'height="{_number(row_h - 14)}" fill="{GROUP_COLOURS[group]}" fill-opacity="0.35" '
+                     f'stroke="{GROUP_COLOURS[group]}"><title>{escape(label)}</title></rect>')
+        xm = summary["median"] * plot_w
+        parts.append(f'<line x1="{_number(xm)}" y1="{_number(y + 7)}" x2="{_number(xm)}" '
+                     f'y2="{_number(y + row_h - 7)}" stroke="{GROUP_COLOURS[group]}" stroke-width="3"/>')
+        xa = summary["mean"] * plot_w
+        parts.append(f'<circle cx="{_number(xa)}" cy="{_number(y + row_h / 2)}" r="4" fill="#000"/>')
+    parts.append(f'<text x="{_number(plot_w / 2)}" y="{_number(row_h * len(groups) + 32)}" text-anchor="middle" '
+                 'class="chart-axis">Predicted severity (box: quartiles, bar: median, dot: mean)</text>')
+    parts.append("</g></svg>")
     return "".join(parts)
 
 

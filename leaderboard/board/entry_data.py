@@ -1,47 +1,73 @@
-"""What an entry page derives from result documents, cached per evaluation (documents never change once done).
+"""What an entry page derives from released result documents (:mod:`leaderboard.feedback`), cached per
+released document (documents never change once done).
 
-- the charts (inline SVG, :mod:`.charts`), the triage impact's from aggregates only;
+- the charts (inline SVG, :mod:`.charts`): the exact views only where the release allows them; the triage
+  impact's waiting times from aggregates only;
 - DeLong's test of the entry's ROC-AUC (COVID-19 vs all others) against the board's leader,
-  paired on the same cases, from both documents' private per-case identification scores
+  paired on the released cases, from both documents' private per-case identification scores
   (only the p-value and the AUC difference leave this module).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
 
 from evaluator.metrics import delong_test
+from leaderboard.feedback import Released
 from leaderboard.submissions.models import Evaluation
 
 from . import charts
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
-def chart_markup(evaluation: Evaluation) -> dict[str, str | None]:
-    """``{"roc", "severity", "waits"}`` (svg or ``None``) for a done evaluation (rendered once, then cached)."""
+def chart_markup(released: Released) -> dict[str, str | None]:
+    """``{"roc", "severity", "waits"}`` (svg or ``None``) of a released view (rendered once, then cached).
+
+    Exact views (staircase ROC, ranked bars: the paper's Fig. 4 and 5) only when ``released.exact_charts``;
+    otherwise bootstrap-averaged ROC curves and per-group severity summaries."""
+    if not released.shown:
+        return {"roc": None, "severity": None, "waits": None}
+    pk = released.source_id
+
     def render() -> dict[str, str | None]:
-        result = evaluation.result or {}
+        result = released.document or {}
         extras = result.get("extras") or {}
-        curves = extras.get("roc_curves") or {}
-        ranked = extras.get("ranked_severity")
         metrics = result.get("metrics") or {}
         triage = result.get("triage") or {}
-        waits = triage.get("distribution")
+        distribution = triage.get("distribution")
+        waits = (charts.waiting_times(distribution, target_minutes=(triage.get("parameters") or {}).get(
+            "target_minutes"), chart_id=f"waits-{pk}") if distribution else None)
+        if released.exact_charts:
+            curves = extras.get("roc_curves") or {}
+            ranked = extras.get("ranked_severity")
+            return {
+                "roc": charts.roc_panels(curves, metrics, chart_id=f"roc-{pk}") if any(curves.values()) else None,
+                "severity": charts.ranked_severity(ranked, chart_id=f"severity-{pk}") if ranked else None,
+                "waits": waits,
+            }
+        averaged = extras.get("roc_averaged") or {}
+        summaries = extras.get("severity_summaries")
         return {
-            "roc": charts.roc_panels(curves, metrics, chart_id=f"roc-{evaluation.pk}")
-            if any(curves.values()) else None,
-            "severity": charts.ranked_severity(ranked, chart_id=f"severity-{evaluation.pk}") if ranked else None,
-            "waits": charts.waiting_times(waits, target_minutes=(triage.get("parameters") or {}).get("target_minutes"),
-                                          chart_id=f"waits-{evaluation.pk}") if waits else None,
+            "roc": charts.roc_panels(averaged, metrics, chart_id=f"roc-{pk}", averaged=True)
+            if any(averaged.values()) else None,
+            "severity": charts.severity_summary(summaries, chart_id=f"severity-{pk}")
+            if summaries and any(summaries.values()) else None,
+            "waits": waits,
         }
 
-    markup = cache.get_or_set(f"charts:{CACHE_VERSION}:{evaluation.pk}", render, timeout=None)
+    key = f"charts:{CACHE_VERSION}:{pk}:{released.stage}:{int(released.exact_charts)}:{_cases_key(released.cases)}"
+    markup = cache.get_or_set(key, render, timeout=None)
     assert markup is not None  # render() never returns None
     return markup
+
+
+def _cases_key(cases: frozenset[str] | None) -> str:
+    return "all" if cases is None else hashlib.sha256("|".join(sorted(cases)).encode()).hexdigest()[:16]
 
 
 def identification_scores(result: dict[str, Any] | None, per_case: dict[str, Any] | None
@@ -69,8 +95,10 @@ class Comparison:
     n_cases: int
 
 
-def compare_with_leader(entry_id: int, leader_id: int) -> Comparison | None:
-    """DeLong's two-sided test on the paired cases of two evaluations of the same board; ``None`` if undefined."""
+def compare_with_leader(entry_id: int, leader_id: int, *, cases: frozenset[str] | None = None
+                        ) -> Comparison | None:
+    """DeLong's two-sided test on the paired cases of two evaluations of the same board (only ``cases``, when
+    given: the cases the feedback policy releases); ``None`` if undefined."""
     if entry_id == leader_id:
         return None
 
@@ -83,14 +111,15 @@ def compare_with_leader(entry_id: int, leader_id: int) -> Comparison | None:
         b = identification_scores(docs[leader_id]["result"], docs[leader_id]["per_case"])
         if a is None or b is None or set(a) != set(b):
             return {}
-        cases = sorted(a)
-        if any(a[c][0] != b[c][0] for c in cases):
+        paired = sorted(a) if cases is None else sorted(set(a) & cases)
+        if any(a[c][0] != b[c][0] for c in paired):
             return {}
         try:
-            test = delong_test([a[c][0] for c in cases], [a[c][1] for c in cases], [b[c][1] for c in cases])
+            test = delong_test([a[c][0] for c in paired], [a[c][1] for c in paired], [b[c][1] for c in paired])
         except ValueError:  # too few positives or negatives
             return {}
-        return {"p_value": test.p_value, "difference": test.difference, "n_cases": len(cases)}
+        return {"p_value": test.p_value, "difference": test.difference, "n_cases": len(paired)}
 
-    value = cache.get_or_set(f"delong:{CACHE_VERSION}:{entry_id}:{leader_id}", compute, timeout=None)
+    value = cache.get_or_set(f"delong:{CACHE_VERSION}:{entry_id}:{leader_id}:{_cases_key(cases)}", compute,
+                             timeout=None)
     return Comparison(**value) if value else None

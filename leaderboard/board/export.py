@@ -60,6 +60,8 @@ def board_document(board: Board, *, absolute=lambda url: url) -> dict[str, Any]:
         "entries_shown": "all" if options.all_entries else "best_per_team",
         "scorer_versions": board.scorer_versions,
         "intervals": "95% stratified percentile bootstrap over cases",
+        "feedback": {"policy": board.testset.feedback_policy, "phase": board.testset.phase,
+                     "numbers": board.feedback_basis},
         "entries": [entry_document(e, absolute=absolute) for e in board.entries],
         "reported_in_paper": {
             "source": source.source if source else "",

@@ -10,12 +10,13 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 
+from leaderboard.feedback import Stage, release
 from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRICS
 from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.models import Track
 
 from . import entry_data, triage
-from .boards import BoardNotFound, BoardOptions, board_for_request, shown_evaluations, visible_evaluation
+from .boards import BoardNotFound, BoardOptions, board_for_request, build_board, visible_evaluation
 from .cached import board_key, cached, hashed_key
 from .revision import revision
 
@@ -91,12 +92,13 @@ def board_link(evaluation) -> str:
 
 
 def _leader(evaluation) -> dict | None:
-    """The leader of the entry's board on ROC-AUC (COVID-19 vs all others): ``{"pk", "method_name"}``, found
-    once per board revision."""
+    """The leader of the entry's board on the released ROC-AUC (COVID-19 vs all others): ``{"pk",
+    "method_name"}``, found once per board revision from the board itself (so through the feedback policy)."""
     def find() -> dict:
-        row = (shown_evaluations(evaluation.label_version, evaluation.track).filter(roc_auc_all__isnull=False)
-               .order_by("-roc_auc_all", "submission__created_at").values("pk", "submission__method_name").first())
-        return {"pk": row["pk"], "method_name": row["submission__method_name"]} if row else {}
+        lv = evaluation.label_version
+        options = BoardOptions(track=evaluation.track, sort=DEFAULT_METRIC, label_version_id=lv.pk)
+        top = [e for e in build_board(lv.testset, options).entries if e.metrics.get("roc_auc_all") is not None]
+        return {"pk": top[0].evaluation_id, "method_name": top[0].method_name} if top else {}
 
     return cached(hashed_key("leader", revision(), evaluation.label_version_id, evaluation.track), find) or None
 
@@ -106,19 +108,30 @@ def entry(request: HttpRequest, pk: int) -> HttpResponse:
     if evaluation is None:
         raise Http404("no such entry")
     submission = evaluation.submission
-    result = evaluation.result or {}
+    released = release(evaluation, viewer=request.user)
+    result = released.document or {}
     leader = _leader(evaluation)
-    comparison = entry_data.compare_with_leader(evaluation.pk, leader["pk"]) if leader else None
-    intervals = evaluation.intervals or {}
+    comparison = None
+    if leader and released.shown:
+        leading = visible_evaluation(leader["pk"], user=request.user)
+        other = release(leading, viewer=request.user) if leading else None
+        if other is not None and other.shown:
+            cases = released.cases if released.cases == other.cases else None
+            if released.source_id is not None and other.source_id is not None and (
+                    cases is not None or (released.cases is None and other.cases is None)):
+                comparison = entry_data.compare_with_leader(released.source_id, other.source_id, cases=cases)
+    intervals = released.intervals or {}
     reported = submission.reported_result.values() if submission.reported_result else {}
-    metrics = [{"metric": m, "value": getattr(evaluation, m.key), "interval": intervals.get(m.key),
+    metrics = [{"metric": m, "value": released.metrics.get(m.key), "interval": intervals.get(m.key),
                 "reported": reported.get(m.key)} for m in METRICS]
     extras = result.get("extras") or {}
     triage_result = result.get("triage") or {}
     context = {
         "evaluation": evaluation, "submission": submission, "result": result, "metrics": metrics,
-        "charts": entry_data.chart_markup(evaluation), "leader": leader, "comparison": comparison,
+        "released": released, "policy": evaluation.label_version.testset,
+        "charts": entry_data.chart_markup(released), "leader": leader, "comparison": comparison,
         "confusion": extras.get("confusion"), "categories": extras.get("severity_categories"),
+        "tables_held_back": released.stage == Stage.OPEN,
         "can_see_cases": can_view_submission(request.user, submission),
         "board_link": board_link(evaluation),
         "triage": triage_result, "triage_rows": triage.measure_rows(triage_result),

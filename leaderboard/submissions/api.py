@@ -20,11 +20,12 @@ from rest_framework.views import APIView
 
 from evaluator.problems import Problem
 from leaderboard.accounts.access import team_of
-from leaderboard.testsets.services import default_benchmark
+from leaderboard.testsets.phases import PhaseRefused, choose_final
+from leaderboard.testsets.services import debug_sample_set, default_benchmark
 
 from . import container_config, intake
 from .access import visible_submissions
-from .models import ContainerRun, Evaluation, Submission
+from .models import ContainerRun, Evaluation, Submission, SubmissionKind
 from .per_case import case_columns, case_rows
 from .serializers import (
     ContainerLimitsSerializer,
@@ -84,6 +85,8 @@ class SubmissionListCreate(GenericAPIView):
                                   for field, messages in serializer.errors.items()], code=status.HTTP_400_BAD_REQUEST)
             data = serializer.validated_data
             testset = default_benchmark(data["testset"] or None)
+            if testset is None and data["testset"] and data["kind"] == SubmissionKind.CONTAINER:
+                testset = debug_sample_set(data["testset"])  # a debug run: its logs are shown
             if testset is None and data["testset"]:
                 return rejection([Problem(f"no benchmark called {data['testset']!r} is open for submissions")],
                                  code=status.HTTP_400_BAD_REQUEST)
@@ -113,19 +116,37 @@ class SubmissionDetail(APIView):
 
 
 class SubmissionPerCase(APIView):
-    @extend_schema(summary="Per-case values of the latest done evaluation: the team sees its own predictions as "
-                           "scored, maintainers also the label-derived columns",
+    @extend_schema(summary="Per-case values of the latest done evaluation: the team sees only what it sent, as "
+                           "the scorer read it (container track: public cases only); maintainers also the "
+                           "label-derived columns",
                    responses={200: PerCaseSerializer, 404: OpenApiResponse(description="not yours, or not scored")})
     def get(self, request: Request, pk: int) -> Response:
         submission = get_object_or_404(visible_submissions(request.user), pk=pk)
         evaluation = (Evaluation.objects.filter(submission=submission, state=EvaluationState.DONE)
-                      .order_by("-pk").only("pk", "per_case", "track").first())
+                      .order_by("-pk").only("pk", "per_case", "track", "result").first())
         if evaluation is None:
             return Response({"detail": "not scored yet"}, status=status.HTTP_404_NOT_FOUND)
-        columns = case_columns(request.user, track=evaluation.track)
-        rows = case_rows(evaluation, columns)
+        columns = case_columns(request.user, evaluation)
+        rows = case_rows(evaluation, columns, user=request.user)
         return Response({"evaluation": evaluation.pk, "columns": columns,
                          "per_case": [dict(zip(columns, row, strict=True)) for row in rows]})
+
+
+class SubmissionFinalChoice(APIView):
+    @extend_schema(summary="Choose (chosen=true) or unchoose a submission as one of the team's final submissions "
+                           "for the final ranking (test sets with a leaderboard split or Ladder; up to the set's "
+                           "limit, default 2)",
+                   request={"application/json": {"type": "object", "properties": {"chosen": {"type": "boolean"}}}},
+                   responses={200: SubmissionSerializer, 409: OpenApiResponse(description="not allowed now")})
+    def post(self, request: Request, pk: int) -> Response:
+        submission = get_object_or_404(visible_submissions(request.user), pk=pk)
+        try:
+            data: Any = request.data
+            choose_final(submission, chosen=str(data.get("chosen", "true")).lower() in ("true", "1", "yes"))
+        except PhaseRefused as refused:
+            return Response({"detail": str(refused)}, status=status.HTTP_409_CONFLICT)
+        fresh = _with_evaluations(Submission.objects.filter(pk=submission.pk)).get()
+        return Response(SubmissionSerializer(fresh, context={"request": request}).data)
 
 
 class ContainerLimits(APIView):

@@ -58,7 +58,13 @@ class SubmissionForm(forms.Form):
         benchmarks = TestSet.objects.filter(kind=TestSet.Kind.BENCHMARK, label_versions__is_current=True)
         testset_field: Any = self.fields["testset"]  # a ModelChoiceField
         testset_field.queryset = benchmarks
-        if benchmarks.count() <= 1:
+        samples = TestSet.objects.filter(kind=TestSet.Kind.SAMPLE, label_versions__is_current=True)
+        if image_max_bytes is not None and samples.exists():  # container debug runs on a sample set
+            testset_field.queryset = TestSet.objects.filter(pk__in=[*benchmarks.values_list("pk", flat=True),
+                                                                    *samples.values_list("pk", flat=True)])
+            testset_field.help_text = ("A sample set takes containers only: a debug run whose logs and "
+                                                "per-case outputs you see (runs on a benchmark never show them).")
+        elif benchmarks.count() <= 1:
             self.fields["testset"].widget = forms.HiddenInput()
 
 
@@ -68,6 +74,10 @@ class SubmissionForm(forms.Form):
         upload, reference = data.get("file"), (data.get("image_reference") or "").strip()
         if kind == SubmissionKind.ARCHIVE and upload is None:
             self.add_error("file", "Choose the prediction archive to upload.")
+        testset = data.get("testset")
+        if kind == SubmissionKind.ARCHIVE and testset is not None and testset.kind == TestSet.Kind.SAMPLE:
+            self.add_error("testset", "A sample set takes container debug runs only; score archives on it "
+                                      "locally with `python -m evaluator` (its labels are public).")
         if kind == SubmissionKind.CONTAINER and (upload is None) == (not reference):
             self.add_error("file", "Choose an image tarball, or give an image reference (one of the two).")
         return data

@@ -78,6 +78,8 @@ class Submission(FrozenFieldsModel):
                                         related_name="reference_submissions",
                                         help_text="For reference entries: the paper's reported row to show beside "
                                                   "it.")
+    is_final_choice = models.BooleanField(default=False, help_text="Chosen by the team for the final ranking "
+                                                                   "(test sets with a leaderboard split).")
     counts_toward_quota = models.BooleanField(default=True, help_text="False while its first evaluation is failed "
                                                                       "(invalid, server fault, time limit) and "
                                                                       "for reference entries.")
@@ -121,6 +123,9 @@ class Evaluation(FrozenFieldsModel):
                                                                "values (public part).")
     per_case = models.JSONField(null=True, blank=True, help_text="The private part of the result document: "
                                                                  "per-case values, for the team and maintainers.")
+    feedback = models.JSONField(null=True, blank=True, help_text="Derived once by leaderboard.feedback: the "
+                                                                 "scorer's documents of the leaderboard split and "
+                                                                 "of the held-out cases, and the guard's verdict.")
     intervals = models.JSONField(null=True, blank=True, help_text="Compact 95% intervals per metric: [low, high] "
                                                                   "or null (copied from the result).")
     roc_auc_all = models.FloatField(null=True, blank=True, help_text="From the result document (N/A = empty).")

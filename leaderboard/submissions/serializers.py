@@ -1,19 +1,23 @@
 """REST representations of submissions and evaluations (never the archive, never per-case values, never
-anything derived from labels beyond the metrics)."""
+anything derived from labels beyond what the test set's feedback policy releases: :mod:`leaderboard.feedback`)."""
 
 from __future__ import annotations
 
 from django.urls import reverse
 from rest_framework import serializers
 
+from leaderboard.feedback import Released, release
 from leaderboard.metric_defs import METRIC_KEYS
 
+from .access import logs_visible, visible_problems
 from .models import ContainerRun, Evaluation, Submission, SubmissionKind
 from .states import EvaluationState
 
 
 class ContainerRunSerializer(serializers.ModelSerializer):
-    """What the team sees of a container run: outcome, exit code, the last part of stdout/stderr, the limits.
+    """What the team sees of a container run: outcome, exit code, the limits, and the last part of stdout/stderr
+    where :func:`~leaderboard.submissions.access.logs_visible` allows (debug runs on a sample set; maintainers):
+    a run on a benchmark saw private images, and its logs would be a channel to carry them out.
 
     Logs are included only where the context asks for them (``with_logs``: one submission's detail).
     """
@@ -28,11 +32,15 @@ class ContainerRunSerializer(serializers.ModelSerializer):
                   "stderr", "logs_truncated", "output_bytes", "limits", "timings"]
         read_only_fields = fields
 
+    def _logs(self, run: ContainerRun) -> bool:
+        request = self.context.get("request")
+        return bool(self.context.get("with_logs")) and logs_visible(getattr(request, "user", None), run.evaluation)
+
     def get_stdout(self, run: ContainerRun) -> str | None:
-        return run.stdout if self.context.get("with_logs") else None
+        return run.stdout if self._logs(run) else None
 
     def get_stderr(self, run: ContainerRun) -> str | None:
-        return run.stderr if self.context.get("with_logs") else None
+        return run.stderr if self._logs(run) else None
 
 
 class EvaluationSerializer(serializers.ModelSerializer):
@@ -44,26 +52,44 @@ class EvaluationSerializer(serializers.ModelSerializer):
     entry_url = serializers.SerializerMethodField()
     counts_toward_quota = serializers.SerializerMethodField()
     container_runs = serializers.SerializerMethodField()
+    problems = serializers.SerializerMethodField()
+    feedback = serializers.SerializerMethodField(help_text="What the test set's feedback policy released: stage "
+                                                           "(exact, open, final, withheld), the cases the numbers "
+                                                           "are on, why feedback was withheld, the Ladder step.")
 
     class Meta:
         model = Evaluation
         fields = ["id", "testset", "label_version", "labels_digest", "scorer_version", "track", "state",
-                  "failure_kind", "problems", "metrics", "intervals", "counts_toward_quota", "attempts",
+                  "failure_kind", "problems", "metrics", "intervals", "feedback", "counts_toward_quota", "attempts",
                   "created_at", "state_changed_at", "finished_at", "entry_url", "container_runs"]
         read_only_fields = fields
+
+    def get_problems(self, evaluation: Evaluation) -> list[dict]:
+        request = self.context.get("request")
+        return visible_problems(getattr(request, "user", None), evaluation)
 
     def get_container_runs(self, evaluation: Evaluation) -> list[dict]:
         if evaluation.submission.kind != SubmissionKind.CONTAINER:
             return []
         return list(ContainerRunSerializer(evaluation.container_runs.all(), many=True, context=self.context).data)
 
-    def get_metrics(self, evaluation: Evaluation) -> dict[str, float | None] | None:
+    def _released(self, evaluation: Evaluation) -> Released | None:
         if evaluation.state != EvaluationState.DONE:
             return None
-        return {key: getattr(evaluation, key) for key in METRIC_KEYS}
+        request = self.context.get("request")
+        return release(evaluation, viewer=getattr(request, "user", None))
+
+    def get_metrics(self, evaluation: Evaluation) -> dict[str, float | None] | None:
+        released = self._released(evaluation)
+        return {key: released.metrics.get(key) for key in METRIC_KEYS} if released else None
 
     def get_intervals(self, evaluation: Evaluation) -> dict[str, list[float] | None] | None:
-        return evaluation.intervals if evaluation.state == EvaluationState.DONE else None
+        released = self._released(evaluation)
+        return {key: released.intervals.get(key) for key in METRIC_KEYS} if released else None
+
+    def get_feedback(self, evaluation: Evaluation) -> dict | None:
+        released = self._released(evaluation)
+        return released.to_api() if released else None
 
     def get_entry_url(self, evaluation: Evaluation) -> str | None:
         if evaluation.state != EvaluationState.DONE:
@@ -88,7 +114,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
         model = Submission
         fields = ["id", "team", "testset", "kind", "track", "method_name", "description", "paper_url", "code_url",
                   "is_public", "is_reference", "original_filename", "size_bytes", "sha256", "image_reference",
-                  "image_id", "created_at", "counts_toward_quota", "state", "problems", "metrics", "evaluations"]
+                  "image_id", "created_at", "counts_toward_quota", "is_final_choice", "state", "problems", "metrics",
+                  "evaluations"]
         read_only_fields = fields
 
     def _latest(self, submission: Submission) -> Evaluation | None:
@@ -101,13 +128,17 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_problems(self, submission: Submission) -> list[dict]:
         latest = self._latest(submission)
-        return latest.problems if latest else []
+        return self._problems(latest) if latest else []
+
+    def _problems(self, evaluation: Evaluation) -> list[dict]:
+        request = self.context.get("request")
+        return visible_problems(getattr(request, "user", None), evaluation)
 
     def get_metrics(self, submission: Submission) -> dict[str, float | None] | None:
         latest = self._latest(submission)
         if latest is None or latest.state != EvaluationState.DONE:
             return None
-        return {key: getattr(latest, key) for key in METRIC_KEYS}
+        return EvaluationSerializer(context=self.context).get_metrics(latest)
 
     def get_evaluations(self, submission: Submission) -> list[dict]:
         return list(EvaluationSerializer(submission.evaluations.all(), many=True, context=self.context).data)
@@ -134,7 +165,9 @@ class SubmissionCreateSerializer(serializers.Serializer):
     is_public = serializers.BooleanField(required=False, default=False,
                                          help_text="Show the entry on the public board once scored.")
     testset = serializers.SlugField(required=False, allow_blank=True, default="",
-                                    help_text="Benchmark slug; default: the site's benchmark.")
+                                    help_text="Benchmark slug; default: the site's benchmark. kind=container "
+                                              "also accepts a sample set's slug: a debug run whose logs and "
+                                              "per-case outputs you see.")
 
     def validate(self, data: dict) -> dict:
         if data["kind"] == SubmissionKind.ARCHIVE:

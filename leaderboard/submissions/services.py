@@ -19,7 +19,7 @@ from leaderboard.accounts.models import Team
 from leaderboard.containers import inspect_image_tarball, reference_problems
 from leaderboard.containers.image_tarball import compression_of
 from leaderboard.storage import private_storage
-from leaderboard.testsets.models import LabelVersion, ReportedResult, TestSet
+from leaderboard.testsets.models import LabelVersion, Phase, ReportedResult, TestSet
 from leaderboard.testsets.services import default_benchmark
 
 from . import container_config, dispatch, events
@@ -73,6 +73,10 @@ def _open_label_version(testset: TestSet | None) -> tuple[TestSet, LabelVersion]
     if testset is None or label_version is None:
         raise SubmissionRejected([Problem("no benchmark test set is open for submissions yet",
                                           expected="a maintainer to import one (manage.py import_testset)")],
+                                 status=409)
+    if testset.kind == TestSet.Kind.BENCHMARK and testset.phase != Phase.OPEN:
+        raise SubmissionRejected([Problem(f"{testset.name} is in its {testset.phase} phase: it takes no new "
+                                          "submissions", expected="submissions while the phase is open")],
                                  status=409)
     return testset, label_version
 

@@ -16,12 +16,15 @@ from django.views.decorators.http import require_POST
 
 from evaluator.problems import Problem
 from leaderboard.accounts.access import is_maintainer, team_of
+from leaderboard.feedback import release
+from leaderboard.metric_defs import METRIC_KEYS
 from leaderboard.site.csv_cells import safe_row
 from leaderboard.storage import private_storage
+from leaderboard.testsets.phases import PhaseRefused, choose_final
 from leaderboard.testsets.services import default_benchmark
 
 from . import container_config, intake
-from .access import visible_submissions
+from .access import logs_visible, visible_problems, visible_submissions
 from .forms import SubmissionEditForm, SubmissionForm
 from .models import ContainerRun, Evaluation, EvaluationEvent
 from .per_case import case_columns, case_rows
@@ -113,11 +116,17 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     submission = get_object_or_404(visible_submissions(request.user).select_related("team", "testset")
                                    .prefetch_related(_evaluations(runs=True)), pk=pk)
     evaluations = list(submission.evaluations.all())
+    for evaluation in evaluations:
+        evaluation.released = release(evaluation, viewer=request.user) if evaluation.state == EvaluationState.DONE \
+            else None
+        evaluation.logs_visible = logs_visible(request.user, evaluation)
+        evaluation.shown_problems = visible_problems(request.user, evaluation)
     events = EvaluationEvent.objects.filter(evaluation__submission=submission).order_by("at", "pk")
     pending = any(e.state in PENDING_STATES for e in evaluations)
     context = {"submission": submission, "evaluations": evaluations, "events": events,
                "refresh": REFRESH_SECONDS if pending else None,
-               "edit_form": SubmissionEditForm(instance=submission)}
+               "edit_form": SubmissionEditForm(instance=submission), "metric_keys": METRIC_KEYS,
+               "has_finals": submission.testset.kind == "benchmark" and submission.testset.feedback_policy != "exact"}
     return render(request, "submissions/detail.html", context)
 
 
@@ -132,6 +141,21 @@ def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         errors = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
         messages.error(request, "Not saved: " + errors)
+    return redirect("submission-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def submission_final(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose or unchoose the submission as one of the team's final submissions."""
+    submission = get_object_or_404(visible_submissions(request.user), pk=pk)
+    try:
+        choose_final(submission, chosen=request.POST.get("chosen") == "1")
+    except PhaseRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, "Chosen for the final ranking." if submission.is_final_choice
+                         else "No longer a final choice.")
     return redirect("submission-detail", pk=pk)
 
 
@@ -159,9 +183,9 @@ def _own_evaluation(request: HttpRequest, pk: int) -> Evaluation:
 @login_required
 def evaluation_cases(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = _own_evaluation(request, pk)
-    columns = case_columns(request.user, track=evaluation.track)
+    columns = case_columns(request.user, evaluation)
     return render(request, "submissions/cases.html", {"evaluation": evaluation, "columns": columns,
-                                                      "rows": case_rows(evaluation, columns),
+                                                      "rows": case_rows(evaluation, columns, user=request.user),
                                                       "full": is_maintainer(request.user)})
 
 
@@ -173,9 +197,9 @@ class _Echo:
 @login_required
 def evaluation_cases_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     evaluation = _own_evaluation(request, pk)
-    columns = case_columns(request.user, track=evaluation.track)
+    columns = case_columns(request.user, evaluation)
     writer = csv.writer(_Echo(), lineterminator="\n")
-    rows = [columns] + [safe_row(row) for row in case_rows(evaluation, columns)]
+    rows = [columns] + [safe_row(row) for row in case_rows(evaluation, columns, user=request.user)]
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}-per-case.csv"'
     return response

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -10,6 +13,26 @@ from django.utils import timezone
 from evaluator.worklist import WorklistParameters
 from leaderboard.frozen import FrozenFieldsModel
 from leaderboard.metric_defs import METRICS
+
+
+def new_split_seed() -> int:
+    """A secret seed for a test set's leaderboard split (teams never learn which cases it holds)."""
+    return secrets.randbelow(2**31)
+
+
+class FeedbackPolicy(models.TextChoices):
+    """What teams and the public see of results on a test set (docs/integrity.md; :mod:`leaderboard.feedback`)."""
+
+    EXACT = "exact", "Exact: every number on all scored cases (only for sets whose labels are public)"
+    SPLIT = "split", "Leaderboard split: open phase on a fixed part of the cases, final ranking on the rest"
+    LADDER = "ladder", "Ladder: a team's shown score moves only when it beats its own best by η"
+    SPLIT_LADDER = "split_ladder", "Leaderboard split + Ladder (default for hidden labels)"
+
+
+class Phase(models.TextChoices):
+    OPEN = "open", "Open: submissions scored, feedback through the policy"
+    FINAL = "final", "Final: no new submissions; teams choose their final submissions"
+    CLOSED = "closed", "Closed: the board shows the final results on the held-out cases"
 
 
 class TestSet(models.Model):
@@ -23,6 +46,23 @@ class TestSet(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BENCHMARK,
                             help_text="Benchmarks keep their labels private; sample sets can be downloaded whole.")
     created_at = models.DateTimeField(default=timezone.now, help_text="First import.")
+    feedback_policy = models.CharField(max_length=16, choices=FeedbackPolicy.choices,
+                                       default=FeedbackPolicy.SPLIT_LADDER,
+                                       help_text="What teams and the public see of results (docs/integrity.md).")
+    feedback_guard = models.BooleanField(default=True, help_text="Withhold feedback on degenerate submissions "
+                                                                 "(mostly ties, or few cases changed from an "
+                                                                 "earlier submission of the team).")
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.OPEN,
+                             help_text="open → final → closed (manage.py feedback close / score-final).")
+    split_fraction = models.FloatField(default=0.5, validators=[MinValueValidator(0.05), MaxValueValidator(0.95)],
+                                       help_text="Share of each group's cases in the leaderboard split.")
+    split_seed = models.PositiveIntegerField(default=new_split_seed, help_text="Secret seed of the leaderboard "
+                                                                               "split (never shown to teams).")
+    ladder_eta = models.FloatField(default=0.01, validators=[MinValueValidator(0.001), MaxValueValidator(0.2)],
+                                   help_text="Ladder step η: shown scores move by at least this and are "
+                                             "rounded to it.")
+    final_selections = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)],
+                                                        help_text="Final submissions each team may choose.")
     worklist_parameters = models.JSONField(
         default=dict, blank=True,
         help_text="The department the triage impact simulates, e.g. {\"arrivals_per_hour\": 6, \"reading_minutes\": "

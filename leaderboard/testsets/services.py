@@ -50,6 +50,12 @@ def default_benchmark(slug: str | None = None) -> TestSet | None:
     return benchmarks.order_by("-created_at").first()
 
 
+def debug_sample_set(slug: str) -> TestSet | None:
+    """The sample set called ``slug`` with current labels: container submissions to it are debug runs whose logs
+    and per-case outputs the team sees (its images and labels are public)."""
+    return TestSet.objects.filter(slug=slug, kind=TestSet.Kind.SAMPLE, label_versions__is_current=True).first()
+
+
 def truth_cache_root() -> Path:
     root = settings.LEADERBOARD_SCRATCH_DIR / "truth"
     root.mkdir(parents=True, exist_ok=True)

@@ -121,7 +121,9 @@ def live_site(chromium_executable, tmp_path_factory) -> Iterator[LiveSite]:
         archives[f"{kind.value}-{seed}"] = write_example_archive(data_dir / f"{kind.value}-{seed}.zip",
                                                                  testset=testset, kind=kind, seed=seed)
     manage("migrate", "--noinput", env=env)
-    manage("import_testset", str(testset_dir), "--noinput", env=env)
+    manage("import_testset", str(testset_dir), "--noinput", env=env)  # the default policy: split + Ladder + guard
+    # the seeded oracle and shuffled entries have 0/1 probabilities, which the guard withholds as mostly ties
+    manage("feedback", "policy", "synthetic-mosmed-test", "--no-guard", env=env)
     worker = celery_worker(env, logs / "worker.log", name="browser", beat=False)
     try:
         web, base = web_server(env, logs / "web.log", workers=2, threads=4)

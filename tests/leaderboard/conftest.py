@@ -21,6 +21,7 @@ from evaluator.examples import ExampleKind, write_example_archive  # noqa: E402
 from evaluator.scoring import Track  # noqa: E402
 from evaluator.testset import load_testset  # noqa: E402
 from leaderboard.accounts import services as team_services  # noqa: E402
+from leaderboard.testsets.models import FeedbackPolicy, TestSet  # noqa: E402
 from leaderboard.testsets.services import import_label_version  # noqa: E402
 from tests.evaluator.tiny_testset import write_tiny_testset  # noqa: E402
 
@@ -63,7 +64,12 @@ def _clear_cache():
 
 @pytest.fixture
 def label_version(db, tiny_dir):
-    return import_label_version(tiny_dir).label_version
+    """The tiny benchmark under the ``exact`` feedback policy (these tests check the numbers as scored; the
+    default policy of a new benchmark is tested in test_feedback.py)."""
+    label_version = import_label_version(tiny_dir).label_version
+    TestSet.objects.filter(pk=label_version.testset_id).update(feedback_policy=FeedbackPolicy.EXACT)
+    label_version.testset.refresh_from_db()
+    return label_version
 
 
 def make_team(name: str, username: str) -> TeamHandle:

@@ -39,6 +39,17 @@ def test_text_is_escaped():
     assert "<script>" not in charts.ranked_severity(ranked)
 
 
+def test_severity_summary_draws_one_box_per_group_and_no_case():
+    summaries = {"covid": {"n": 6, "mean": 0.31, "q25": 0.2, "median": 0.3, "q75": 0.45}, "normal": None}
+    svg = charts.severity_summary(summaries, chart_id="s")
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes = [r for r in root.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
+    assert len(boxes) == 1 and "6 cases" in boxes[0].find(f"{ns}title").text
+    assert len(list(root.iter(f"{ns}circle"))) == 1  # the mean; no mark per case
+    assert "fewer than 5 cases" in svg and "Normal" in svg
+
+
 def test_waiting_times_draw_entry_against_fifo_from_aggregates():
     distribution = {"minutes": [0, 30, 60], "positive": {"entry": [0.5, 0.9, 1.0], "fifo": [0.2, 0.6, 1.0]},
                     "severe": {"entry": None, "fifo": None}}

@@ -104,7 +104,7 @@ def test_good_and_failing_images_through_the_gpu_queue(site, env, logs, engine, 
         evaluation = body["evaluations"][0]
         assert evaluation["track"] == "container" and body["metrics"]["roc_auc_all"] == 0.5
         run = evaluation["container_runs"][0]
-        assert (run["exit_code"], run["reason"], run["stdout"]) == (0, "", "model done\n")
+        assert (run["exit_code"], run["reason"], run["stdout"]) == (0, "", None)  # logs stay on the server
         board = requests.get(f"{site['base']}/api/leaderboard/", params={"track": "container"}, timeout=10).json()
         assert "Boxed constant" in [entry["method_name"] for entry in board["entries"]]
 
@@ -116,7 +116,7 @@ def test_good_and_failing_images_through_the_gpu_queue(site, env, logs, engine, 
         assert evaluation["failure_kind"] == "container" and evaluation["counts_toward_quota"] is False
         assert evaluation["problems"][0]["message"] == "exited with an error: exited with code 7"
         run = evaluation["container_runs"][0]
-        assert (run["exit_code"], run["reason"], run["stderr"]) == (7, "exit_code", "CUDA error: no kernel image\n")
+        assert (run["exit_code"], run["reason"], run["stderr"]) == (7, "exit_code", None)
         assert labelled(engine) == []
     finally:
         worker.stop()

@@ -67,7 +67,7 @@ def shown(client, handle, submission: Submission) -> dict:
 
 
 def test_a_good_image_is_loaded_run_scored_and_removed(engine, make_image, containers_on, label_version, team_a,
-                                                       client, tiny_testset, tmp_path):
+                                                       client, tiny_testset, tmp_path, maintainer):
     tarball = saved(engine, make_image("site-good", GOOD_SCRIPT + "# site-good\n"), tmp_path / "model.tar")
     submission = submit_and_run(team_a, tarball, method="Busybox constant")
     evaluation = submission.evaluations.get()
@@ -80,7 +80,12 @@ def test_a_good_image_is_loaded_run_scored_and_removed(engine, make_image, conta
     with pytest.raises(docker.errors.ImageNotFound):
         engine.images.get(submission.image_id)  # loaded for the run, removed after it
     run = shown(client, team_a, submission)["container_runs"][0]
-    assert (run["exit_code"], run["reason"], run["stdout"]) == (0, "", "model done\n")
+    # the run saw private images: its logs stay on the server (maintainers see them)
+    assert (run["exit_code"], run["reason"], run["stdout"], run["stderr"]) == (0, "", None, None)
+    client.force_login(maintainer)
+    body = client.get(reverse("api-submission", args=[submission.pk])).json()
+    assert body["evaluations"][0]["container_runs"][0]["stdout"] == "model done\n"
+    client.logout()
     assert run["limits"]["memory_bytes"] == LIMITS["memory_bytes"] and run["timings"]["model"] > 0
 
 
@@ -102,15 +107,15 @@ def test_a_misbehaving_model_fails_with_its_reason_shown_and_not_counted(engine,
     run = seen["container_runs"][0]
     assert (run["reason"], run["reason_text"]) == (reason, words)
     if reason == "exit_code":
-        assert run["exit_code"] == 3 and run["stderr"] == "no weights in /opt/model\n"
-        assert run["stdout"] == "loading weights\n"
+        assert run["exit_code"] == 3 and run["stderr"] is None and run["stdout"] is None  # logs stay on the server
     client.force_login(team_a.user)
     page = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
     assert words in page and "does not count toward your quota" in page
+    assert "Logs of runs on a benchmark are not shown" in page and "loading weights" not in page
 
 
 def test_malformed_output_lists_the_archive_problems(engine, make_image, containers_on, label_version, team_a,
-                                                     tmp_path):
+                                                     tmp_path, client):
     script = 'printf "case_id,covid_probability\\nnot-a-case,2\\n" > /output/predictions.csv\n'
     tarball = saved(engine, make_image("site-malformed", script), tmp_path / "model.tar")
     submission = submit_and_run(team_a, tarball, method="Malformed")
@@ -118,6 +123,8 @@ def test_malformed_output_lists_the_archive_problems(engine, make_image, contain
     assert evaluation.state == EvaluationState.FAILED and evaluation.failure_kind == FailureKind.INVALID
     messages = " | ".join(p["message"] for p in evaluation.problems)
     assert "not-a-case" in messages and "no row for case" in messages, messages
+    seen = client.get(reverse("api-submission", args=[submission.pk]), **team_a.auth()).json()
+    assert "not-a-case" not in str(seen) and "problem(s) in your container's /output" in str(seen)
     assert ContainerRun.objects.get(evaluation=evaluation).reason == "malformed_output"
 
 

@@ -21,7 +21,6 @@ from leaderboard.containers import FailureReason, GpuRequest, RunResult, RunStat
 from leaderboard.containers.sandbox import OUTPUT_TAR
 from leaderboard.submissions import claims, container_config, container_job, dispatch
 from leaderboard.submissions.models import ContainerPolicy, ContainerRun, Evaluation, Submission
-from leaderboard.submissions.per_case import TEAM_CASE_COLUMNS
 from leaderboard.submissions.services import SubmissionMeta, SubmissionRejected, submit_container
 from leaderboard.submissions.states import (
     ACTIVE_STATES,
@@ -32,6 +31,8 @@ from leaderboard.submissions.states import (
     check_transition,
 )
 from leaderboard.submissions.watchdog import watchdog_pass
+from leaderboard.testsets import models as testset_models
+from leaderboard.testsets.services import import_label_version
 from tests.containers.archives import image_config, write_archive
 
 TASK = "leaderboard.containers.tasks.run_container_evaluation"
@@ -300,12 +301,13 @@ def test_a_good_run_goes_through_every_state_to_done(engine_calls, label_version
     # the team sees the run and its own per-case predictions, without the mask severity (hidden lung masks)
     body = client.get(reverse("api-submission", args=[submission.pk]), **team_a.auth()).json()
     shown = body["evaluations"][0]["container_runs"][0]
-    assert shown["stdout"] == "model says hello\n" and shown["reason"] == "" and shown["exit_code"] == 0
+    assert shown["stdout"] is None and shown["reason"] == "" and shown["exit_code"] == 0  # logs stay on the server
     listed = client.get(reverse("api-submissions"), **team_a.auth()).json()["results"][0]
     assert listed["evaluations"][0]["container_runs"][0]["stdout"] is None  # logs only in the detail
     cases = client.get(reverse("api-submission-cases", args=[submission.pk]), **team_a.auth()).json()
-    assert "mask_severity" in TEAM_CASE_COLUMNS and "mask_severity" not in cases["columns"]
-    assert "group" not in cases["columns"] and len(cases["per_case"]) == len(tiny_testset.cases)
+    assert "mask_severity" not in cases["columns"] and "group" not in cases["columns"]
+    public = [c.case_id for c in tiny_testset.cases if c.distribution.value == "public"]
+    assert [row["case_id"] for row in cases["per_case"]] == public  # private cases' outputs stay on the server
     assert submission.counts_toward_quota
 
 
@@ -335,7 +337,33 @@ def test_a_failed_run_is_explained_and_does_not_count(engine_calls, label_versio
     assert body["evaluations"][0]["counts_toward_quota"] is False
     client.force_login(team_a.user)
     page = client.get(reverse("submission-detail", args=[submission.pk])).content.decode()
-    assert words in page and "Traceback: no weights" in page and "The container failed" in page
+    assert words in page and "The container failed" in page
+    assert "Traceback: no weights" not in page and "Logs of runs on a benchmark are not shown" in page
+
+
+def test_a_debug_run_on_the_sample_set_shows_its_logs_and_every_case(engine_calls, label_version, team_a,
+                                                                       good_tarball, archives, client, tiny_dir,
+                                                                       tmp_path):
+    """The same image on the public sample set: logs and per-case outputs reach the team (debugging works)."""
+    sample_dir = tmp_path / "sample"
+    shutil.copytree(tiny_dir, sample_dir)
+    (sample_dir / "testset.json").write_text('{"name": "tiny sample", "version": "1", "description": "sample"}')
+    cases_csv = sample_dir / "cases.csv"
+    cases_csv.write_text(cases_csv.read_text().replace("private", "public"))  # a sample set: every case public
+    sample = import_label_version(sample_dir, kind=testset_models.TestSet.Kind.SAMPLE).label_version.testset
+    engine_calls["result"] = lambda workdir: result(None, output=archives["container-perfect"], workdir=workdir)
+    with open(good_tarball, "rb") as upload:
+        response = api_post(client, team_a, {"kind": "container", "file": upload, "method_name": "debug",
+                                             "testset": sample.slug})
+    assert response.status_code == 201, response.json()
+    submission = Submission.objects.get(pk=response.json()["id"])
+    assert submission.testset == sample
+    assert container_job.run(submission.evaluations.get().pk, worker="gpu-1") is claims.Outcome.DONE
+    body = client.get(reverse("api-submission", args=[submission.pk]), **team_a.auth()).json()
+    assert body["evaluations"][0]["container_runs"][0]["stdout"] == "model says hello\n", body
+    assert body["evaluations"][0]["feedback"]["stage"] == "exact"  # labels public: exact numbers
+    cases = client.get(reverse("api-submission-cases", args=[submission.pk]), **team_a.auth()).json()
+    assert len(cases["per_case"]) == 12  # every case
 
 
 def test_malformed_output_fails_with_the_archive_problems(engine_calls, label_version, team_a, good_tarball,

@@ -15,7 +15,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_runboard_serves_and_scores(tmp_path, tiny_dir, archives):
-    env = clean_environment({"LEADERBOARD_DATA_DIR": str(tmp_path / "var"), "LEADERBOARD_BOOTSTRAP_RESAMPLES": "200"})
+    env = clean_environment({"LEADERBOARD_DATA_DIR": str(tmp_path / "var"), "LEADERBOARD_BOOTSTRAP_RESAMPLES": "200",
+                             # the triage impact's worklist simulation kept short, as in the integration tests: the
+                             # default benchmark's feedback policy re-scores it on the split and held-out parts too
+                             "LEADERBOARD_TRIAGE_DAYS": "20", "LEADERBOARD_TRIAGE_RESAMPLES": "10"})
     manage("migrate", "--noinput", env=env)
     manage("import_testset", str(tiny_dir), "--noinput", env=env)
     token = manage("create_team", "Embedded team", "--user", "embedded", env=env).strip()

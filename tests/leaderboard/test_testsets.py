@@ -123,12 +123,14 @@ def test_admin_checks_the_worklist_parameters(client, maintainer, label_version)
     client.force_login(maintainer)
     testset = label_version.testset
     url = reverse("admin:testsets_testset_change", args=[testset.pk])
-    page = client.post(url, {"description": "", "worklist_parameters": '{"readers": 0, "speed": 1}',
-                             "label_versions-TOTAL_FORMS": "0", "label_versions-INITIAL_FORMS": "0"})
+    form = {"description": "", "label_versions-TOTAL_FORMS": "0", "label_versions-INITIAL_FORMS": "0",
+            "feedback_policy": testset.feedback_policy, "feedback_guard": "on",  # the page's other fields, as shown
+            "split_fraction": testset.split_fraction, "ladder_eta": testset.ladder_eta,
+            "final_selections": testset.final_selections}
+    page = client.post(url, {**form, "worklist_parameters": '{"readers": 0, "speed": 1}'})
     assert page.status_code == 200 and "readers must be a whole number" in page.content.decode()
     assert "unknown parameter" in page.content.decode()
-    saved = client.post(url, {"description": "", "worklist_parameters": '{"readers": 4}',
-                              "label_versions-TOTAL_FORMS": "0", "label_versions-INITIAL_FORMS": "0"})
+    saved = client.post(url, {**form, "worklist_parameters": '{"readers": 4}'})
     assert saved.status_code == 302
     testset.refresh_from_db()
-    assert testset.worklist().readers == 4
+    assert testset.worklist().readers == 4 and testset.feedback_guard

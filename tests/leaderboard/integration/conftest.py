@@ -72,7 +72,8 @@ def site_env(postgres_url, tmp_path_factory) -> dict[str, str]:
     })
     manage("migrate", "--noinput", env=env)
     testset = write_tiny_testset(data_dir / "tiny-testset", private_groups=("nodules",))
-    manage("import_testset", str(testset), "--noinput", env=env)
+    # exact: these tests follow the numbers as scored; the default policy is tested in test_feedback.py
+    manage("import_testset", str(testset), "--noinput", "--feedback-policy", "exact", env=env)
     env["IT_TESTSET_DIR"] = str(testset)
     yield env
     client = redis.Redis.from_url(REDIS_URL)  # messages left in this session's queues

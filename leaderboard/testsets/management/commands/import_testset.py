@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from evaluator.problems import InvalidInput
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.services import request_rescore
-from leaderboard.testsets.models import TestSet
+from leaderboard.testsets.models import FeedbackPolicy, TestSet
 from leaderboard.testsets.services import ImportRefused, import_label_version
 
 
@@ -25,11 +25,15 @@ class Command(BaseCommand):
                             help="keep the current label version; the board and new uploads stay on it")
         parser.add_argument("--notes", default="", help="what changed compared with the previous labels")
         parser.add_argument("--workers", type=int, default=1, help="processes for checking the label volumes")
+        parser.add_argument("--feedback-policy", choices=FeedbackPolicy.values, default=None,
+                            help="set the test set's feedback policy (default for a new benchmark: split_ladder "
+                                 "with the guard; see docs/integrity.md)")
         rescore = parser.add_mutually_exclusive_group()
         rescore.add_argument("--rescore", action="store_true", help="re-score all submissions without asking")
         rescore.add_argument("--no-rescore", action="store_true", help="do not re-score, do not ask")
 
-    def handle(self, *args, directory, sample, not_current, notes, workers, rescore, no_rescore, **options):
+    def handle(self, *args, directory, sample, not_current, notes, workers, rescore, no_rescore, feedback_policy,
+               **options):
         kind = TestSet.Kind.SAMPLE if sample else TestSet.Kind.BENCHMARK
         try:
             result = import_label_version(directory, kind=kind, make_current=not not_current,
@@ -39,6 +43,11 @@ class Command(BaseCommand):
         except ImportRefused as refused:
             raise CommandError(str(refused)) from None
         version = result.label_version
+        if feedback_policy:
+            testset = version.testset
+            testset.feedback_policy = feedback_policy
+            testset.save(update_fields=["feedback_policy"])
+            self.stdout.write(f"feedback policy of {testset.slug}: {feedback_policy}")
         if not result.created:
             self.stdout.write(f"already imported: {version} (nothing changed)")
             return
