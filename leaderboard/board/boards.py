@@ -118,16 +118,6 @@ def _latest_done(label_version: LabelVersion, track: str) -> QuerySet[Evaluation
             .filter(~Exists(newer)))
 
 
-def shown_evaluations(label_version: LabelVersion, track: str) -> QuerySet[Evaluation]:
-    """Done evaluations of public submissions on these labels and track, one (the latest) per submission."""
-    return (_latest_done(label_version, track)
-            .select_related("submission__team")
-            .only("id", "scorer_version", "intervals", *METRIC_KEYS,
-                  "submission__id", "submission__method_name", "submission__description", "submission__paper_url",
-                  "submission__code_url", "submission__is_reference", "submission__created_at",
-                  "submission__reported_result_id", "submission__team__id", "submission__team__name"))
-
-
 _ENTRY_COLUMNS = {  # Entry field: column of shown evaluations (read as plain values: no model instances)
     "evaluation_id": "id", "submission_id": "submission_id", "team_id": "submission__team_id",
     "team_name": "submission__team__name", "method_name": "submission__method_name",
@@ -226,4 +216,4 @@ def visible_evaluation(pk: int, *, user) -> Evaluation | None:
 
 
 __all__ = ["Board", "BoardNotFound", "BoardOptions", "Entry", "board_for_request", "build_board",
-           "shown_evaluations", "visible_evaluation"]
+           "visible_evaluation"]
