@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from evaluator.metrics.registry import METRICS
 from leaderboard.accounts.models import Team
 from leaderboard.containers.sandbox import REASON_TEXT, FailureReason
 from leaderboard.frozen import FrozenFieldsModel
@@ -93,7 +94,20 @@ class Submission(FrozenFieldsModel):
         return f"#{self.pk} {self.method_name} ({self.team})"
 
 
-class Evaluation(FrozenFieldsModel):
+def _metric_columns() -> type[models.Model]:
+    """An abstract model with one nullable float column per metric of the registry (N/A = NULL), so that the
+    board can sort and filter in SQL; the values are copied from the result document."""
+    fields: dict[str, object] = {
+        metric.key: models.FloatField(null=True, blank=True, help_text=f"{metric.label}; N/A = empty.")
+        for metric in METRICS}
+    return type("MetricColumns", (models.Model,),
+                {"__module__": __name__, "Meta": type("Meta", (), {"abstract": True}), **fields})
+
+
+MetricColumns = _metric_columns()
+
+
+class Evaluation(FrozenFieldsModel, MetricColumns):  # type: ignore[misc,valid-type]
     """One scoring of a submission: submission × label version × scorer version."""
 
     frozen_fields = ("submission", "label_version", "scorer_version", "track", "created_at")
@@ -128,12 +142,6 @@ class Evaluation(FrozenFieldsModel):
                                                                  "of the held-out cases, and the guard's verdict.")
     intervals = models.JSONField(null=True, blank=True, help_text="Compact 95% intervals per metric: [low, high] "
                                                                   "or null (copied from the result).")
-    roc_auc_all = models.FloatField(null=True, blank=True, help_text="From the result document (N/A = empty).")
-    roc_auc_normal = models.FloatField(null=True, blank=True, help_text="From the result document.")
-    roc_auc_bacterial_pneumonia = models.FloatField(null=True, blank=True, help_text="From the result document.")
-    roc_auc_nodules = models.FloatField(null=True, blank=True, help_text="From the result document.")
-    spearman_rho = models.FloatField(null=True, blank=True, help_text="From the result document.")
-    mean_dice = models.FloatField(null=True, blank=True, help_text="From the result document.")
     attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started it.")
     claim_token = models.UUIDField(null=True, blank=True, help_text="Identifies the worker attempt that may write "
                                                                     "the result (stale attempts cannot).")
