@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -61,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our own static files, no CDN
+    "axes",  # login lockout (docs/site.md, "Defences")
     "leaderboard.site",
     "leaderboard.accounts",
     "leaderboard.testsets",
@@ -70,6 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "leaderboard.site.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the 429 page
 ]
 
 ROOT_URLCONF = "leaderboard.urls"
@@ -125,6 +131,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins (site and /admin/login/)
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "team"
@@ -194,6 +204,30 @@ CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+#: Content-Security-Policy (django-csp): only this origin's own scripts, styles, images and fonts; no inline
+#: script or style, no plugins, no framing, forms post only here. Swagger UI runs from our static files.
+_csp_directives = {
+    "default-src": [SELF],
+    "script-src": [SELF],
+    "style-src": [SELF],
+    "img-src": [SELF, "data:"],
+    "font-src": [SELF],
+    "connect-src": [SELF],
+    "object-src": [NONE],
+    "base-uri": [NONE],
+    "frame-ancestors": [NONE],
+    "form-action": [SELF],
+}
+if env.text("LEADERBOARD_CSP_REPORT_URI"):
+    _csp_directives["report-uri"] = [env.text("LEADERBOARD_CSP_REPORT_URI")]
+if env.flag("LEADERBOARD_CSP_REPORT_ONLY", False):  # try a stricter policy out: browsers report, block nothing
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp_directives}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
+#: Permissions-Policy: browser features no page of the site uses, switched off.
+LEADERBOARD_PERMISSIONS_POLICY = {feature: "()" for feature in (
+    "accelerometer", "camera", "geolocation", "gyroscope", "magnetometer", "microphone", "payment", "usb")}
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -205,6 +239,33 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     if not SECURE_SSL_REDIRECT:  # the proxy redirects; tell `check --deploy` so
         SILENCED_SYSTEM_CHECKS = ["security.W008"]
+
+# --- e-mail (verification links) ---------------------------------------------------------------
+
+EMAIL_BACKEND = env.text("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.text("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("DJANGO_EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env.text("DJANGO_EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env.text("DJANGO_EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env.flag("DJANGO_EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = env.text("DJANGO_DEFAULT_FROM_EMAIL", "leaderboard@localhost")
+
+# --- brute force: logins (django-axes) and API tokens (DRF throttle) --------------------------
+
+#: Reverse proxies in front of the site; the client address is taken from X-Forwarded-For accordingly.
+LEADERBOARD_TRUSTED_PROXIES = env.integer("LEADERBOARD_TRUSTED_PROXIES",
+                                          1 if PRODUCTION and env.flag("DJANGO_BEHIND_PROXY", True) else 0,
+                                          minimum=0)
+AXES_FAILURE_LIMIT = env.integer("LEADERBOARD_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.integer("LEADERBOARD_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one account from one address
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "leaderboard.site.client_address.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+#: Failed API-token attempts per client address before every token from it is answered 429 (DRF rate syntax).
+LEADERBOARD_TOKEN_FAILURE_RATE = env.text("LEADERBOARD_TOKEN_FAILURE_RATE", "20/hour")
 
 # --- cache ------------------------------------------------------------------------------------
 
@@ -223,6 +284,13 @@ else:
 LEADERBOARD_DAILY_QUOTA = env.integer("LEADERBOARD_DAILY_QUOTA", 3, minimum=0)
 LEADERBOARD_QUOTA_WINDOW_HOURS = env.integer("LEADERBOARD_QUOTA_WINDOW_HOURS", 24, minimum=1)
 LEADERBOARD_SIGNUP_OPEN = env.flag("LEADERBOARD_SIGNUP_OPEN", True)
+#: Every member of a team verifies their e-mail address (a mailed link) before the team submits.
+LEADERBOARD_REQUIRE_VERIFIED_EMAIL = env.flag("LEADERBOARD_REQUIRE_VERIFIED_EMAIL", False)
+#: Maintainers' look-alike view: accounts of one e-mail domain created at most this many hours apart.
+LEADERBOARD_LOOKALIKE_HOURS = env.integer("LEADERBOARD_LOOKALIKE_HOURS", 48, minimum=1)
+#: Hours after leaving a team before the account may join or create another (0: no cool-down).
+LEADERBOARD_TEAM_CHANGE_COOLDOWN_HOURS = env.integer("LEADERBOARD_TEAM_CHANGE_COOLDOWN_HOURS",
+                                                     LEADERBOARD_QUOTA_WINDOW_HOURS, minimum=0)
 LEADERBOARD_DEFAULT_TESTSET = env.text("LEADERBOARD_DEFAULT_TESTSET")
 LEADERBOARD_SCRATCH_DIR = env.folder("LEADERBOARD_SCRATCH_DIR", DATA_DIR / "scratch")
 LEADERBOARD_BOOTSTRAP_RESAMPLES = env.integer("LEADERBOARD_BOOTSTRAP_RESAMPLES", 2000, minimum=1)
@@ -320,6 +388,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": LEADERBOARD_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CT-based COVID-19 triage leaderboard API",

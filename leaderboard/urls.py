@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from leaderboard.accounts import api as accounts_api
 from leaderboard.accounts import views as accounts
@@ -26,7 +26,9 @@ api = [
     path("team/token/", accounts_api.TokenRotate.as_view(), name="api-token-rotate"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", site.api_docs, name="api-docs"),
-    path("docs/swagger/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-swagger"),
+    path("docs/swagger/", SpectacularSwaggerSplitView.as_view(url_name="api-schema",  # no inline script (CSP)
+                                                              template_name="site/swagger_ui.html"),
+         name="api-swagger"),
 ]
 
 urlpatterns = [
@@ -50,6 +52,9 @@ urlpatterns = [
     path("team/token/", accounts.token_rotate, name="token-rotate"),
     path("team/leave/", accounts.team_leave, name="team-leave"),
     path("invitations/<str:token>/", accounts.invitation, name="invitation"),
+    path("accounts/verify/send/", accounts.email_verify_send, name="email-verify-send"),
+    path("accounts/verify/<str:token>/", accounts.email_verify, name="email-verify"),
+    path("maintainers/look-alike-accounts/", accounts.lookalike_accounts, name="lookalike-accounts"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

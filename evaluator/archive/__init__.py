@@ -11,6 +11,7 @@ from .limits import ArchiveLimits
 from .members import ArchiveError
 from .predictions_csv import ALLOWED_COLUMNS, SCORE_COLUMNS, CasePrediction, parse_predictions_csv
 from .reader import ExtractedArchive, read_archive
+from .zip_members import read_zip_directory
 
 __all__ = [
     "ALLOWED_COLUMNS",
@@ -23,4 +24,5 @@ __all__ = [
     "detect_format",
     "parse_predictions_csv",
     "read_archive",
+    "read_zip_directory",
 ]

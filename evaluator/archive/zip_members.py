@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -25,20 +26,92 @@ ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 ZIP_DIRECTORY_BYTES_PER_MEMBER = 1024
 
 
-def _check_zip_directory(fh: BinaryIO, limits: ArchiveLimits) -> None:
-    """Refuse a central directory with too many entries before zipfile loads it into memory."""
-    try:
-        end = zipfile._EndRecData(fh)  # the same record zipfile itself trusts
-    except READ_ERRORS as error:
-        raise ArchiveError(f"corrupt zip file ({error})") from None
-    if not end:
+# Record layouts of the zip specification (PKWARE APPNOTE.TXT 4.3.12-4.3.16), little-endian.
+_END = struct.Struct("<4s4H2LH")  # signature, disks, entries (disk, total), directory size and offset, comment
+_END_SIGNATURE = b"PK\x05\x06"
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
+_ZIP64_END = struct.Struct("<4sQ2H2L4Q")  # ... entries (disk, total), directory size and offset
+_ZIP64_END_SIGNATURE = b"PK\x06\x06"
+_DIRECTORY_ENTRY = struct.Struct("<4s4B4HL2L5H2L")  # fixed part of one central-directory entry
+_DIRECTORY_SIGNATURE = b"PK\x01\x02"
+_MAX_COMMENT = 0xFFFF
+
+
+def _directory_span(fh: BinaryIO) -> tuple[int, int, int]:
+    """Where the central directory starts, how many bytes it takes and how many entries the end record
+    claims (zip64 aware).
+
+    Like zipfile, the directory is taken to end where the end record (or the zip64 end record) starts, so
+    data prepended to the zip does not move it.
+    """
+    file_size = fh.seek(0, 2)
+    tail_size = min(file_size, _END.size + _MAX_COMMENT)
+    fh.seek(file_size - tail_size)
+    tail = fh.read(tail_size)
+    found = tail.rfind(_END_SIGNATURE, 0, max(0, len(tail) - _END.size + len(_END_SIGNATURE)))
+    if found < 0:
         raise ArchiveError("corrupt or truncated zip file: its central directory is missing",
                            expected="a complete zip file")
-    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
-    if entries > limits.max_members or size > limits.max_members * ZIP_DIRECTORY_BYTES_PER_MEMBER:
-        raise ArchiveError(f"the archive has more than {limits.max_members:,} members",
-                           expected=f"at most {limits.max_members:,} members")
+    end_at = file_size - tail_size + found
+    end = _END.unpack_from(tail, found)
+    claimed, directory_size = end[4], end[5]
+    directory_end = end_at
+    if end_at >= _ZIP64_LOCATOR.size + _ZIP64_END.size:
+        fh.seek(end_at - _ZIP64_LOCATOR.size)
+        if fh.read(4) == _ZIP64_LOCATOR_SIGNATURE:
+            directory_end = end_at - _ZIP64_LOCATOR.size - _ZIP64_END.size
+            fh.seek(directory_end)
+            record = fh.read(_ZIP64_END.size)
+            if len(record) != _ZIP64_END.size or record[:4] != _ZIP64_END_SIGNATURE:
+                raise ArchiveError("corrupt zip file: its zip64 end record is missing", expected="a complete zip file")
+            end64 = _ZIP64_END.unpack(record)
+            claimed, directory_size = end64[7], end64[8]
+    start = directory_end - directory_size
+    if start < 0:
+        raise ArchiveError("corrupt zip file: its central directory would start before the file",
+                           expected="a complete zip file")
+    return start, directory_size, claimed
+
+
+def read_zip_directory(fh: BinaryIO, *, limits: ArchiveLimits) -> list[str]:
+    """Member names from a zip's central directory, read boundedly and with public record layouts.
+
+    Never reads more than ``limits.max_members`` entries or ``max_members * ZIP_DIRECTORY_BYTES_PER_MEMBER``
+    bytes: a directory is refused if its end record claims too many entries, and also if it holds too many,
+    counted as they are walked (as zipfile walks them: through the directory's byte size, whatever the claim).
+    Raises :class:`ArchiveError` for an oversized or corrupt directory. The upload check and the worker
+    (:func:`iter_zip_members`) both use it; leaves ``fh`` at 0.
+    """
+    too_many = ArchiveError(f"the archive has more than {limits.max_members:,} members",
+                            expected=f"at most {limits.max_members:,} members")
+    try:
+        start, size, claimed = _directory_span(fh)
+        if claimed > limits.max_members or size > limits.max_members * ZIP_DIRECTORY_BYTES_PER_MEMBER:
+            raise too_many
+        fh.seek(start)
+        directory = fh.read(size)
+    except READ_ERRORS as error:
+        raise ArchiveError(f"corrupt zip file ({error})", expected="a complete zip file") from None
+    names: list[str] = []
+    offset = 0
+    while offset < len(directory):
+        if len(names) >= limits.max_members:
+            raise too_many
+        if directory[offset:offset + 4] != _DIRECTORY_SIGNATURE or offset + _DIRECTORY_ENTRY.size > len(directory):
+            raise ArchiveError("corrupt zip file: a central-directory entry is damaged or cut short",
+                               expected="a complete zip file")
+        entry = _DIRECTORY_ENTRY.unpack_from(directory, offset)
+        flags, name_size, extra_size, comment_size = entry[5], entry[12], entry[13], entry[14]
+        raw = directory[offset + _DIRECTORY_ENTRY.size:offset + _DIRECTORY_ENTRY.size + name_size]
+        try:
+            names.append(raw.decode("utf-8", errors="strict" if flags & 0x800 else "surrogateescape"))
+        except UnicodeDecodeError:
+            raise ArchiveError("a member name is marked as UTF-8 but is not valid UTF-8",
+                               expected="member names in UTF-8") from None
+        offset += _DIRECTORY_ENTRY.size + name_size + extra_size + comment_size
     fh.seek(0)
+    return names
 
 
 def _zip_kind(info: zipfile.ZipInfo) -> MemberKind:
@@ -110,7 +183,7 @@ def iter_zip_members(fh: BinaryIO, *, limits: ArchiveLimits, budget: ByteBudget)
     Sizes in the directory serve only to refuse early; member data is counted as it is
     inflated (zipfile also stops at the declared size and then checks the CRC).
     """
-    _check_zip_directory(fh, limits)
+    read_zip_directory(fh, limits=limits)  # bounded first: zipfile would load any directory whole
     try:
         archive = zipfile.ZipFile(fh)
     except UnicodeDecodeError:

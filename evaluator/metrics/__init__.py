@@ -12,7 +12,10 @@ from evaluator.metrics.bootstrap import (
     DEFAULT_SEED,
     METRIC_KEYS,
     Interval,
+    Resamples,
     bootstrap_intervals,
+    draw_resamples,
+    resampled_metrics,
     stratified_resamples,
 )
 from evaluator.metrics.categories import (
@@ -23,8 +26,9 @@ from evaluator.metrics.categories import (
     severity_category,
 )
 from evaluator.metrics.correlation import MIN_CASES, spearman_rho, spearman_rho_rows
-from evaluator.metrics.delong import DeLongResult, delong_covariance, delong_test
+from evaluator.metrics.delong import DeLongResult, delong_covariance, delong_differences, delong_test
 from evaluator.metrics.dice import DiceCounts, case_dice, dice_from_counts, mean_dice
+from evaluator.metrics.holm import holm_adjust
 from evaluator.metrics.roc import (
     MAX_CURVE_POINTS,
     RocCurve,
@@ -50,17 +54,22 @@ __all__ = [
     "DiceCounts",
     "Interval",
     "RankedCase",
+    "Resamples",
     "RocCurve",
     "bootstrap_intervals",
     "case_dice",
     "category_agreement",
     "confusion_at_threshold",
     "delong_covariance",
+    "delong_differences",
     "delong_test",
     "dice_from_counts",
+    "draw_resamples",
+    "holm_adjust",
     "mean_dice",
     "pairwise_wins",
     "ranked_severity_chart",
+    "resampled_metrics",
     "roc_auc",
     "roc_points",
     "severity_categories",

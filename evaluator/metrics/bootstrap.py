@@ -7,6 +7,8 @@ on every resample; resamples where it is undefined (e.g. constant true severity,
 no value) are dropped and their number reported. The interval is the percentile interval
 (numpy's linear interpolation) of the remaining values. Defaults: 2,000 resamples, seed 0,
 95 %. The same inputs (in the same order) and seed always give the same intervals.
+:func:`draw_resamples` and :func:`resampled_metrics` let many submissions share one draw (the
+board's paired comparisons and rank intervals, :mod:`evaluator.ranking`).
 
 Speed: AUCs of all resamples come from one matrix product over bootstrap counts (the
 Mann–Whitney form of the AUC, ties ½, equal to scikit-learn's), ρ from row-wise mid-ranks.
@@ -67,6 +69,43 @@ def stratified_resamples(
     return indices
 
 
+@dataclass(frozen=True, slots=True)
+class Resamples:
+    """Stratified bootstrap resamples of one case list, drawn once and shared by every submission scored on them.
+
+    ``indices``: :func:`stratified_resamples`, ``(B, N)``; ``counts``: how often each case occurs in
+    each resample, ``(B, N)``; ``covid_draws``: for each resample, the positions *within the COVID-19
+    cases* (0 … n_covid − 1) drawn at the COVID-19 positions, ``(B, n_covid)``.
+    """
+
+    groups: np.ndarray
+    is_covid: np.ndarray
+    indices: np.ndarray
+    counts: np.ndarray
+    covid_draws: np.ndarray
+
+    @property
+    def n_resamples(self) -> int:
+        return int(self.indices.shape[0])
+
+
+def draw_resamples(
+    groups: Iterable[Group | str], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+) -> Resamples:
+    """Draw :func:`stratified_resamples` once and precompute what every metric needs from them."""
+    group_values = group_array(groups)
+    indices = stratified_resamples(group_values, n_resamples=n_resamples, seed=seed)
+    is_covid = group_values == Group.COVID
+    covid_position = np.cumsum(is_covid) - 1  # COVID positions always hold COVID cases
+    return Resamples(
+        groups=group_values,
+        is_covid=is_covid,
+        indices=indices,
+        counts=_occurrences(indices),
+        covid_draws=covid_position[indices[:, is_covid]],
+    )
+
+
 def _occurrences(indices: np.ndarray) -> np.ndarray:
     """How often each case occurs in each resample: ``(B, N)`` counts from ``(B, N)`` indices."""
     n_resamples, n_cases = indices.shape
@@ -77,7 +116,10 @@ def _occurrences(indices: np.ndarray) -> np.ndarray:
 def _covid_values(
     values: ArrayLike | Sequence[float | None] | None, *, name: str, is_covid: np.ndarray
 ) -> np.ndarray | None:
-    """Per-COVID-case values from either one value per case (others ignored) or one per COVID case."""
+    """Per-COVID-case values from either one value per case (others ignored) or one per COVID case.
+
+    ``None`` when no value is given (N/A); some-but-not-all missing raise ``ValueError``.
+    """
     if values is None:
         return None
     raw = float_array(values, name=name)
@@ -89,6 +131,42 @@ def _covid_values(
             f"got {raw.size}"
         )
     return optional_values(raw, name=f"{name} (COVID-19 cases)")
+
+
+def resampled_metrics(
+    resamples: Resamples,
+    *,
+    scores: np.ndarray | None,
+    true_severity: np.ndarray | None,
+    pred_severity: np.ndarray | None,
+    case_dice: np.ndarray | None,
+) -> dict[str, np.ndarray | None]:
+    """Every metric (keys: :data:`METRIC_KEYS`) on every resample, shape ``(B,)``; NaN where undefined.
+
+    Inputs as validated arrays: ``scores`` one per case, the others one per COVID-19 case. A metric
+    whose full-data value is N/A gets ``None``.
+    """
+    groups, is_covid, counts, draws = resamples.groups, resamples.is_covid, resamples.counts, resamples.covid_draws
+    result: dict[str, np.ndarray | None] = {}
+    for subset in ROC_SUBSETS:
+        key = f"roc_auc_{subset}"
+        selected = subset_selection(groups, subset)
+        if scores is None or roc_auc(is_covid[selected], scores[selected]) is None:
+            result[key] = None
+            continue
+        positives = np.flatnonzero(selected & is_covid)
+        negatives = np.flatnonzero(selected & ~is_covid)
+        wins = pairwise_wins(scores[positives], scores[negatives])
+        result[key] = weighted_auc(wins, positive_weights=counts[:, positives], negative_weights=counts[:, negatives])
+    if true_severity is None or pred_severity is None or spearman_rho(true_severity, pred_severity) is None:
+        result["spearman_rho"] = None
+    else:
+        result["spearman_rho"] = spearman_rho_rows(true_severity[draws], pred_severity[draws])
+    if case_dice is None or mean_dice(case_dice) is None:
+        result["mean_dice"] = None
+    else:
+        result["mean_dice"] = case_dice[draws].mean(axis=1)
+    return result
 
 
 def _interval(samples: np.ndarray, confidence: float) -> Interval | None:
@@ -127,33 +205,6 @@ def bootstrap_intervals(
     truth = _covid_values(true_severity, name="true_severity", is_covid=is_covid)
     predicted = _covid_values(pred_severity, name="pred_severity", is_covid=is_covid)
     dice = _covid_values(case_dice, name="case_dice", is_covid=is_covid)
-
-    indices = stratified_resamples(group_values, n_resamples=n_resamples, seed=seed)
-    counts = _occurrences(indices)
-    # Positions within the COVID-19 cases that each resample drew (COVID positions hold COVID cases).
-    covid_position = np.cumsum(is_covid) - 1
-    covid_draws = covid_position[indices[:, is_covid]]
-
-    result: dict[str, Interval | None] = {}
-    for subset in ROC_SUBSETS:
-        key = f"roc_auc_{subset}"
-        selected = subset_selection(group_values, subset)
-        positives = np.flatnonzero(selected & is_covid)
-        negatives = np.flatnonzero(selected & ~is_covid)
-        if values is None or roc_auc(is_covid[selected], values[selected]) is None:
-            result[key] = None
-            continue
-        wins = pairwise_wins(values[positives], values[negatives])
-        samples = weighted_auc(wins, positive_weights=counts[:, positives], negative_weights=counts[:, negatives])
-        result[key] = _interval(samples, confidence)
-
-    if truth is None or predicted is None or spearman_rho(truth, predicted) is None:
-        result["spearman_rho"] = None
-    else:
-        result["spearman_rho"] = _interval(spearman_rho_rows(truth[covid_draws], predicted[covid_draws]), confidence)
-
-    if dice is None or mean_dice(dice) is None:
-        result["mean_dice"] = None
-    else:
-        result["mean_dice"] = _interval(dice[covid_draws].mean(axis=1), confidence)
-    return result
+    resamples = draw_resamples(group_values, n_resamples=n_resamples, seed=seed)
+    samples = resampled_metrics(resamples, scores=values, true_severity=truth, pred_severity=predicted, case_dice=dice)
+    return {key: None if drawn is None else _interval(drawn, confidence) for key, drawn in samples.items()}

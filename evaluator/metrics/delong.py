@@ -106,3 +106,26 @@ def delong_test(
         ci_high=difference + half_width,
         confidence=confidence,
     )
+
+
+def delong_differences(
+    aucs: np.ndarray, covariance: np.ndarray, first: ArrayLike, second: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """``z`` and variance of ``AUC_first[k] − AUC_second[k]`` for index arrays into :func:`delong_covariance`'s output.
+
+    Same formula and zero-variance rule as :func:`delong_test` (``z`` 0 for equal AUCs, else ±inf), for
+    many pairs at once. Two-sided ``p = 2·(1 − Φ(|z|))``; one-sided "first better" ``p = 1 − Φ(z)``.
+    """
+    aucs = np.asarray(aucs, dtype=float)
+    covariance = np.atleast_2d(np.asarray(covariance, dtype=float))
+    a, b = np.asarray(first, dtype=np.intp), np.asarray(second, dtype=np.intp)
+    total = covariance[a, a] + covariance[b, b]
+    variance = total - 2.0 * covariance[a, b]
+    difference = aucs[a] - aucs[b]
+    zero = variance <= _ZERO_VARIANCE * np.maximum(total, np.finfo(float).tiny)
+    variance = np.where(zero, 0.0, variance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = difference / np.sqrt(variance)
+    degenerate = np.where(np.abs(difference) <= _ZERO_VARIANCE, 0.0, np.copysign(np.inf, difference))
+    return np.where(zero, degenerate, z), variance
+

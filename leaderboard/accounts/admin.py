@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from . import services
-from .models import ApiToken, Invitation, Membership, Team
+from .models import ApiToken, Invitation, Membership, MembershipPeriod, Team, TeamChangePolicy, VerifiedEmail
 
 
 class MembershipInline(admin.TabularInline):
@@ -63,3 +64,35 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(MembershipPeriod)
+class MembershipPeriodAdmin(admin.ModelAdmin):
+    """Who was in which team when (the quota follows people through it); team changes are approved here where a
+    benchmark's team change policy asks for it. Look-alike accounts: /maintainers/look-alike-accounts/."""
+
+    list_display = ["user", "team", "joined_at", "left_at", "is_change", "approved_at", "approved_by"]
+    list_filter = ["is_change", ("approved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "user__email", "team__name"]
+    readonly_fields = ["user", "team", "joined_at", "left_at", "is_change", "approved_at", "approved_by"]
+    actions = ["approve"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Approve the selected team changes")
+    def approve(self, request, queryset):
+        count = queryset.filter(is_change=True, approved_at__isnull=True).update(approved_at=timezone.now(),
+                                                                                 approved_by=request.user)
+        self.message_user(request, f"{count} team change(s) approved.")
+
+
+@admin.register(TeamChangePolicy)
+class TeamChangePolicyAdmin(admin.ModelAdmin):
+    list_display = ["testset", "needs_approval"]
+
+
+@admin.register(VerifiedEmail)
+class VerifiedEmailAdmin(admin.ModelAdmin):
+    list_display = ["user", "email", "verified_at"]
+    search_fields = ["user__username", "email"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from .models import Team
 from .services import team_for_token
+from .throttling import TokenFailureThrottle
 
 
 class TeamIdentity:
@@ -44,8 +45,13 @@ class TeamTokenAuthentication(BaseAuthentication):
             token = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed("The token contains characters that a token never has.") from None
+        throttle = TokenFailureThrottle()
+        if throttle.locked(request):
+            raise Throttled(wait=throttle.wait(), detail="Too many unknown tokens from your address; wait before "
+                                                          "trying again.")
         team = team_for_token(token)
         if team is None:
+            throttle.record_failure(request)
             raise AuthenticationFailed("Unknown token. It may have been rotated: copy the current one from your "
                                        "team page.")
         return TeamIdentity(team), token

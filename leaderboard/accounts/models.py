@@ -86,3 +86,63 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.team})"
+
+
+class MembershipPeriod(models.Model):
+    """One account's time in one team (the history :class:`Membership` does not keep).
+
+    The quota follows people through it: a team's quota counts the submissions of every team its
+    current members were in, made while they were there (``leaderboard.submissions.quota``). A
+    period that follows an earlier one is a *team change*: it starts the cool-down, and where a test
+    set's :class:`TeamChangePolicy` asks for it, a maintainer approves it before the team submits there.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_periods",
+                             help_text="The account.")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="member_periods",
+                             help_text="The team it was in.")
+    joined_at = models.DateTimeField(default=timezone.now, help_text="When it joined (or created) the team.")
+    left_at = models.DateTimeField(null=True, blank=True, help_text="When it left; empty while still a member.")
+    is_change = models.BooleanField(default=False, help_text="The account had been in another team before.")
+    approved_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When a maintainer approved this team change.")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", help_text="The maintainer who approved it.")
+
+    class Meta:
+        ordering = ["-joined_at"]
+        indexes = [models.Index(fields=["team", "joined_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} from {self.joined_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def awaits_approval(self) -> bool:
+        return self.is_change and self.approved_at is None
+
+
+class TeamChangePolicy(models.Model):
+    """Per benchmark: whether a member's team change needs a maintainer's approval before the team submits."""
+
+    testset = models.OneToOneField("testsets.TestSet", on_delete=models.CASCADE, related_name="team_change_policy",
+                                   help_text="The benchmark this applies to.")
+    needs_approval = models.BooleanField(default=True, help_text="A team with a member who changed team cannot "
+                                                                 "submit here until a maintainer approves the change.")
+
+    class Meta:
+        verbose_name_plural = "team change policies"
+
+    def __str__(self) -> str:
+        return f"team changes on {self.testset}: {'approval' if self.needs_approval else 'free'}"
+
+
+class VerifiedEmail(models.Model):
+    """The e-mail address an account proved it receives (``LEADERBOARD_REQUIRE_VERIFIED_EMAIL``)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="verified_email",
+                                help_text="The account.")
+    email = models.EmailField(help_text="The address verified; changing the account's address needs a new proof.")
+    verified_at = models.DateTimeField(default=timezone.now, help_text="When the link was opened.")
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.user})"

@@ -1,10 +1,17 @@
-"""Business actions on teams: create, invite, join, leave, issue and check API tokens."""
+"""Business actions on teams: create, invite, join, leave, issue and check API tokens.
+
+Every membership opens a :class:`MembershipPeriod` and its end closes it (signals.py), so the
+quota can follow people across teams. After leaving a team an account
+waits ``LEADERBOARD_TEAM_CHANGE_COOLDOWN_HOURS`` before it joins or creates another; a team whose
+last member left loses its API token.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,7 +19,7 @@ from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
 from . import tokens
-from .models import ApiToken, Invitation, Membership, Team
+from .models import ApiToken, Invitation, Membership, MembershipPeriod, Team
 
 INVITATION_DAYS = 7
 TOKEN_USE_RECORD_SECONDS = 60
@@ -20,6 +27,26 @@ TOKEN_USE_RECORD_SECONDS = 60
 
 class TeamError(Exception):
     """A team action that cannot be done, with a message for the user."""
+
+
+def team_change_allowed_from(user, *, now=None):
+    """When ``user`` may join or create a team again after leaving one (``None``: now)."""
+    hours = settings.LEADERBOARD_TEAM_CHANGE_COOLDOWN_HOURS
+    last_left = (MembershipPeriod.objects.filter(user=user, left_at__isnull=False).order_by("-left_at")
+                 .values_list("left_at", flat=True).first())
+    if not hours or last_left is None:
+        return None
+    allowed = last_left + timedelta(hours=hours)
+    return allowed if allowed > (now or timezone.now()) else None
+
+
+def _join(team: Team, user, *, role: str) -> Membership:
+    """A new membership; refused while the account's team-change cool-down runs."""
+    allowed = team_change_allowed_from(user)
+    if allowed is not None:
+        raise TeamError(f"You left a team recently; you can join or create another from {allowed:%Y-%m-%d %H:%M} "
+                        "UTC (a cool-down, so that the submission quota cannot be renewed by changing team).")
+    return Membership.objects.create(team=team, user=user, role=role)  # opens its period (signals.py)
 
 
 def unique_team_slug(name: str) -> str:
@@ -42,10 +69,11 @@ def create_team(*, name: str, owner) -> tuple[Team, str]:
         raise TeamError(f"A team called {name!r} exists already; pick another name or ask its owner for an "
                         "invitation.")
     try:
-        team = Team.objects.create(name=name, slug=unique_team_slug(name), created_by=owner)
+        with transaction.atomic():
+            team = Team.objects.create(name=name, slug=unique_team_slug(name), created_by=owner)
     except IntegrityError:
         raise TeamError(f"A team called {name!r} exists already.") from None
-    Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
+    _join(team, owner, role=Membership.Role.OWNER)
     return team, rotate_token(team, by=owner)
 
 
@@ -59,12 +87,15 @@ def rotate_token(team: Team, *, by=None) -> str:
 
 
 def team_for_token(token: str) -> Team | None:
-    """The team owning ``token``, or ``None`` for an unknown, malformed or rotated token."""
+    """The team owning ``token``, or ``None`` for an unknown, malformed or rotated token, or a team without
+    members (its token is also deleted when the last member leaves)."""
     prefix = tokens.split_prefix(token.strip())
     if prefix is None:
         return None
     row = ApiToken.objects.select_related("team").filter(prefix=prefix).first()
     if row is None or not tokens.matches(token.strip(), row.digest):
+        return None
+    if not Membership.objects.filter(team_id=row.team_id).exists():
         return None
     now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=TOKEN_USE_RECORD_SECONDS):
@@ -98,9 +129,10 @@ def accept_invitation(token: str, *, user) -> Membership:
         raise TeamError("This invitation is for another account.")
     if Membership.objects.filter(user=user).exists():
         raise TeamError("You already belong to a team; leave it first.")
+    membership = _join(invitation.team, user, role=Membership.Role.MEMBER)
     invitation.accepted_by, invitation.accepted_at = user, timezone.now()
     invitation.save(update_fields=["accepted_by", "accepted_at"])
-    return Membership.objects.create(team=invitation.team, user=user, role=Membership.Role.MEMBER)
+    return membership
 
 
 @transaction.atomic
@@ -114,7 +146,9 @@ def leave_team(user) -> None:
         if successor is not None:  # the team keeps an owner
             successor.role = Membership.Role.OWNER
             successor.save(update_fields=["role"])
-    membership.delete()
+    membership.delete()  # closes its period (signals.py)
+    if not others.exists():  # nobody is left to act for the team: its token stops working
+        ApiToken.objects.filter(team=membership.team).delete()
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,9 +17,10 @@ from django.views.decorators.http import require_POST
 
 from leaderboard.submissions.quota import quota_status
 
-from . import services
+from . import services, verification
 from .access import team_of
 from .forms import InviteForm, SignUpForm, TeamForm
+from .lookalike import Account, lookalike_groups
 from .models import ApiToken, Invitation
 
 NEW_TOKEN_SESSION_KEY = "new_api_token"
@@ -32,6 +36,10 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome! Create a team, or open the invitation link a team sent you.")
+        if settings.LEADERBOARD_REQUIRE_VERIFIED_EMAIL:
+            verification.send_link(user, absolute=request.build_absolute_uri)
+            messages.info(request, f"We sent a link to {user.email}: open it to confirm your address before your "
+                                   "team submits.")
         return redirect("team")
     return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -54,6 +62,7 @@ def team(request: HttpRequest) -> HttpResponse:
         "new_token": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
         "quota": quota_status(current),
         "now": timezone.now(),
+        "email_unverified": settings.LEADERBOARD_REQUIRE_VERIFIED_EMAIL and not verification.is_verified(request.user),
     })
     return render(request, "accounts/team.html", context)
 
@@ -130,3 +139,37 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             messages.success(request, f"You joined {found.team.name}.")
         return redirect("team")
     return render(request, "accounts/invitation.html", {"invitation": found, "valid": found.is_open()})
+
+
+@login_required
+@require_POST
+def email_verify_send(request: HttpRequest) -> HttpResponse:
+    if not request.user.email:
+        messages.error(request, "Your account has no e-mail address; ask a maintainer to add one.")
+    else:
+        verification.send_link(request.user, absolute=request.build_absolute_uri)
+        messages.success(request, f"Link sent to {request.user.email} (valid {verification.LINK_DAYS} days).")
+    return redirect("team")
+
+
+def email_verify(request: HttpRequest, token: str) -> HttpResponse:
+    """The mailed link: confirms the address it was sent to (no login needed; the link is the proof)."""
+    user = verification.confirm(token)
+    if user is None:
+        messages.error(request, "This link is not valid (expired, or the address changed since); send a new one "
+                                "from your team page.")
+    else:
+        messages.success(request, f"Thank you: {user.email} is confirmed.")
+    return redirect("team" if request.user.is_authenticated else "login")
+
+
+@staff_member_required
+def lookalike_accounts(request: HttpRequest) -> HttpResponse:
+    """Maintainers: accounts with one e-mail domain created close together (a hint, not a verdict)."""
+    hours = settings.LEADERBOARD_LOOKALIKE_HOURS
+    users = get_user_model().objects.select_related("membership__team").only(
+        "username", "email", "date_joined", "membership__team__name")
+    accounts = [Account(u.username, u.email, u.date_joined,
+                        u.membership.team.name if hasattr(u, "membership") else None) for u in users]
+    return render(request, "accounts/lookalike.html",
+                  {"groups": lookalike_groups(accounts, within=timedelta(hours=hours)), "hours": hours})

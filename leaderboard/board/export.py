@@ -9,6 +9,7 @@ from typing import Any
 from django.urls import reverse
 
 from leaderboard.metric_defs import METRIC_KEYS
+from leaderboard.site.csv_cells import neutralise
 from leaderboard.testsets.models import ReportedResult
 
 from .boards import Board, Entry
@@ -76,7 +77,7 @@ def csv_columns() -> list[str]:
 
 
 def board_csv(document: dict[str, Any]) -> str:
-    """CSV of a :func:`board_document`: one row per entry, N/A as an empty cell."""
+    """CSV of a :func:`board_document`: one row per entry, N/A as an empty cell, text never a formula."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=csv_columns(), lineterminator="\n")
     writer.writeheader()
@@ -96,5 +97,5 @@ def board_csv(document: dict[str, Any]) -> str:
             row.update({key: entry["metrics"][key], f"{key}_ci_low": interval.get("low"),
                         f"{key}_ci_high": interval.get("high"), f"{key}_paper_mean": paper.get("mean"),
                         f"{key}_paper_std": paper.get("std")})
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: neutralise(v) for k, v in row.items()})
     return out.getvalue()

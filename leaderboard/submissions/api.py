@@ -3,7 +3,6 @@ its per-case results, the container limits of a benchmark."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -21,16 +20,20 @@ from evaluator.problems import Problem
 from leaderboard.accounts.access import team_of
 from leaderboard.testsets.services import default_benchmark
 
-from . import container_config
+from . import container_config, intake
 from .access import visible_submissions
-from .models import ContainerRun, Evaluation, Submission, SubmissionKind
+from .models import ContainerRun, Evaluation, Submission
 from .per_case import case_columns, case_rows
-from .serializers import (ContainerLimitsSerializer, PerCaseSerializer, QuotaRejectionSerializer,
-                          RejectionSerializer, SubmissionCreateSerializer, SubmissionSerializer)
-from .services import (QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive,
-                       submit_container_upload)
+from .serializers import (
+    ContainerLimitsSerializer,
+    PerCaseSerializer,
+    QuotaRejectionSerializer,
+    RejectionSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+)
+from .services import QuotaExceeded, SubmissionMeta, SubmissionRejected
 from .states import EvaluationState
-from .uploads import declared_too_large, over_limit_problem
 
 
 def _with_evaluations(queryset):
@@ -64,44 +67,34 @@ class SubmissionListCreate(GenericAPIView):
                    429: OpenApiResponse(QuotaRejectionSerializer, description="quota of the rolling window used")},
     )
     def post(self, request: Request) -> Response:
-        if declared_too_large(request._request):
-            return rejection([over_limit_problem()], code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        """Token-authenticated uploads are refused (size, team, quota) before the body is read; the service
+        (:mod:`.intake`) does the rest and this view only maps its outcome to HTTP."""
         team = team_of(request.user)
         if team is None:
             raise PermissionDenied("Only members of a team can submit; create or join a team first.")
-        serializer = SubmissionCreateSerializer(data=request.data)
-        if getattr(request._request, "upload_over_limit", None):
-            return rejection([over_limit_problem(str(request.data.get("kind") or SubmissionKind.ARCHIVE))],
-                             code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        if not serializer.is_valid():
-            return rejection([Problem(f"{field}: {' '.join(str(m) for m in messages)}", expected=None)
-                              for field, messages in serializer.errors.items()], code=status.HTTP_400_BAD_REQUEST)
-        data = serializer.validated_data
-        testset = default_benchmark(data["testset"] or None)
-        if testset is None and data["testset"]:
-            return rejection([Problem(f"no benchmark called {data['testset']!r} is open for submissions")],
-                             code=status.HTTP_400_BAD_REQUEST)
-        upload = data.get("file")
-        meta = SubmissionMeta(method_name=data["method_name"], description=data["description"],
-                              paper_url=data["paper_url"], code_url=data["code_url"], is_public=data["is_public"])
         try:
-            if data["kind"] == SubmissionKind.CONTAINER:
-                submission = submit_container_upload(team=team, user=request.user, upload=upload, meta=meta,
-                                                     reference=data["image_reference"], testset=testset)
-            elif upload.size > settings.LEADERBOARD_MAX_UPLOAD_BYTES:
-                return rejection([over_limit_problem()], code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-            else:
-                submission = submit_archive(team=team, user=request.user, handle=upload.file, file_name=upload.name,
-                                            meta=meta, testset=testset)
+            intake.refuse_before_body(request._request, team=team)
+            serializer = SubmissionCreateSerializer(data=request.data)  # the body is read here
+            intake.refuse_cut_upload(request._request, kind=str(request.data.get("kind") or ""))
+            if not serializer.is_valid():
+                return rejection([Problem(f"{field}: {' '.join(str(m) for m in messages)}", expected=None)
+                                  for field, messages in serializer.errors.items()], code=status.HTTP_400_BAD_REQUEST)
+            data = serializer.validated_data
+            testset = default_benchmark(data["testset"] or None)
+            if testset is None and data["testset"]:
+                return rejection([Problem(f"no benchmark called {data['testset']!r} is open for submissions")],
+                                 code=status.HTTP_400_BAD_REQUEST)
+            meta = SubmissionMeta(method_name=data["method_name"], description=data["description"],
+                                  paper_url=data["paper_url"], code_url=data["code_url"], is_public=data["is_public"])
+            submission = intake.receive_upload(team=team, user=request.user, upload=intake.UploadRequest(
+                kind=data["kind"], meta=meta, testset=testset, file=data.get("file"),
+                image_reference=data["image_reference"]))
         except SubmissionRejected as rejected:
             return rejection(rejected.problems, code=rejected.status)
         except QuotaExceeded as exceeded:
             quota = exceeded.status
             return Response({"detail": quota.explanation(), "limit": quota.limit, "used": quota.used,
                              "next_slot_at": quota.next_slot_at}, status=status.HTTP_429_TOO_MANY_REQUESTS)
-        finally:
-            if upload is not None:
-                upload.close()
         fresh = _with_evaluations(Submission.objects.filter(pk=submission.pk)).get()
         return Response(SubmissionSerializer(fresh, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)

@@ -1,23 +1,23 @@
 """Receiving uploads: a size-limited, disk-only upload handler and the quick checks answered at once.
 
 The handler writes every uploaded file to a temporary file in 1 MiB chunks (never into
-memory) and stops accepting a file's bytes past :func:`upload_limit_bytes` (the largest
-upload of any accepted kind: archives, and image tarballs where containers are enabled);
-the view then checks the kind's own limit and reports it. :func:`quick_problems` looks only
-at the first bytes (and, for zip, the central directory); full validation runs in the worker.
+memory) and stops reading the request past :func:`upload_limit_bytes` (the largest upload
+of any accepted kind: archives, and image tarballs where containers are enabled): the rest
+of the body is left unread; :mod:`.intake` then reports it, and checks the kind's own limit.
+:func:`quick_check` looks only at the first bytes (and, for zip, the central directory, read
+boundedly by the worker's own reader); full validation runs in the worker.
 """
 
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
+from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
-from evaluator.archive import ArchiveError, ArchiveFormat, ArchiveLimits, detect_format
+from evaluator.archive import ArchiveError, ArchiveFormat, ArchiveLimits, detect_format, read_zip_directory
 from evaluator.problems import Problem
 
 CHUNK = 1 << 20
@@ -48,7 +48,7 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
             if self.request is not None:
                 self.request.upload_over_limit = self.file_name
             self.file.close()  # deletes the partial temporary file
-            raise SkipFile()
+            raise StopUpload(connection_reset=True)  # the answer is known: read no more of the body
         return super().receive_data_chunk(raw_data, start)
 
 
@@ -88,25 +88,6 @@ class QuickCheck:
     extension: str  # storage suffix of the detected format ("" when unknown)
 
 
-class _TooManyMembers(Exception):
-    pass
-
-
-def _zip_names(handle: BinaryIO, *, max_members: int) -> list[str]:
-    """Member names from the central directory, refusing an oversized directory before parsing it (the
-    same end-of-directory record zipfile itself trusts; zipfile would load all of it into memory)."""
-    end = zipfile._EndRecData(handle)
-    if end is None:
-        raise zipfile.BadZipFile("no end-of-central-directory record")
-    if end[zipfile._ECD_ENTRIES_TOTAL] > max_members:
-        raise _TooManyMembers(f"the zip lists {end[zipfile._ECD_ENTRIES_TOTAL]:,} entries")
-    if end[zipfile._ECD_SIZE] > max_members * 1024:
-        raise _TooManyMembers(f"the zip's directory takes {end[zipfile._ECD_SIZE]:,} bytes")
-    handle.seek(0)
-    with zipfile.ZipFile(handle) as archive:
-        return archive.namelist()
-
-
 def quick_check(handle: BinaryIO, *, file_name: str) -> QuickCheck:
     """Checks that need only the first bytes: a zip, tar.gz or tar; for zip a readable directory."""
     handle.seek(0)
@@ -117,15 +98,10 @@ def quick_check(handle: BinaryIO, *, file_name: str) -> QuickCheck:
         return QuickCheck([Problem(error.message, file=file_name, expected=error.expected)], "")
     problems: list[Problem] = []
     if archive_format is ArchiveFormat.ZIP:
-        handle.seek(0)
-        try:
-            names = _zip_names(handle, max_members=ArchiveLimits().max_members)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-            problems.append(Problem(f"the zip file cannot be read ({error}); was the upload cut short?",
-                                    file=file_name, expected="a complete zip archive"))
-        except _TooManyMembers as error:
-            problems.append(Problem(str(error), file=file_name,
-                                    expected=f"at most {ArchiveLimits().max_members:,} entries"))
+        try:  # bounded, by the same rules as the worker's reader
+            names = read_zip_directory(handle, limits=ArchiveLimits())
+        except ArchiveError as error:
+            problems.append(Problem(error.message, file=file_name, expected=error.expected))
         else:
             if not any(name.rsplit("/", 1)[-1] == "predictions.csv" for name in names):
                 problems.append(Problem("the archive has no predictions.csv", file=file_name,

@@ -11,23 +11,23 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from evaluator.problems import Problem
 from leaderboard.accounts.access import is_maintainer, team_of
+from leaderboard.site.csv_cells import safe_row
 from leaderboard.storage import private_storage
 from leaderboard.testsets.services import default_benchmark
 
+from . import container_config, intake
 from .access import visible_submissions
 from .forms import SubmissionEditForm, SubmissionForm
-from . import container_config
-from .models import ContainerRun, Evaluation, EvaluationEvent, SubmissionKind
+from .models import ContainerRun, Evaluation, EvaluationEvent
 from .per_case import case_columns, case_rows
 from .quota import quota_status
-from .services import (QuotaExceeded, SubmissionMeta, SubmissionRejected, submit_archive,
-                       submit_container_upload)
+from .services import QuotaExceeded, SubmissionMeta, SubmissionRejected
 from .states import PENDING_STATES, EvaluationState
-from .uploads import declared_too_large, over_limit_problem
 
 REFRESH_SECONDS = 5
 
@@ -49,59 +49,63 @@ def submission_list(request: HttpRequest) -> HttpResponse:
     return render(request, "submissions/list.html", context)
 
 
+def _form_options() -> dict:
+    enabled = container_config.containers_enabled()
+    return {"max_bytes": settings.LEADERBOARD_MAX_UPLOAD_BYTES,
+            "image_max_bytes": settings.LEADERBOARD_MAX_IMAGE_UPLOAD_BYTES if enabled else None,
+            "registries": settings.LEADERBOARD_CONTAINER_REGISTRIES}
+
+
+def _new_page(request: HttpRequest, team, *, form: SubmissionForm, problems: list[Problem],
+              code: int) -> HttpResponse:
+    benchmark = default_benchmark()
+    enabled = container_config.containers_enabled()
+    context = {"form": form, "problems": problems, "quota": quota_status(team), "team": team,
+               "container_limits": container_config.limits_for_teams(benchmark) if enabled and benchmark else None,
+               "benchmark": benchmark}
+    return render(request, "submissions/new.html", context, status=code)
+
+
+@csrf_exempt  # the CSRF check reads the form; refusals that need no body come first (see _upload)
 @login_required
 def submission_new(request: HttpRequest) -> HttpResponse:
     team = team_of(request.user)
     if team is None:
         messages.info(request, "Create a team or accept an invitation before submitting.")
         return redirect("team")
-    max_bytes = settings.LEADERBOARD_MAX_UPLOAD_BYTES
-    enabled = container_config.containers_enabled()
-    form_options = {"max_bytes": max_bytes,
-                    "image_max_bytes": settings.LEADERBOARD_MAX_IMAGE_UPLOAD_BYTES if enabled else None,
-                    "registries": settings.LEADERBOARD_CONTAINER_REGISTRIES}
-    problems: list[Problem] = []
-    code = 200
-    if request.method == "POST" and declared_too_large(request):  # larger than any kind's limit; body not read
-        form, problems, code = SubmissionForm(**form_options), [over_limit_problem()], 413
-    elif request.method == "POST":
-        form = SubmissionForm(request.POST, request.FILES, **form_options)
-        if getattr(request, "upload_over_limit", None):
-            problems, code = [over_limit_problem(request.POST.get("kind") or SubmissionKind.ARCHIVE)], 413
-        elif form.is_valid():
-            data = form.cleaned_data
-            upload = data["file"]
-            meta = SubmissionMeta(method_name=data["method_name"], description=data["description"],
-                                  paper_url=data["paper_url"], code_url=data["code_url"], is_public=data["is_public"])
-            testset = data["testset"] or default_benchmark()
-            try:
-                if data["kind"] == SubmissionKind.CONTAINER:
-                    submission = submit_container_upload(team=team, user=request.user, upload=upload, meta=meta,
-                                                         reference=data.get("image_reference", ""), testset=testset)
-                elif upload.size > max_bytes:
-                    raise SubmissionRejected([over_limit_problem()], status=413)
-                else:
-                    submission = submit_archive(team=team, user=request.user, handle=upload.file,
-                                                file_name=upload.name, meta=meta, testset=testset)
-            except SubmissionRejected as rejected:
-                problems, code = rejected.problems, rejected.status
-            except QuotaExceeded as exceeded:
-                problems, code = [Problem(exceeded.status.explanation())], 429
-            else:
-                messages.success(request, "Uploaded. Scoring starts shortly; this page follows its progress.")
-                return redirect("submission-detail", pk=submission.pk)
-            finally:
-                if upload is not None:
-                    upload.close()
-        else:
-            code = 400
-    else:
-        form = SubmissionForm(**form_options)
-    benchmark = default_benchmark()
-    context = {"form": form, "problems": problems, "quota": quota_status(team), "team": team,
-               "container_limits": container_config.limits_for_teams(benchmark) if enabled and benchmark else None,
-               "benchmark": benchmark}
-    return render(request, "submissions/new.html", context, status=code)
+    if request.method == "POST":
+        try:
+            intake.refuse_before_body(request, team=team)
+        except SubmissionRejected as rejected:  # nothing is done, so answering needs no CSRF token
+            return _new_page(request, team, form=SubmissionForm(**_form_options()), problems=rejected.problems,
+                             code=rejected.status)
+        except QuotaExceeded as exceeded:
+            return _new_page(request, team, form=SubmissionForm(**_form_options()),
+                             problems=[Problem(exceeded.status.explanation())], code=429)
+        return _upload(request, team)
+    return _new_page(request, team, form=SubmissionForm(**_form_options()), problems=[], code=200)
+
+
+@csrf_protect
+def _upload(request: HttpRequest, team) -> HttpResponse:
+    """The upload after the checks from headers: CSRF-checked, parsed, handed to :mod:`.intake`."""
+    form = SubmissionForm(request.POST, request.FILES, **_form_options())
+    try:
+        intake.refuse_cut_upload(request, kind=request.POST.get("kind") or "")
+        if not form.is_valid():
+            return _new_page(request, team, form=form, problems=[], code=400)
+        data = form.cleaned_data
+        meta = SubmissionMeta(method_name=data["method_name"], description=data["description"],
+                              paper_url=data["paper_url"], code_url=data["code_url"], is_public=data["is_public"])
+        submission = intake.receive_upload(team=team, user=request.user, upload=intake.UploadRequest(
+            kind=data["kind"], meta=meta, testset=data["testset"] or default_benchmark(), file=data["file"],
+            image_reference=data.get("image_reference", "")))
+    except SubmissionRejected as rejected:
+        return _new_page(request, team, form=form, problems=rejected.problems, code=rejected.status)
+    except QuotaExceeded as exceeded:
+        return _new_page(request, team, form=form, problems=[Problem(exceeded.status.explanation())], code=429)
+    messages.success(request, "Uploaded. Scoring starts shortly; this page follows its progress.")
+    return redirect("submission-detail", pk=submission.pk)
 
 
 @login_required
@@ -170,7 +174,7 @@ def evaluation_cases_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse
     evaluation = _own_evaluation(request, pk)
     columns = case_columns(request.user, track=evaluation.track)
     writer = csv.writer(_Echo(), lineterminator="\n")
-    rows = [columns] + [["" if v is None else v for v in row] for row in case_rows(evaluation, columns)]
+    rows = [columns] + [safe_row(row) for row in case_rows(evaluation, columns)]
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}-per-case.csv"'
     return response

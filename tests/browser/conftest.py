@@ -189,9 +189,23 @@ def browser_problems() -> Problems:
     return Problems()
 
 
+#: Reports every Content-Security-Policy violation of every document to the test (``reportCspViolation``).
+CSP_LISTENER = """
+document.addEventListener('securitypolicyviolation', (e) => window.reportCspViolation(
+  `${e.effectiveDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile || e.documentURI}:${e.lineNumber}`));
+"""
+
+
 @pytest.fixture
 def page(context, browser_problems):
+    """A page whose script errors, HTTP errors and Content-Security-Policy violations (the DOM event and the
+    console message) fail the test."""
     page = context.pages[0] if context.pages else context.new_page()
+    context.expose_function("reportCspViolation",
+                            lambda text: browser_problems.found.append(f"CSP {page.url} {text}"))
+    context.add_init_script(CSP_LISTENER)
+    page.on("console", lambda message: browser_problems.found.append(f"CSP-console {page.url} {message.text}")
+            if "Content Security Policy" in message.text or "Permissions-Policy" in message.text else None)
     page.on("pageerror", lambda error: browser_problems.found.append(f"script {page.url} {error}"))
     page.on("response", lambda response: browser_problems.found.append(
         f"HTTP {response.url} {response.status}") if response.status >= 400 else None)

@@ -14,6 +14,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from tests.leaderboard.integration.processes import manage
+
 from .conftest import PASSWORD, REFERENCE_METHOD, LiveSite
 from .pagecheck import a11y_problems, board_column, board_methods, chart_text, focused, overflow
 
@@ -259,3 +261,28 @@ def test_entry_page_shows_its_plots(page: Page, live_site: LiveSite, screenshots
     page.goto(f"/entries/{live_site.entries['Shuffled scores']}/")
     expect(page.locator("h2:has-text('Against the leader') + p")).to_contain_text(
         re.compile(r"difference -\d\.\d{3}, two-sided p = (< 0\.001|\d\.\d{3})"))
+
+
+def test_every_page_renders_under_the_content_security_policy(page: Page, live_site: LiveSite):
+    """The pages the other tests do not open, public and maintainers'; the ``page`` fixture fails the test on
+    any CSP violation (the securitypolicyviolation event or the console's report), script or HTTP error."""
+    for path, heading in [("/about/", "How scoring works"), ("/downloads/", None), ("/api/docs/", None),
+                          ("/accounts/login/", "Log in"), ("/accounts/signup/", None)]:
+        response = page.goto(path)
+        assert response.status == 200 and response.headers["content-security-policy"], path
+        if heading:
+            expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+    page.goto("/api/docs/swagger/")  # Swagger UI: its scripts and styles are files, the schema is fetched
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("CT-based COVID-19 triage leaderboard API")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+
+    manage("createsuperuser", "--noinput", "--username", "maintainer", "--email", "m@example.org",
+           env={**live_site.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD})
+    page.goto("/admin/login/")
+    page.get_by_label("Username").fill("maintainer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Site administration")
+    for path in ("/admin/submissions/submission/", "/admin/accounts/team/", "/admin/auth/user/add/",
+                 f"/entries/{next(iter(live_site.entries.values()))}/"):
+        assert page.goto(path).status == 200, path

@@ -17,7 +17,7 @@ import pytest
 from scipy.stats import mannwhitneyu, norm
 from sklearn.metrics import roc_auc_score
 
-from evaluator.metrics import delong_covariance, delong_test
+from evaluator.metrics import delong_covariance, delong_differences, delong_test
 
 DATA = Path(__file__).parent / "data"
 
@@ -166,3 +166,23 @@ def test_rejects_unusable_input() -> None:
         delong_test([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="confidence"):
         delong_test([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], confidence=1.5)
+
+
+def test_differences_of_many_pairs_equal_the_two_sample_test_and_the_exact_reference() -> None:
+    """delong_differences (all pairs at once) against delong_test and exact_test on the paired scores."""
+    labels, columns = paired_scores()
+    keys = ("rating", "marker", "skewed", "rating")  # the repeat: identical scores
+    matrix = np.array([[float(v) for v in columns[key]] for key in keys])
+    first, second = np.meshgrid(np.arange(len(keys)), np.arange(len(keys)), indexing="ij")
+    z, variance = delong_differences(*delong_covariance(labels, matrix), first, second)
+    for i in range(len(keys)):
+        for j in range(len(keys)):
+            expected = delong_test(labels, matrix[i], matrix[j])
+            assert z[i, j] == pytest.approx(expected.z, rel=1e-12, abs=1e-15), (i, j)
+            half = expected.ci_high - expected.difference
+            assert norm.ppf(0.975) * np.sqrt(variance[i, j]) == pytest.approx(half, rel=1e-12, abs=1e-15)
+            if keys[i] != keys[j]:
+                exact = exact_test(labels, [Fraction(v) for v in columns[keys[i]]],
+                                   [Fraction(v) for v in columns[keys[j]]])
+                assert z[i, j] == pytest.approx(exact["z"], rel=1e-10), (i, j)
+    assert z[0, 3] == 0.0 and z[0, 0] == 0.0 and variance[0, 3] == 0.0

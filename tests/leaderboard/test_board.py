@@ -163,3 +163,21 @@ def test_sort_controls_are_accessible(client, three_teams):
 def test_empty_site(client, db):
     assert b"No benchmark yet" in client.get(reverse("board")).content
     assert client.get(reverse("api-leaderboard")).status_code == 404
+
+
+def test_csv_export_cells_are_never_formulas(client, label_version, archives):
+    """OWASP CSV injection: text from teams (team and method names) comes out as text, not a live formula."""
+    handle = make_team("@SUM(A1:A9)", "mallory")
+    submit_and_score(handle, archives["perfect"], method='=HYPERLINK("http://evil.example/","click")')
+    response = client.get(reverse("api-leaderboard"), {"format": "csv"})
+    row = next(csv.DictReader(io.StringIO(response.content.decode())))
+    assert row["method_name"] == '\'=HYPERLINK("http://evil.example/","click")'
+    assert row["team"] == "'@SUM(A1:A9)"
+    assert float(row["roc_auc_all"]) > 0  # numbers are untouched
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@x", "\tx", "\rx"])
+def test_csv_cell_neutralises_each_formula_start(text):
+    from leaderboard.site.csv_cells import neutralise
+    assert neutralise(text) == "'" + text
+    assert neutralise(-0.25) == -0.25 and neutralise("plain -x") == "plain -x" and neutralise(None) == ""

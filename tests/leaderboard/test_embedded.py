@@ -43,3 +43,52 @@ def test_runboard_serves_and_scores(tmp_path, tiny_dir, archives):
         board.process.send_signal(signal.SIGTERM)  # what Ctrl-C does: both processes stop
         assert board.process.wait(timeout=40) == 0, board.tail()
         board.stop()
+
+
+def test_the_board_answers_while_slow_clients_hang_on(tmp_path):
+    """Slowloris on loopback: 10 connections that send one header line every 0.3 s and never finish their
+    request; the embedded web server (runboard's own gunicorn command) still answers `GET /`. The bound is
+    generous: what is asserted is that the page is answered at all while they hang on."""
+    import socket
+    import threading
+
+    from leaderboard.site.management.commands.runboard import Command
+
+    env = clean_environment({"LEADERBOARD_DATA_DIR": str(tmp_path / "var")})
+    manage("migrate", "--noinput", env=env)
+    port = free_port()
+    web = Service("web", Command().commands(bind=f"127.0.0.1:{port}", web_workers=2, concurrency=1)["web"], env,
+                  tmp_path / "web.log").start()
+    base = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+    slow: list[socket.socket] = []
+
+    def drip() -> None:
+        while not stop.wait(0.3):
+            for sock in slow:
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+
+    try:
+        started(web, base + "/api/testsets/")
+        for _ in range(10):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(sock)
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        stop.wait(1.0)  # every slow client has sent a header line and holds its connection
+        answered = []
+        for _ in range(3):
+            try:
+                answered.append(requests.get(base + "/", timeout=5).status_code)
+            except requests.RequestException as error:
+                answered.append(type(error).__name__)
+        assert answered == [200, 200, 200], web.tail()
+    finally:
+        stop.set()
+        for sock in slow:
+            sock.close()
+        web.stop()

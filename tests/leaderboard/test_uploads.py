@@ -33,7 +33,7 @@ def stored_files() -> set[str]:
     (b"", "the file is empty"),
     (b"case_id,covid_probability\nc000,0.5\n", "not a zip, tar.gz or tar"),
     (b"Rar!\x1a\x07\x00rest", "RAR archive, which is not supported"),
-    (b"PK\x03\x04 truncated", "cannot be read"),
+    (b"PK\x03\x04 truncated", "corrupt or truncated zip file"),
 ])
 def test_quick_checks_answer_at_once_and_store_nothing(client, label_version, team_a, data, words):
     before = stored_files()
@@ -65,7 +65,18 @@ def test_a_zip_with_too_many_entries_is_refused_before_its_directory_is_read(cli
         for i in range(10_001):
             archive.writestr(f"junk/{i}", b"")
     response = post(client, team_a, path.read_bytes())
-    assert response.status_code == 400 and "lists 10,002 entries" in response.json()["problems"][0]["message"]
+    assert response.status_code == 400 and "more than 10,000 members" in response.json()["problems"][0]["message"]
+
+
+def test_a_zip_whose_end_record_understates_its_entries_is_refused_at_upload(client, label_version, team_a,
+                                                                             settings):
+    from tests.evaluator.test_zip_directory import lying_zip
+
+    settings.LEADERBOARD_MAX_UPLOAD_BYTES = 32 << 20
+    before = stored_files()
+    response = post(client, team_a, lying_zip(entries=150_001, claimed=1))
+    assert response.status_code == 400 and "more than 10,000 members" in response.json()["problems"][0]["message"]
+    assert Submission.objects.count() == 0 and stored_files() == before
 
 
 def test_uploads_over_the_limit_are_refused(client, label_version, team_a, settings):
@@ -167,3 +178,60 @@ def test_web_form_shows_every_problem(client, label_version, team_a):
     response = client.post(reverse("submission-new"), {"file": upload, "method_name": "m"})
     assert response.status_code == 400
     assert b"not a zip, tar.gz or tar archive" in response.content and b"nothing was stored" in response.content
+
+
+class CountingPayload:
+    """A request body that counts the bytes the server reads from it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._stream, self.read_bytes = io.BytesIO(data), 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._stream.readline(size)
+        self.read_bytes += len(line)
+        return line
+
+
+def counted_post(client, url: str, fields: dict, **extra):
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+    body = encode_multipart(BOUNDARY, fields)
+    payload = CountingPayload(body)
+    response = client.generic("POST", url, body, content_type=MULTIPART_CONTENT, **{"wsgi.input": payload}, **extra)
+    return response, payload, len(body)
+
+
+@pytest.mark.parametrize("via", ["api", "web"])
+def test_over_quota_uploads_are_refused_before_the_body_is_read(client, label_version, team_a, archives, settings,
+                                                                via):
+    settings.LEADERBOARD_DAILY_QUOTA = 1
+    submit(team_a, archives["noisy"])
+    upload = io.BytesIO(b"PK\x03\x04" + bytes(900_000))
+    upload.name = "big.zip"
+    fields = {"file": upload, "method_name": "m"}
+    if via == "api":
+        response, payload, size = counted_post(client, reverse("api-submissions"), fields, **team_a.auth())
+        assert "used 1 of 1" in response.json()["detail"]
+    else:
+        client.force_login(team_a.user)
+        response, payload, size = counted_post(client, reverse("submission-new"), fields)
+        assert b"used 1 of 1" in response.content
+    assert response.status_code == 429 and size > 900_000
+    assert payload.read_bytes == 0
+    assert Submission.objects.count() == 1
+
+
+def test_reading_stops_at_the_upload_limit(client, label_version, team_a, settings):
+    limit = settings.LEADERBOARD_MAX_UPLOAD_BYTES  # 1 MiB in the tests; the body declares 4 MiB
+    upload = io.BytesIO(b"PK\x03\x04" + bytes(4 * limit))
+    upload.name = "huge.zip"
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * limit  # so that the declared size alone does not refuse it
+    response, payload, size = counted_post(client, reverse("api-submissions"), {"file": upload, "method_name": "m"},
+                                           **team_a.auth())
+    assert response.status_code == 413 and size > 4 * limit
+    assert payload.read_bytes <= limit + 2 * (1 << 20)  # the limit plus at most the parser's read-ahead
