@@ -97,7 +97,10 @@ def _store(name: str, content: File) -> str:
 def _create_and_queue(*, team: Team, label_version: LabelVersion, stored: str, counts: bool,
                       **fields) -> Submission:
     """Create the submission and its first evaluation under the team's row lock (the quota's real check);
-    the stored file is deleted again if anything fails."""
+    the stored file is deleted again if anything fails before the commit. From the commit on the rows may exist
+    (a connection lost during COMMIT leaves that unknown), so the file is kept: an orphaned object is harmless, a
+    submission without its file is not."""
+    committing = False
     try:
         with transaction.atomic():
             Team.objects.select_for_update().only("pk").get(pk=team.pk)  # serialises this team's uploads
@@ -107,9 +110,12 @@ def _create_and_queue(*, team: Team, label_version: LabelVersion, stored: str, c
                     raise QuotaExceeded(status)
             submission = Submission.objects.create(team=team, file=stored, counts_toward_quota=counts, **fields)
             _evaluation(submission, label_version, reason=Evaluation.Reason.UPLOAD, initial=True)
+            committing = True
     except BaseException:
-        if stored:
+        if stored and not committing:
             private_storage().delete(stored)
+        elif stored:
+            log.error("upload stored as %s; the commit of its submission may have failed", stored)
         raise
     return submission
 
