@@ -374,6 +374,7 @@ class Topology:
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.profile.scratch_mb}m,mode=0755", "soak-scratch",
                         str(self.scratch)], check=True)
         self.env = self.site_env()
+        self.engine_before = set(labelled(self.env["DOCKER_HOST"]))
         self.manage("migrate", "--noinput")
         self.manage("collectstatic", "--noinput", "-v0")
         from tests.evaluator.tiny_testset import write_tiny_testset
@@ -671,6 +672,21 @@ class Faults:
 # --- the checks ---------------------------------------------------------------------------------------------
 
 
+def labelled(docker_host: str) -> dict[str, str]:
+    """Containers and volumes carrying the site's evaluation label: name → evaluation key."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host, timeout=60)
+    try:
+        found = {c.name: c.labels.get(LABEL_EVALUATION, "")
+                 for c in client.containers.list(all=True, filters={"label": LABEL_EVALUATION})}
+        found |= {v.name: (v.attrs.get("Labels") or {}).get(LABEL_EVALUATION, "")
+                  for v in client.volumes.list(filters={"label": LABEL_EVALUATION})}
+        return found
+    finally:
+        client.close()
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -797,15 +813,17 @@ def check(t: Topology, uploads: list[Upload], samples: list, faults: list[FaultR
                 fail(f"upload {u.method} during the S3 outage got {u.status} without an explanation: "
                      f"{u.body[:120]!r}")
 
-    # nothing left in the engine
-    import docker
-
-    client = docker.DockerClient(base_url=t.env["DOCKER_HOST"], timeout=60)
-    left = (client.containers.list(all=True, filters={"label": LABEL_EVALUATION})
-            + client.volumes.list(filters={"label": LABEL_EVALUATION}))
-    if left:
-        fail(f"left behind in the engine: {[getattr(x, 'name', x) for x in left]}")
-    client.close()
+    # nothing left in the engine: what carries the site's label, was not there when the run began, and belongs
+    # to one of this run's evaluations (the engine is shared with other test runs: theirs come and go in seconds,
+    # so a candidate must still be there 20 s later)
+    mine = {str(row[0]) for row in evaluations}
+    candidates = {name for name, key in labelled(t.env["DOCKER_HOST"]).items()
+                  if name not in t.engine_before and key in mine}
+    if candidates:
+        time.sleep(20)
+        left = sorted(candidates & set(labelled(t.env["DOCKER_HOST"])))
+        if left:
+            fail(f"left behind in the engine: {left}")
 
     # every stored file still readable, SHA-256 unchanged (read from moto directly)
     s3 = t.s3(direct=True)
