@@ -5,9 +5,11 @@ until it is scored, and find it on the board (API and page)."""
 from __future__ import annotations
 
 import argparse
+import io
 import shlex
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +18,14 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def run(command: list[str]) -> str:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                         f"{result.stderr[-3000:]}")
+    return result.stdout
 
 
 def step(message: str, started: float) -> None:
@@ -59,12 +69,20 @@ def main() -> int:
         archive = write_example_archive(root / "noisy.zip", testset=load_testset(testset), kind=ExampleKind.NOISY)
         for path in [root, *root.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)  # the image's user (uid 10001) reads them
-        subprocess.run([*compose, "run", "--rm", "-v", f"{root / 'testsets'}:/testsets:ro", "web", "python",
-                        "manage.py", "import_testset", "/testsets/tiny", "--noinput"], check=True,
-                       capture_output=True)
-        step("import_testset ran in the web image", args.started)
-        token = subprocess.run([*compose, "exec", "-T", "web", "python", "manage.py", "create_team", "Smoke team",
-                                "--user", "smoke"], check=True, capture_output=True, text=True).stdout.strip()
+        # Into the running web container through `exec` (`docker-compose run` of Compose v1 links containers,
+        # which Podman's API refuses), then import_testset there.
+        bundle = io.BytesIO()
+        with tarfile.open(fileobj=bundle, mode="w") as tar:
+            tar.add(testset, arcname="tiny")
+        piped = subprocess.run([*compose, "exec", "-T", "web", "sh", "-c", "mkdir -p /tmp/testsets && tar -x -C "
+                                "/tmp/testsets"], input=bundle.getvalue(), capture_output=True)
+        if piped.returncode != 0:
+            raise SystemExit(f"copying the test set into web failed: {piped.stderr.decode()[-2000:]}")
+        run([*compose, "exec", "-T", "web", "python", "manage.py", "import_testset", "/tmp/testsets/tiny",
+             "--noinput"])
+        step("import_testset ran in the web container", args.started)
+        token = run([*compose, "exec", "-T", "web", "python", "manage.py", "create_team", "Smoke team", "--user",
+                     "smoke"]).strip()
         with open(archive, "rb") as handle:
             response = requests.post(args.base + "/api/submissions/",
                                      headers={**headers, "Authorization": f"Token {token}"},
