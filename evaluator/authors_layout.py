@@ -79,7 +79,7 @@ def import_authors_layout(source: Path, destination: Path, *, name: str, version
         problems.append(Problem(
             "has no lung masks, and none were given", file=str(source),
             expected="--lungs DIR with <id>.nii.gz lung masks (1 and 2 the two lungs), or the reference lung "
-                     "segmentation of reference_models with its weights"))
+                     "segmentation: python -m reference_models import-authors ... --lung-weights DIR"))
     elif lungs_dir is not None:
         for case_id, _, _, _ in cases:
             if not find_nifti(lungs_dir, case_id):

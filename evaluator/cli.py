@@ -3,7 +3,7 @@
     python -m evaluator validate ARCHIVE --test-set DIR [--track archive|container] [--json OUT]
     python -m evaluator score ARCHIVE --test-set DIR [--json OUT] [--resamples N] [--seed N] [--workers N]
     python -m evaluator check-testset DIR [--workers N]
-    python -m evaluator import-authors SRC DST --name NAME --version V [--lungs DIR | --lung-weights DIR]
+    python -m evaluator import-authors SRC DST --name NAME --version V --lungs DIR
     python -m evaluator example-archive --test-set DIR --out FILE [--kind perfect|noisy|...]
 
 Exit status: 0 success; 1 the archive is invalid (every problem is printed); 2 the test set
@@ -15,25 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from .metrics.registry import METRICS
 from .problems import InvalidInput, Problem
 from .scoring import ScoringOptions, Track, public_view, score_archive, validate_archive
-from .testset import load_testset
-from .truth import build_truth
+from .testset import TestSet, load_testset
+from .truth import GroundTruth, build_truth
+from .worklist import SimulationSize, WorklistParameters
 
-METRIC_LABELS = {
-    "roc_auc_all": "ROC-AUC COVID-19 vs all others",
-    "roc_auc_normal": "ROC-AUC COVID-19 vs normal",
-    "roc_auc_bacterial_pneumonia": "ROC-AUC COVID-19 vs bacterial pneumonia",
-    "roc_auc_nodules": "ROC-AUC COVID-19 vs nodules",
-    "spearman_rho": "Spearman rho of severity (COVID-19 cases)",
-    "mean_dice": "Mean Dice (COVID-19 cases)",
-}
+T = TypeVar("T")
 
 
-def _progress(iterable, total):
+def _progress(iterable: Iterable[T], total: int) -> Iterable[T]:
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
@@ -41,7 +37,7 @@ def _progress(iterable, total):
     return tqdm(iterable, total=total, desc="ground truth", unit="case", file=sys.stderr, leave=False)
 
 
-def _load(test_set: str, workers: int):
+def _load(test_set: str, workers: int) -> tuple[TestSet, GroundTruth]:
     testset = load_testset(test_set)
     truth = build_truth(testset, workers=workers, progress=_progress)
     return testset, truth
@@ -62,12 +58,17 @@ def format_report(document: dict[str, Any], *, archive: str) -> str:
         "",
         f"{'metric':44} {'value':>7}   {int(document['bootstrap']['confidence'] * 100)}% CI",
     ]
-    for key, label in METRIC_LABELS.items():
-        value = document["metrics"][key]
-        interval = document["intervals"][key]
+    for metric in METRICS:
+        value, interval, label = document["metrics"][metric.key], document["intervals"][metric.key], metric.label
         shown = "N/A" if value is None else f"{value:.3f}"
         ci = f"[{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
         lines.append(f"{label:44} {shown:>7}   {ci}")
+    triage = document.get("triage") or {}
+    gain = (triage.get("measures") or {}).get("triage_gain")
+    interval = (triage.get("intervals") or {}).get("triage_gain")
+    lines += ["", f"{'triage gain, min saved per COVID-19 positive':44} {'N/A' if gain is None else f'{gain:.1f}':>7}"
+                  + (f"   [{interval['low']:.1f}, {interval['high']:.1f}]" if interval else "")
+                  + ("" if gain is not None else f"   ({triage.get('not_applicable') or 'not computed'})")]
     return "\n".join(lines)
 
 
@@ -95,7 +96,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     testset, truth = _load(args.test_set, args.workers)
-    options = ScoringOptions(n_resamples=args.resamples, seed=args.seed, workers=args.workers)
+    try:
+        worklist = WorklistParameters.from_dict(args.worklist)
+        size = SimulationSize(days=args.triage_days, resamples=args.triage_resamples)
+    except ValueError as error:
+        print(f"--worklist / --triage-*: {error}", file=sys.stderr)
+        return 2
+    options = ScoringOptions(n_resamples=args.resamples, seed=args.seed, workers=args.workers, worklist=worklist,
+                             worklist_size=size)
     try:
         document = score_archive(args.archive, testset=testset, truth=truth, track=Track(args.track),
                                  options=options)
@@ -123,14 +131,9 @@ def cmd_check_testset(args: argparse.Namespace) -> int:
 def cmd_import_authors(args: argparse.Namespace) -> int:
     from .authors_layout import import_authors_layout
 
-    segmenter = None
-    if args.lung_weights:  # the reference lung segmentation (reference_models, which needs torch)
-        from reference_models.pipeline import lung_segmenter
-
-        segmenter = lung_segmenter(args.lung_weights)
     testset = import_authors_layout(Path(args.source), Path(args.destination), name=args.name,
                                     version=args.version, description=args.description,
-                                    lungs_dir=Path(args.lungs) if args.lungs else None, lung_segmenter=segmenter)
+                                    lungs_dir=Path(args.lungs) if args.lungs else None)
     print(f"imported {len(testset.cases)} cases into {args.destination}")
     return 0
 
@@ -138,7 +141,7 @@ def cmd_import_authors(args: argparse.Namespace) -> int:
 def cmd_example_archive(args: argparse.Namespace) -> int:
     from .examples import ExampleKind, write_example_archive
 
-    testset, truth = _load(args.test_set, args.workers)
+    testset = load_testset(args.test_set)  # the labels are read from the files: no ground-truth cache needed
     write_example_archive(Path(args.out), testset=testset, kind=ExampleKind(args.kind), seed=args.seed,
                           track=Track(args.track))
     print(f"wrote {args.out} ({args.kind} predictions for the {args.track} track)")
@@ -168,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-only", action="store_true", help="leave the private per-case part out of --json")
     p.add_argument("--resamples", type=int, default=ScoringOptions().n_resamples, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=ScoringOptions().seed, help="bootstrap seed")
+    p.add_argument("--triage-days", type=int, default=SimulationSize().days,
+                   help="simulated days of the triage impact's values (docs/metrics.md)")
+    p.add_argument("--triage-resamples", type=int, default=SimulationSize().resamples,
+                   help="bootstrap resamples of its intervals (5 simulated days each)")
+    p.add_argument("--worklist", type=json.loads, default={}, metavar="JSON",
+                   help='the simulated department, e.g. \'{"readers": 3}\' (defaults for keys left out)')
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("check-testset", help="check a test-set directory and build its ground-truth cache")
@@ -181,10 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--description", default="")
-    lungs = p.add_mutually_exclusive_group()
-    lungs.add_argument("--lungs", help="folder of lung masks <id>.nii.gz (1 and 2 the two lungs)")
-    lungs.add_argument("--lung-weights", help="trained reference lung segmentation (a reference_models run folder) "
-                                              "to compute the lung masks once, at import")
+    p.add_argument("--lungs", help="folder of lung masks <id>.nii.gz (1 and 2 the two lungs); without masks, "
+                                   "`python -m reference_models import-authors --lung-weights` computes them")
     p.set_defaults(func=cmd_import_authors)
 
     p = sub.add_parser("example-archive", help="write an example prediction archive for a test set")

@@ -7,10 +7,6 @@ They need the labels, so they can only be made for the public sample set or by m
 
 from __future__ import annotations
 
-import csv
-import io
-import tempfile
-import zipfile
 from enum import StrEnum
 from pathlib import Path
 
@@ -18,6 +14,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from .archive.writer import ZipPredictionWriter
 from .groups import Group
 from .scoring import Track, visible_cases
 from .testset import TestCase, TestSet
@@ -48,13 +45,16 @@ def _noisy_mask(lesion: np.ndarray, lungs: np.ndarray, rng: np.random.Generator)
 
 def write_example_archive(out: Path, *, testset: TestSet, kind: ExampleKind, seed: int = 0,
                           track: Track = Track.ARCHIVE) -> Path:
-    """Write a ``.zip`` prediction archive for the cases visible in ``track``."""
+    """Write a ``.zip`` prediction archive for the cases visible in ``track`` (with :mod:`.archive.writer`)."""
     rng = np.random.default_rng(seed)
-    cases = visible_cases(testset, track)
     with_masks = kind in (ExampleKind.PERFECT, ExampleKind.NOISY, ExampleKind.MASKS_ONLY)
-    rows: list[dict[str, str]] = []
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w") as archive:
-        for case in cases:
+    columns = [column for column, keep in (("covid_probability", kind not in (ExampleKind.SEVERITY_ONLY,
+                                                                               ExampleKind.MASKS_ONLY)),
+                                           ("severity", kind not in (ExampleKind.PROBABILITY_ONLY,
+                                                                     ExampleKind.MASKS_ONLY))) if keep]
+    scores: list[tuple[str, float, float]] = []  # shuffled: written once all scores are drawn
+    with ZipPredictionWriter(out, columns=columns, masks=with_masks) as writer:
+        for case in visible_cases(testset, track):
             lungs = np.asanyarray(nib.load(str(case.lungs)).dataobj)
             lesion = _lesion(case)
             sizes = [int(np.count_nonzero(lungs == k)) for k in (1, 2)]
@@ -66,26 +66,16 @@ def write_example_archive(out: Path, *, testset: TestSet, kind: ExampleKind, see
                 probability = float(np.clip(rng.normal(0.75 if is_covid else 0.3, 0.2), 0, 1))
                 severity = float(np.clip(true_sev * rng.uniform(0.7, 1.3) + rng.uniform(0, 0.02), 0, 1))
                 mask = _noisy_mask(lesion, lungs, rng)
-            rows.append({"case_id": case.case_id, "covid_probability": f"{probability:.6f}",
-                         "severity": f"{severity:.6f}"})
-            if with_masks:
-                image = nib.load(str(case.image))
-                path = Path(tmp) / f"{case.case_id}.nii.gz"
-                nib.save(nib.Nifti1Image(mask.astype(np.uint8), image.affine), str(path))
-                archive.write(path, f"masks/{case.case_id}.nii.gz", compress_type=zipfile.ZIP_STORED)
-        if kind is ExampleKind.SHUFFLED:
-            for column in ("covid_probability", "severity"):
-                values = [row[column] for row in rows]
-                rng.shuffle(values)
-                for row, value in zip(rows, values):
-                    row[column] = value
-        columns = {"case_id": True, "covid_probability": kind is not ExampleKind.SEVERITY_ONLY,
-                   "severity": kind is not ExampleKind.PROBABILITY_ONLY}
-        if kind is ExampleKind.MASKS_ONLY:
-            columns["covid_probability"] = columns["severity"] = False
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=[c for c, keep in columns.items() if keep], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        archive.writestr("predictions.csv", text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+            if kind is ExampleKind.SHUFFLED:
+                scores.append((case.case_id, probability, severity))
+                continue
+            writer.add(case.case_id, covid_probability=probability, severity=severity,
+                       mask=mask if with_masks else None,
+                       affine=nib.load(str(case.image)).affine if with_masks else None)
+        if scores:
+            case_ids, probabilities, severities = (list(column) for column in zip(*scores, strict=True))
+            rng.shuffle(probabilities)
+            rng.shuffle(severities)
+            for case_id, probability, severity in zip(case_ids, probabilities, severities, strict=True):
+                writer.add(case_id, covid_probability=probability, severity=severity)
     return out

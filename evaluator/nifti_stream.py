@@ -70,7 +70,7 @@ def open_stream(path: Path) -> BinaryIO:
     magic = raw.read(2)
     raw.seek(0)
     if magic == GZIP_MAGIC:
-        return _GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return _GzipFile(fileobj=raw, mode="rb")
     return raw
 
 
@@ -154,20 +154,20 @@ def header_stream(path: Path, *, file: str, case_id: str | None = None
     return stream, layout, []
 
 
-def iter_voxel_chunks(stream, *, nbytes: int, buffer: np.ndarray) -> Iterator[memoryview]:
+def iter_voxel_chunks(stream: BinaryIO, *, nbytes: int, buffer: np.ndarray) -> Iterator[memoryview]:
     """Yield consecutive chunks of exactly ``nbytes`` voxel bytes, read into ``buffer``.
 
     Raises :class:`SizeMismatch` when the stream ends early or holds more data than
     ``nbytes``. ``buffer`` must be a contiguous uint8 array; chunks are views into it
     and are only valid until the next iteration.
     """
-    view = memoryview(buffer).cast("B")
+    view = memoryview(buffer.data).cast("B")
     done = 0
     while done < nbytes:
         want = min(len(view), nbytes - done)
         got = 0
         while got < want:
-            n = stream.readinto(view[got:want])
+            n = stream.readinto(view[got:want])  # type: ignore[attr-defined]  # files and gzip streams have it
             if not n:
                 raise SizeMismatch(done + got, nbytes)
             got += n

@@ -299,7 +299,7 @@ def kendall_tau_rows(rank_rows: np.ndarray, reference: np.ndarray) -> np.ndarray
 def _winners(keys: Sequence[str], score: np.ndarray, *, higher_is_better: bool) -> tuple[str, ...]:
     rounded = np.round(score, TIE_DECIMALS)
     best = rounded.max() if higher_is_better else rounded.min()
-    return tuple(key for key, value in zip(keys, rounded) if value == best)
+    return tuple(key for key, value in zip(keys, rounded, strict=True) if value == best)
 
 
 def _order(keys: Sequence[str], score: np.ndarray, *, higher_is_better: bool) -> tuple[str, ...]:
@@ -432,8 +432,9 @@ def _ranking(
     """The ranking of ``keys`` by ``values`` (full data) and ``drawn`` (``(B, R)`` on the valid resamples).
 
     ``delong``: ``(AUCs, covariance)`` of :func:`delong_covariance` for the entries (AUC metrics), else ``None``
-    (paired bootstrap differences). ``panel_tests(panel)``: per-case values (columns in ``panel`` order) and test-then-rank scores of the
-    entries ``panel`` (indices into ``keys``, ascending): the first ``max_panel`` of the ranking.
+    (paired bootstrap differences). ``panel_tests(panel)``: per-case values (columns in ``panel`` order) and
+    test-then-rank scores of the entries ``panel`` (indices into ``keys``, ascending): the first ``max_panel`` of
+    the ranking.
     """
     sign = 1.0 if higher_is_better else -1.0
     rank = stable_ranks(sign * values)
@@ -446,7 +447,7 @@ def _ranking(
     if delong is not None and pairs:
         z, variance = delong_differences(*delong, [a for a, _, _ in pairs], [b for _, b, _ in pairs])
         half = norm.ppf(0.5 + confidence / 2.0) * np.sqrt(variance)
-        for (a, b, _), z_ab, half_ab in zip(pairs, z, half):
+        for (a, b, _), z_ab, half_ab in zip(pairs, z, half, strict=True):
             difference = float(values[a] - values[b])
             tests.append(_Test(difference, difference - float(half_ab), difference + float(half_ab),
                                float(2.0 * norm.sf(abs(z_ab)))))
@@ -460,7 +461,7 @@ def _ranking(
         Comparison(a=keys[a], b=keys[b], kind=kind, method="delong" if delong is not None else "bootstrap",
                    difference=t.difference, ci_low=t.ci_low, ci_high=t.ci_high, p_value=t.p_value,
                    p_holm=float(p), significant=bool(p < alpha))
-        for (a, b, kind), t, p in zip(pairs, tests, adjusted)
+        for (a, b, kind), t, p in zip(pairs, tests, adjusted, strict=True)
     )
     separated = {c.b for c in comparisons if c.kind != "neighbour" and c.significant}
 
@@ -471,7 +472,7 @@ def _ranking(
             low = int(np.percentile(ranks, 100.0 * (1.0 - confidence) / 2.0, method="lower"))
             high = int(np.percentile(ranks, 100.0 * (1.0 + confidence) / 2.0, method="higher"))
             observed, counts = np.unique(ranks, return_counts=True)
-            blob = tuple((int(r), int(c)) for r, c in zip(observed, counts))
+            blob = tuple((int(r), int(c)) for r, c in zip(observed, counts, strict=True))
             median, p_first = float(np.median(ranks)), float(np.mean(ranks == 1))
         else:
             low = high = int(rank[i])
@@ -507,10 +508,11 @@ def _ranking(
     if test_then_rank is not None:
         schemes["test_then_rank"] = _order(panel_keys, test_then_rank.astype(float), higher_is_better=True)
         winners["test_then_rank"] = _winners(panel_keys, test_then_rank.astype(float), higher_is_better=True)
-        beaten = {key: int(count) for key, count in zip(panel_keys, test_then_rank)}
+        beaten = {key: int(count) for key, count in zip(panel_keys, test_then_rank, strict=True)}
     applicable = [set(w) for w in winners.values() if w is not None]
     robustness = Robustness(
-        n_entries=len(panel), kendall_tau_median=tau_median, kendall_tau_low=tau_low, kendall_tau_high=tau_high, schemes=schemes,
+        n_entries=len(panel), kendall_tau_median=tau_median, kendall_tau_low=tau_low, kendall_tau_high=tau_high,
+        schemes=schemes,
         test_then_rank_beaten=beaten, winners=winners,
         winner_depends_on_scheme=bool(applicable) and not set.intersection(*applicable),
     )
@@ -528,7 +530,8 @@ def _empty_ranking(metric: str, not_ranked: Sequence[str]) -> Ranking:
 
 
 def _release(
-    groups: Iterable[Group | str], true_severity: ArrayLike | Sequence[float | None], entries: Sequence[EntryPredictions],
+    groups: Iterable[Group | str], true_severity: ArrayLike | Sequence[float | None],
+    entries: Sequence[EntryPredictions],
     cases: Sequence[int],
 ) -> _Released:
     """Validate every input and keep only the released cases; one ``ValueError`` lists every problem."""

@@ -28,10 +28,11 @@ from . import SCORER_VERSION, metrics
 from .archive import ArchiveLimits, ExtractedArchive, read_archive
 from .groups import Distribution, Group
 from .mask_stats import MaskMeasurement, measure_mask
-from .nifti_stream import DEFAULT_CHUNK_BYTES
+from .nifti_stream import DEFAULT_CHUNK_BYTES, Geometry
 from .problems import InvalidInput, Problem
 from .testset import TestCase, TestSet
 from .truth import GroundTruth, load_case_masks, severity_from_counts
+from .worklist import SimulationSize, WorklistParameters, triage_impact
 
 
 class Track(StrEnum):
@@ -62,9 +63,11 @@ class ScoringOptions:
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    worklist: WorklistParameters = field(default_factory=WorklistParameters)
+    worklist_size: SimulationSize = field(default_factory=SimulationSize)
 
 
-def _measure_job(path: Path, file: str, case_id: str, geometry, masks_path: Path,
+def _measure_job(path: Path, file: str, case_id: str, geometry: Geometry, masks_path: Path,
                  chunk_bytes: int) -> MaskMeasurement | list[Problem]:
     return measure_mask(path, file=file, case_id=case_id, geometry=geometry, masks=load_case_masks(masks_path),
                         chunk_bytes=chunk_bytes)
@@ -80,7 +83,7 @@ def measure_masks(mask_paths: Mapping[str, Path], *, cases: Sequence[TestCase], 
     ]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            results = list(pool.map(_measure_job, *zip(*jobs)))
+            results = list(pool.map(_measure_job, *zip(*jobs, strict=True)))
     else:
         results = [_measure_job(*job) for job in jobs]
     problems = [p for r in results if isinstance(r, list) for p in r]
@@ -136,7 +139,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
         if measurement is not None and case.group is Group.COVID:
             dice = metrics.case_dice([
                 metrics.DiceCounts(intersection=hit, pred_count=measurement.predicted_voxels, true_count=size)
-                for hit, size in zip(measurement.lesion_overlap, summary.lesion_voxels)
+                for hit, size in zip(measurement.lesion_overlap, summary.lesion_voxels, strict=True)
             ])
         probabilities.append(prediction.covid_probability)
         severities.append(severity)
@@ -175,6 +178,11 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
     curves = metrics.roc_points(groups, score_values)
     ranked = metrics.ranked_severity_chart(groups, severity_values) if severity_values is not None else None
     all_true = [s if s is not None else 0.0 for s in true_severity]  # non-COVID cases: no COVID-19 lesion
+    triage = triage_impact(
+        groups=groups, true_severity=all_true, scores=score_values, severity=severity_values,
+        threshold=options.threshold if score_source == "covid_probability" else None,
+        parameters=options.worklist, size=options.worklist_size, seed=options.seed, confidence=options.confidence,
+    )
     return {
         "scorer_version": SCORER_VERSION,
         "testset": {"name": testset.name, "version": testset.version, "labels_digest": truth.digest},
@@ -186,6 +194,7 @@ def compute_result(*, testset: TestSet, truth: GroundTruth, track: Track, extrac
                    "masks": has_masks},
         "metrics": values,
         "intervals": {key: _interval_dict(intervals[key]) for key in values},
+        "triage": triage,
         "bootstrap": {"resamples": options.n_resamples, "seed": options.seed, "confidence": options.confidence,
                       "method": "percentile, cases resampled with replacement within each group"},
         "extras": {

@@ -13,21 +13,26 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import nibabel as nib
 import numpy as np
 
 from .groups import Group
 from .problems import InvalidInput, Problem
-from .runs import Runs, RunIndex, encode_runs
+from .runs import RunIndex, Runs, encode_runs
 from .testset import TestCase, TestSet
 
 CACHE_FORMAT = 2
 LUNG_LABELS = (1, 2)
+
+_T = TypeVar("_T")
+#: ``progress(iterable, total=n)`` wraps the iteration over the cases (e.g. ``tqdm``) to show progress.
+Progress = Callable[..., Iterable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,7 @@ class CaseMasks:
 
     @classmethod
     def from_runs(cls, lungs: tuple[Runs, Runs], lesions: tuple[Runs, ...]) -> CaseMasks:
-        named = {f"lung{label}": runs for label, runs in zip(LUNG_LABELS, lungs)}
+        named = {f"lung{label}": runs for label, runs in zip(LUNG_LABELS, lungs, strict=True)}
         named |= {f"lesion{i}": runs for i, runs in enumerate(lesions)}
         return cls(index=RunIndex.build(named), n_lesions=len(lesions))
 
@@ -79,7 +84,7 @@ class GroundTruth:
 
 def severity_from_counts(lesion_in_lung: Iterable[int], lung_voxels: Iterable[int]) -> float:
     """max over lungs of lesion-in-lung / lung voxels (a lung of 0 voxels contributes 0)."""
-    ratios = [hit / size if size else 0.0 for hit, size in zip(lesion_in_lung, lung_voxels)]
+    ratios = [hit / size if size else 0.0 for hit, size in zip(lesion_in_lung, lung_voxels, strict=True)]
     return float(max(ratios, default=0.0))
 
 
@@ -129,7 +134,7 @@ def _encode_case(case: TestCase, root: Path) -> tuple[CaseSummary | None, dict[s
                                 expected="0 background, 1 and 2 the two lungs"))
     lung_runs = tuple(encode_runs(lungs == label) for label in LUNG_LABELS)
     lung_voxels = tuple(runs.voxels for runs in lung_runs)
-    for label, size in zip(LUNG_LABELS, lung_voxels):
+    for label, size in zip(LUNG_LABELS, lung_voxels, strict=True):
         if size == 0:
             problems.append(Problem(f"has no voxel labelled {label}", file=lung_file, case_id=case.case_id,
                                     expected="two non-empty lungs labelled 1 and 2"))
@@ -168,7 +173,7 @@ def _encode_and_store(case: TestCase, root: Path, target: Path) -> tuple[CaseSum
     summary, arrays, problems = _encode_case(case, root)
     if summary is not None:
         tmp = target.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs: keyword arrays
         os.replace(tmp, target)
     return summary, problems
 
@@ -194,7 +199,7 @@ def default_cache_root(testset: TestSet) -> Path:
 
 
 def build_truth(testset: TestSet, *, cache_root: Path | None = None, workers: int = 1,
-                progress=None) -> GroundTruth:
+                progress: Progress | None = None) -> GroundTruth:
     """Check the label voxels, compute severities and cache run-length encoded masks.
 
     Reuses an existing cache for the same label digest. Raises InvalidInput listing every
@@ -206,15 +211,15 @@ def build_truth(testset: TestSet, *, cache_root: Path | None = None, workers: in
     if summary_path.is_file():
         stored = json.loads(summary_path.read_text())
         if stored.get("format") == CACHE_FORMAT and stored.get("digest") == digest:
-            summaries = {s["case_id"]: _summary_from_json(s) for s in stored["cases"]}
-            return GroundTruth(digest=digest, cache_dir=cache_dir, summaries=summaries)
+            cached = {s["case_id"]: _summary_from_json(s) for s in stored["cases"]}
+            return GroundTruth(digest=digest, cache_dir=cache_dir, summaries=cached)
     cache_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(case, testset.root, cache_dir / f"{case.case_id}.npz") for case in testset.cases]
     problems: list[Problem] = []
     summaries: dict[str, CaseSummary] = {}
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_encode_and_store, *zip(*jobs))
+            results = pool.map(_encode_and_store, *zip(*jobs, strict=True))
             for summary, found in _progress(results, progress, len(jobs)):
                 problems += found
                 if summary:
@@ -235,7 +240,7 @@ def build_truth(testset: TestSet, *, cache_root: Path | None = None, workers: in
                                                                        for c in testset.cases})
 
 
-def _progress(iterable, progress, total):
+def _progress(iterable: Iterable[_T], progress: Progress | None, total: int) -> Iterable[_T]:
     return progress(iterable, total=total) if progress else iterable
 
 
@@ -246,5 +251,5 @@ def _summary_to_json(s: CaseSummary) -> dict:
 
 
 def _summary_from_json(d: dict) -> CaseSummary:
-    return CaseSummary(d["case_id"], Group(d["group"]), tuple(d["lung_voxels"]), tuple(d["raters"]),  # type: ignore[arg-type]
+    return CaseSummary(d["case_id"], Group(d["group"]), tuple(d["lung_voxels"]), tuple(d["raters"]),
                        tuple(d["lesion_voxels"]), tuple(d["rater_severities"]))

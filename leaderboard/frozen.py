@@ -32,8 +32,9 @@ class FrozenFieldsModel(models.Model):
         values = {}
         for name in self.frozen_fields:
             field = self._meta.get_field(name)
-            if field.attname in self.__dict__:  # deferred fields are not compared
-                value = getattr(self, field.attname)
+            attname = getattr(field, "attname", name)
+            if attname in self.__dict__:  # deferred fields are not compared
+                value = getattr(self, attname)
                 values[name] = value.name if isinstance(field, models.FileField) else value
         return values
 

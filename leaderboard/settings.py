@@ -13,6 +13,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -270,6 +271,7 @@ LEADERBOARD_TOKEN_FAILURE_RATE = env.text("LEADERBOARD_TOKEN_FAILURE_RATE", "20/
 # --- cache ------------------------------------------------------------------------------------
 
 _cache_url = env.text("LEADERBOARD_CACHE_URL", "locmem://")
+CACHES: dict[str, dict[str, Any]]
 if _cache_url.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url,
                           "KEY_PREFIX": "leaderboard"}}
@@ -294,6 +296,10 @@ LEADERBOARD_TEAM_CHANGE_COOLDOWN_HOURS = env.integer("LEADERBOARD_TEAM_CHANGE_CO
 LEADERBOARD_DEFAULT_TESTSET = env.text("LEADERBOARD_DEFAULT_TESTSET")
 LEADERBOARD_SCRATCH_DIR = env.folder("LEADERBOARD_SCRATCH_DIR", DATA_DIR / "scratch")
 LEADERBOARD_BOOTSTRAP_RESAMPLES = env.integer("LEADERBOARD_BOOTSTRAP_RESAMPLES", 2000, minimum=1)
+# Triage impact (evaluator/worklist.py): simulated days for the values, and resamples × days for the intervals.
+LEADERBOARD_TRIAGE_DAYS = env.integer("LEADERBOARD_TRIAGE_DAYS", 1000, minimum=1)
+LEADERBOARD_TRIAGE_RESAMPLES = env.integer("LEADERBOARD_TRIAGE_RESAMPLES", 100, minimum=1)
+LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE = env.integer("LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE", 5, minimum=1)
 LEADERBOARD_SCORING_PROCESSES = env.integer("LEADERBOARD_SCORING_PROCESSES", max(1, min(4, os.cpu_count() or 1)),
                                             minimum=1)
 LEADERBOARD_SOFT_TIME_LIMIT = env.integer("LEADERBOARD_SOFT_TIME_LIMIT", 3600, minimum=10)
@@ -363,7 +369,6 @@ CELERY_TASK_QUEUES = (
     Queue(SCORING_QUEUE, Exchange(SCORING_QUEUE), routing_key=SCORING_QUEUE),  # CPU: archive scoring, watchdog
     Queue(GPU_QUEUE, Exchange(GPU_QUEUE), routing_key=GPU_QUEUE),  # GPU hosts: container runs only
 )
-CELERY_IMPORTS = ("leaderboard.containers.tasks",)  # the GPU queue's task (not in an installed app)
 CELERY_TASK_ROUTES = {
     "leaderboard.submissions.tasks.*": {"queue": SCORING_QUEUE, "routing_key": SCORING_QUEUE},
     "leaderboard.containers.*": {"queue": GPU_QUEUE, "routing_key": GPU_QUEUE},

@@ -1,4 +1,5 @@
-"""Command line: ``python -m reference_models {list,data,train,predict} ...`` (see docs/reference-models.md)."""
+"""Command line: ``python -m reference_models {list,data,train,predict,import-authors} ...``
+(see docs/reference-models.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,7 +28,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         schedule = PAPER_SCHEDULES.get(name)
         batching = PAPER_BATCHING.get(name)
         plan = (f"{schedule.optimizer} lr {schedule.lr:g}, {schedule.steps} batches of {batching.size} "
-                f"{batching.unit}" + "".join(f", lr {lr:g} after {round(f * schedule.steps)}" for f, lr in schedule.drops)
+                f"{batching.unit}"
+                + "".join(f", lr {lr:g} after {round(f * schedule.steps)}" for f, lr in schedule.drops)
                 if schedule and batching else "no training (paper parameters; optional grid search)")
         print(f"{name:20s} {method.title:22s} outputs: {', '.join(sorted(method.outputs)):36s} {plan}")
     return 0
@@ -39,7 +42,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         if args.load:
             for record in records:
                 series = record.load()
-                print(f"  {series.series_id}: {series.image_hu.shape} spacing {tuple(round(s, 3) for s in series.spacing)}"
+                spacing = tuple(round(s, 3) for s in series.spacing)
+                print(f"  {series.series_id}: {series.image_hu.shape} spacing {spacing}"
                       f" label {series.label} intensity {series.provenance['intensity']}")
     return 0
 
@@ -63,15 +67,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     lungs_dir = Path(args.lungs_weights) if args.lungs_weights else None
     lung_model = load_model(lungs_dir, device=device, expected_method="lungs") if lungs_dir else None
     if args.method == "thresholding":
-        parameters, report = dict(PAPER_PARAMETERS), {"source": "paper"}
+        parameters, report = dict(PAPER_PARAMETERS), dict[str, Any](source="paper")
         if args.grid_search:
             pool, _ = training_records("thresholding", records)
             items = [prepare_series(r, purpose="hu", lung_model=lung_model.model if lung_model else None,
                                     lungs_digest=lung_model.digest if lung_model else None,
                                     cache_dir=Path(args.cache_dir) if args.cache_dir else None) for r in pool]
-            result = grid_search_thresholding(items, progress=not args.quiet)
-            parameters, report = result.parameters, {"source": "grid search", "mean_dice": result.mean_dice,
-                                                     "series": [i.series_id for i in items], "table": result.table}
+            grid = grid_search_thresholding(items, progress=not args.quiet)
+            parameters, report = grid.parameters, {"source": "grid search", "mean_dice": grid.mean_dice,
+                                                     "series": [i.series_id for i in items], "table": grid.table}
         save_checkpoint(out / BEST, {"method": "thresholding", "model_kwargs": {}, "state_dict": None,
                                      "predict_options": parameters, "config": report, "step": 0, "metrics": {},
                                      "data": {"datasets": args.data}})
@@ -105,6 +109,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     columns, masks = output_columns(args.method)
     print(f"{args.method}: {len(cases)} cases → {args.out} (columns {', '.join(columns) or 'none'}"
           f"{', masks' if masks else ''}) in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def cmd_import_authors(args: argparse.Namespace) -> int:
+    """``evaluator import-authors`` with the lung masks computed by the trained reference lung segmentation."""
+    from evaluator.authors_layout import import_authors_layout
+    from reference_models.pipeline import lung_segmenter
+
+    testset = import_authors_layout(Path(args.source), Path(args.destination), name=args.name,
+                                    version=args.version, description=args.description,
+                                    lung_segmenter=lung_segmenter(args.lung_weights, device=args.device))
+    print(f"imported {len(testset.cases)} cases into {args.destination}")
     return 0
 
 
@@ -150,12 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int)
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("import-authors", help="import the paper authors' test layout, segmenting its lungs with the "
+                                              "reference lung network (python -m evaluator import-authors --lungs "
+                                              "when masks exist)")
+    p.add_argument("source", help="the authors' folder (holding test/ or being it)")
+    p.add_argument("destination", help="new test-set directory")
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--description", default="")
+    p.add_argument("--lung-weights", required=True, help="trained reference lung segmentation (a run folder)")
+    p.add_argument("--device", default="auto")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"list": cmd_list, "data": cmd_data, "train": cmd_train, "predict": cmd_predict}
+    commands = {"list": cmd_list, "data": cmd_data, "train": cmd_train, "predict": cmd_predict,
+                "import-authors": cmd_import_authors}
     try:
         return commands[args.command](args)
     except (FileNotFoundError, ValueError) as error:

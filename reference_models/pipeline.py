@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from evaluator.archive.writer import open_writer
 from evaluator.scoring import Track, visible_cases
 from evaluator.testset import load_testset
-from reference_models.archive_writer import open_writer
 from reference_models.data.volumes import Volume, from_standard, read_nifti, squeeze_3d, to_hu, to_standard
 from reference_models.provision import ensure_weights
 from reference_models.registry import LESIONS, METHODS, PROBABILITY, SEVERITY
@@ -85,7 +85,8 @@ def cases_in_folder(folder: Path | str) -> list[CaseImage]:
         else:
             cases.append(CaseImage(case_id, path))
     if missing:
-        raise FileNotFoundError(f"{folder}: no image for {len(missing)} case(s) of cases.csv: {', '.join(missing[:10])}")
+        raise FileNotFoundError(f"{folder}: no image for {len(missing)} case(s) of cases.csv: "
+                                f"{', '.join(missing[:10])}")
     return cases
 
 
@@ -128,7 +129,9 @@ def predict_lung_mask(lungs: LoadedModel | None, case: CaseVolume) -> np.ndarray
     """The lungs of a case (labels 1/2, standard orientation) by the lung network."""
     if lungs is None or lungs.model is None:
         raise ValueError("the methods need the lung network's weights")
-    return METHODS["lungs"].predict(lungs.model, case.volume.array, case.volume.spacing).lungs
+    labels = METHODS["lungs"].predict(lungs.model, case.volume.array, case.volume.spacing).lungs
+    assert labels is not None  # the lung method always returns its labels
+    return labels
 
 
 def predict_volume(weights: LoadedModel, case: CaseVolume, *, lung_mask: np.ndarray, case_id: str) -> CaseResult:
@@ -142,17 +145,6 @@ def predict_volume(weights: LoadedModel, case: CaseVolume, *, lung_mask: np.ndar
     mask = None if prediction.lesions is None else from_standard(prediction.lesions, volume.source_orientation)
     return CaseResult(case_id=case_id, probability=prediction.probability, severity=prediction.severity, mask=mask,
                       affine=case.affine, seconds=time.perf_counter() - started)
-
-
-def predict_image(
-    weights: LoadedModel, image_path: Path | str, *, lungs: LoadedModel | None, case_id: str = ""
-) -> CaseResult:
-    """Predict one NIfTI image (in HU) with ``weights``; ``lungs`` is the lung network every method needs."""
-    started = time.perf_counter()
-    case = load_case(image_path)
-    result = predict_volume(weights, case, lung_mask=predict_lung_mask(lungs, case),
-                            case_id=case_id or Path(image_path).name)
-    return dataclasses.replace(result, seconds=time.perf_counter() - started)
 
 
 def output_columns(method: str) -> tuple[list[str], bool]:
@@ -268,7 +260,7 @@ def run_reference(method: str, *, out_archive: Path | str, **options: Any) -> Pa
     return run_references([method], out_archives={method: out_archive}, **options)[method]
 
 
-def lung_segmenter(weights: Path | str, *, device: str = "auto"):
+def lung_segmenter(weights: Path | str, *, device: str = "auto") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``segment(image_hu, affine) -> labels`` on the image's own grid (0, 1, 2), from trained lung weights.
 
     For importing test sets that come without lung masks (``python -m evaluator import-authors --lung-weights``).

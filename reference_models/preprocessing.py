@@ -126,7 +126,7 @@ def window(
 def bounding_box(mask: np.ndarray) -> Box | None:
     """Smallest box (one slice per axis) holding every nonzero voxel of ``mask``; ``None`` if it is empty."""
     boxes = ndimage.find_objects((np.asarray(mask) != 0).astype(np.uint8))
-    return boxes[0] if boxes else None  # type: ignore[return-value]
+    return boxes[0] if boxes else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +142,7 @@ class Geometry:
 
     @property
     def cropped_shape(self) -> tuple[int, int, int]:
-        return tuple(s.stop - s.start for s in self.box)  # type: ignore[return-value]
+        return tuple(s.stop - s.start for s in self.box)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +186,8 @@ def preprocess(
         box = bounding_box(resampled_lungs) or box
         resampled_lungs = resampled_lungs[box]
     geometry = Geometry(
-        original_shape=tuple(image_hu.shape),  # type: ignore[arg-type]
-        resampled_shape=tuple(image.shape),  # type: ignore[arg-type]
+        original_shape=tuple(image_hu.shape),
+        resampled_shape=tuple(image.shape),
         box=box,
     )
     return Preprocessed(image=np.ascontiguousarray(image[box]), lungs=resampled_lungs, geometry=geometry)

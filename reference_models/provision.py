@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -77,11 +78,17 @@ the most: one label per series is a far sparser signal than a mask (at 200 batch
 heads had not learned yet; at 1,000 Multitask-Spatial-1 reaches validation ROC-AUC 0.95–1.0)."""
 
 
-def write_nsclc_standin(out_dir: Path | str, *, n: int, shape: Sequence[int], spacing: Sequence[float], seed: int) -> None:
+def _triple(values: Sequence[Any]) -> tuple[Any, Any, Any]:
+    first, second, third = values
+    return first, second, third
+
+
+def write_nsclc_standin(out_dir: Path | str, *, n: int, shape: Sequence[int], spacing: Sequence[float],
+                        seed: int) -> None:
     """``n`` nodule phantoms with lung masks as ``images/LUNG1-NNN.nii.gz`` and ``lungs/LUNG1-NNN.nii.gz``."""
     out = Path(out_dir)
     for i in range(1, n + 1):
-        phantom = generate_case(Group.NODULES, shape=tuple(shape), spacing=tuple(spacing),
+        phantom = generate_case(Group.NODULES, shape=_triple(shape), spacing=_triple(spacing),
                                 seed=case_seed(seed, "nsclc-standin", i))
         write_nifti(out / "images" / f"LUNG1-{i:03d}.nii.gz", phantom.image, phantom.affine)
         write_nifti(out / "lungs" / f"LUNG1-{i:03d}.nii.gz", phantom.lungs, phantom.affine)
@@ -102,7 +109,7 @@ def ensure_training_data(root: Path | str, spec: TrainingData = DEFAULT_TRAINING
         for sub in ("mosmed", "medseg", "covid-ct-seg", "nsclc"):
             shutil.rmtree(root / sub, ignore_errors=True)
         stamp.unlink()
-    common = {"shape": spec.shape, "spacing": spec.spacing}
+    common: dict[str, Any] = {"shape": spec.shape, "spacing": spec.spacing}
     write_mosmed(root / "mosmed", per_category=spec.mosmed, n_masks=spec.mosmed_masks, seed=spec.seed, **common)
     write_medseg(root / "medseg", n=spec.medseg, seed=spec.seed, **common)
     write_covid_ct_seg(root / "covid-ct-seg", n_coronacases=spec.coronacases, n_radiopaedia=spec.radiopaedia,

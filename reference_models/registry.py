@@ -24,11 +24,11 @@ import numpy as np
 from torch import nn
 
 from reference_models.inference import Prediction
-from reference_models.lungs import LungSegmentationNet, predict_lungs
-from reference_models.multitask import multitask_latent, multitask_spatial, predict_multitask
-from reference_models.resnet50 import ResNet50Classifier, predict_resnet50
+from reference_models.networks.lungs import LungSegmentationNet, predict_lungs
+from reference_models.networks.multitask import multitask_latent, multitask_spatial, predict_multitask
+from reference_models.networks.resnet50 import ResNet50Classifier, predict_resnet50
+from reference_models.networks.unet import UNet2D, UNet3D, predict_unet2d, predict_unet3d
 from reference_models.thresholding import predict_thresholding
-from reference_models.unet_segmentation import UNet2D, UNet3D, predict_unet2d, predict_unet3d
 
 PROBABILITY, LESIONS, SEVERITY, LUNGS = "probability", "lesions", "severity", "lungs"
 

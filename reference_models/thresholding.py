@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from reference_models.inference import Prediction
-from reference_models.lungs import ensure_split
+from reference_models.networks.lungs import ensure_split
 from reference_models.preprocessing import preprocess, restore_mask
 from reference_models.severity import severity
 

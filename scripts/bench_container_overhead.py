@@ -152,7 +152,7 @@ def main() -> None:
                    run.model, overhead, overhead + (t4 - t3))
             rows.append(row)
             print(" ".join(f"{value:8.3f}" for value in row))
-        medians = [statistics.median(column) for column in zip(*rows)]
+        medians = [statistics.median(column) for column in zip(*rows, strict=True)]
         print(" ".join(f"{value:8.3f}" for value in medians), " <- medians (seconds)")
         print(f"overhead beyond the model's own run: {medians[-2]:.2f} s (check, load, start, collect, clean up, "
               f"remove image); with validation + scoring of {args.cases} cases: {medians[-1]:.2f} s")

@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evaluator.groups import Group
-from evaluator.ranking import EntryPredictions, board_statistics
+from evaluator.groups import Group  # noqa: E402
+from evaluator.ranking import EntryPredictions, board_statistics  # noqa: E402
 
 COMPOSITION = {Group.COVID: 32, Group.BACTERIAL_PNEUMONIA: 30, Group.NODULES: 30, Group.NORMAL: 31}
 

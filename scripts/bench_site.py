@@ -12,7 +12,7 @@ cache) and wrk (``bash scripts/setup-browser`` installs it). What it does:
    end), with production-like settings: ``LEADERBOARD_PRODUCTION=1`` (DEBUG off, manifest static files),
    PostgreSQL, the Redis cache (its own database number, emptied of the site's keys at the end), local storage;
 2. imports a 34-case phantom test set, scores ``--archives`` different example archives for real with the
-   worker's code (``runner.run``), then records ``--evaluations`` done evaluations on as many public
+   worker's code (``archive_job.run``), then records ``--evaluations`` done evaluations on as many public
    submissions of ``--evaluations``/2.5 teams, each a copy of one of the real result documents (the board
    reads only the stored metric columns, so copies cost the site what distinct results would);
 3. counts the database queries of the board page and ``/api/leaderboard/`` (default and ``entries=all``) at
@@ -76,7 +76,7 @@ def populate(args: argparse.Namespace) -> None:
     from leaderboard.accounts.services import create_team
     from leaderboard.board.cached import clear as clear_boards
     from leaderboard.board.revision import record_change
-    from leaderboard.submissions import runner
+    from leaderboard.submissions import archive_job
     from leaderboard.submissions.models import Evaluation, Submission
     from leaderboard.submissions.services import SubmissionMeta, submit_archive
     from leaderboard.submissions.states import EvaluationState
@@ -106,7 +106,7 @@ def populate(args: argparse.Namespace) -> None:
                                                             f"{kind.value} seed {seed}", is_public=True),
                                         reference=reference, is_reference=reference is not None)
         evaluation = submission.evaluations.get()
-        runner.run(evaluation.pk, worker="bench")
+        archive_job.run(evaluation.pk, worker="bench")
         evaluation.refresh_from_db()
         if evaluation.state != EvaluationState.DONE:
             raise SystemExit(f"scoring {path.name} failed: {evaluation.problems}")
@@ -257,7 +257,8 @@ def wrk(url: str, *, connections: int, threads: int, duration: int) -> dict:
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)$", output, re.M)
-    return {"url": url, "path": "/" + url.split("/", 3)[3], "p50_ms": percentiles["50"], "p90_ms": percentiles["90"], "p99_ms": percentiles["99"],
+    return {"url": url, "path": "/" + url.split("/", 3)[3], "p50_ms": percentiles["50"], "p90_ms": percentiles["90"],
+            "p99_ms": percentiles["99"],
             "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
             "requests": requests, "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
             "socket_errors": errors.group(1) if errors else ""}
@@ -445,7 +446,7 @@ def print_load(results: dict) -> None:
 
 def print_queries(results: dict) -> None:
     sizes = sorted(results["queries"], key=int)
-    print(f"\n| URL | " + " | ".join(f"queries at {s} (cold / warm)" for s in sizes) + " | bytes at " +
+    print("\n| URL | " + " | ".join(f"queries at {s} (cold / warm)" for s in sizes) + " | bytes at " +
           f"{sizes[-1]} |\n|---|" + "---|" * (len(sizes) + 1))
     for url in results["queries"][sizes[0]]:
         cells = " | ".join(f"{results['queries'][s][url]['cold']} / {results['queries'][s][url]['warm']}"

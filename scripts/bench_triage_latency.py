@@ -37,14 +37,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluator.phantoms import generate_case, write_nifti  # noqa: E402
 from reference_models.inference import evaluating, predict_slicewise  # noqa: E402
-from reference_models.lungs import LUNG_THRESHOLD, split_lungs  # noqa: E402
+from reference_models.networks.lungs import LUNG_THRESHOLD, split_lungs  # noqa: E402
 from reference_models.pipeline import load_case  # noqa: E402
 from reference_models.preprocessing import preprocess, restore_mask  # noqa: E402
 from reference_models.registry import METHODS  # noqa: E402
@@ -109,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         child.join()
         if child.exitcode != 0:
             raise SystemExit("generating the phantom failed")
-        print(f"phantom {tuple(args.shape)} at {tuple(args.spacing)} mm written in {time.perf_counter() - started:.1f} s")
+        print(f"phantom {tuple(args.shape)} at {tuple(args.spacing)} mm written in "
+              f"{time.perf_counter() - started:.1f} s")
         path = Path(tmp) / "study.nii.gz"
         true_lungs = load_case(Path(tmp) / "lungs.nii.gz").volume.array > 0
         cached = load_case(path) if args.no_io else None

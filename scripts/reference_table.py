@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                             progress=not args.quiet)
     print(markdown_table(results))
     print("\ntimings: " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()))
-    print(f"done in {time.perf_counter() - started:.0f} s; results in {work / 'results.json'}, table in {work / 'table.md'}")
+    print(f"done in {time.perf_counter() - started:.0f} s; results in {work / 'results.json'}, "
+          f"table in {work / 'table.md'}")
     return 0
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..problems import Problem
-from .limits import ArchiveLimits
 from .formats import detect_format, iter_members
+from .limits import ArchiveLimits
 from .members import ArchiveError, ByteBudget, Member, MemberError, MemberKind
 from .names import (
     EXPECTED_LAYOUT,

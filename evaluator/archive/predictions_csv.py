@@ -205,8 +205,8 @@ def parse_predictions_csv(
 
     columns = frozenset(column for column in scored if filled[column])
     for column in sorted(columns):
-        for line, case_id in empty_cells[column]:
-            problems.add(f"empty {column} on line {line}, while other rows have one", case_id=case_id,
+        for line, cell_case in empty_cells[column]:
+            problems.add(f"empty {column} on line {line}, while other rows have one", case_id=cell_case,
                          expected=f"a {column} in every row, or in none (= not submitted)")
         problems.unlisted += empty[column] - len(empty_cells[column])
     if not rows.broken:

@@ -140,8 +140,8 @@ def iter_tar_members(fh: BinaryIO, *, gzipped: bool, limits: ArchiveLimits, budg
     """
     if gzipped:
         raw = _CountingFile(fh, inflated=lambda: source.tell())
-        source = _TarSource(gzip.GzipFile(fileobj=raw, mode="rb"), compressed=raw,  # type: ignore[arg-type]
-                            limits=limits, budget=budget)
+        inflating = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[call-overload]  # reads like a file
+        source = _TarSource(inflating, compressed=raw, limits=limits, budget=budget)
     else:
         source = _TarSource(_CountingFile(fh), compressed=None, limits=limits, budget=budget)
     what = "gzip-compressed tar archive" if gzipped else "tar archive"
@@ -170,7 +170,7 @@ def iter_tar_members(fh: BinaryIO, *, gzipped: bool, limits: ArchiveLimits, budg
                 raise ArchiveError(f"corrupt {what} ({error})", expected=f"a complete {what}") from None
             if stream is None:  # only for non-files, which are never opened
                 raise ArchiveError(f"member {info.name!r} has no content")
-            return _TarMemberReader(stream)
+            return _TarMemberReader(stream)  # type: ignore[arg-type]  # tarfile returns a binary reader
 
         yield Member(info.name, _tar_kind(info), info.size, None, open_member)
     # tarfile stops quietly at a truncated or garbled header; a real end is a zero block.

@@ -203,7 +203,7 @@ def iter_zip_members(fh: BinaryIO, *, limits: ArchiveLimits, budget: ByteBudget)
                     stream = archive.open(info)
                 except READ_ERRORS as error:
                     raise MemberError(f"cannot be read ({error})") from None
-                return _ZipMemberReader(stream, info, limits, budget)
+                return _ZipMemberReader(stream, info, limits, budget)  # type: ignore[arg-type]  # a ZipExtFile
             return open_member
 
         for info in infos:

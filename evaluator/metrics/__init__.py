@@ -10,7 +10,6 @@ from evaluator.metrics.bootstrap import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
-    METRIC_KEYS,
     Interval,
     Resamples,
     bootstrap_intervals,
@@ -29,6 +28,7 @@ from evaluator.metrics.correlation import MIN_CASES, spearman_rho, spearman_rho_
 from evaluator.metrics.delong import DeLongResult, delong_covariance, delong_differences, delong_test
 from evaluator.metrics.dice import DiceCounts, case_dice, dice_from_counts, mean_dice
 from evaluator.metrics.holm import holm_adjust
+from evaluator.metrics.registry import DEFAULT_METRIC, METRIC_BY_KEY, METRIC_KEYS, METRICS, Metric
 from evaluator.metrics.roc import (
     MAX_CURVE_POINTS,
     RocCurve,
@@ -45,11 +45,15 @@ __all__ = [
     "CATEGORY_BOUNDS",
     "CATEGORY_LABELS",
     "DEFAULT_CONFIDENCE",
+    "DEFAULT_METRIC",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
     "MAX_CURVE_POINTS",
+    "METRICS",
+    "METRIC_BY_KEY",
     "METRIC_KEYS",
     "MIN_CASES",
+    "Metric",
     "DeLongResult",
     "DiceCounts",
     "Interval",

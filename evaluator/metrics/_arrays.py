@@ -30,7 +30,7 @@ def float_array(values: ArrayLike | Sequence[float | None], *, name: str) -> np.
         if isinstance(values, np.ndarray) and values.dtype != object:
             array = values.astype(float)
         else:
-            array = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+            array = np.asarray([np.nan if v is None else v for v in values], dtype=float)  # type: ignore[union-attr]
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name}: expected numbers (or None for a missing value): {error}") from None
     if array.ndim != 1:

@@ -32,8 +32,6 @@ DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 0
 DEFAULT_CONFIDENCE = 0.95
 
-#: Keys of :func:`bootstrap_intervals`' result, one per leaderboard metric.
-METRIC_KEYS = (*(f"roc_auc_{subset}" for subset in ROC_SUBSETS), "spearman_rho", "mean_dice")
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +187,7 @@ def bootstrap_intervals(
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> dict[str, Interval | None]:
-    """Stratified percentile-bootstrap intervals of all metrics (keys: :data:`METRIC_KEYS`).
+    """Stratified percentile-bootstrap intervals of all metrics (keys: :data:`evaluator.metrics.registry.METRIC_KEYS`).
 
     ``scores`` has one value per case. ``true_severity``, ``pred_severity`` and ``case_dice``
     have one value per case (non-COVID entries are ignored and may be ``None``) or one per

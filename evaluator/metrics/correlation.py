@@ -25,7 +25,8 @@ from evaluator.metrics._arrays import optional_values, required_values, same_len
 MIN_CASES = 3
 
 
-def spearman_rho(true: ArrayLike, pred: ArrayLike | Sequence[float | None] | None) -> float | None:
+def spearman_rho(true: ArrayLike | Sequence[float | None],
+                 pred: ArrayLike | Sequence[float | None] | None) -> float | None:
     """Spearman's ρ of ``pred`` against ``true`` (one value per COVID-19 case); see the module conventions."""
     predicted = optional_values(pred, name="pred_severity")
     if predicted is None:

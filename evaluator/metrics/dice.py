@@ -31,7 +31,7 @@ def _count(value: object, name: str) -> int:
         raise ValueError(f"{name} must be a whole number of voxels, got {value!r}")
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {value!r}")
-    return int(value)
+    return int(float(value))
 
 
 def dice_from_counts(*, intersection: int, pred_count: int, true_count: int) -> float:

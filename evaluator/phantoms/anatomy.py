@@ -79,7 +79,7 @@ class AnatomyFields:
 def sample_anatomy(grid: Grid, rng: np.random.Generator) -> Anatomy:
     """Draw a patient that fits the scan's field of view (scaled down in-plane or along z if it does not)."""
     u = rng.uniform
-    fov = [n * s for n, s in zip(grid.shape, grid.spacing)]
+    fov = [n * s for n, s in zip(grid.shape, grid.spacing, strict=True)]
     a_body = u(140.0, 172.0)
     b_body = a_body * u(0.62, 0.76)
     s = min(1.0, 0.88 * fov[0] / (2 * a_body), 0.80 * fov[1] / (2 * b_body + 25.0))
@@ -214,7 +214,8 @@ def build_fields(anatomy: Anatomy, grid: CoarseGrid, rng: np.random.Generator) -
     y_vb, r_vb, _, _ = anatomy.spine
     np.maximum(mediastinum, f32(r_vb + 6.0) - np.hypot(x, y - f32(y_vb)), out=mediastinum)
     heart_box = tuple(
-        index_range(ax, c - r - 10.0, c + r + 10.0) for ax, c, r in zip(axes, anatomy.heart_centre, anatomy.heart_radii)
+        index_range(ax, c - r - 10.0, c + r + 10.0)
+        for ax, c, r in zip(axes, anatomy.heart_centre, anatomy.heart_radii, strict=True)
     )
     heart_axes = (x[heart_box[0]], y[:, heart_box[1]], z[:, :, heart_box[2]])
     sd_heart = np.full(sd_cavity.shape, FAR, dtype=np.float32)
@@ -314,7 +315,8 @@ def _great_vessels(anatomy: Anatomy) -> list[tuple[tuple[float, float, float], t
     ]
 
 
-def _add_bones(tissue: np.ndarray, anatomy: Anatomy, axes: Axes, h: float, *, sd_cavity, theta, t) -> None:
+def _add_bones(tissue: np.ndarray, anatomy: Anatomy, axes: Axes, h: float, *, sd_cavity: np.ndarray,
+               theta: np.ndarray, t: np.ndarray) -> None:
     """Spine (vertebral bodies, discs, posterior arch), ribs with costal cartilage, sternum."""
     x, y, z = axes
     f32 = np.float32

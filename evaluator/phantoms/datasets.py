@@ -90,6 +90,7 @@ def _write(job: _Job) -> list[str]:
         if job.with_mask:
             files[f"masks/study_{number}_mask.nii.gz"] = lesion
     elif job.layout == "medseg":
+        assert phantom.lesion_types is not None  # asked for (lesion_types=True)
         files[f"rp_im/{job.name}.nii.gz"] = phantom.image
         files[f"rp_msk/{job.name}.nii.gz"] = phantom.lesion_types
         files[f"rp_lung_msk/{job.name}.nii.gz"] = (phantom.lungs > 0).astype(np.uint8)
@@ -110,7 +111,7 @@ def _write(job: _Job) -> list[str]:
     return sorted(files)
 
 
-def _category_counts(per_category: int | Mapping[int | str, int]) -> dict[int, int]:
+def _category_counts(per_category: int | Mapping[int, int] | Mapping[str, int]) -> dict[int, int]:
     if isinstance(per_category, int):
         raw = {k: per_category for k in MOSMED_RANGES}
     else:
@@ -127,7 +128,7 @@ def _category_counts(per_category: int | Mapping[int | str, int]) -> dict[int, i
 def write_mosmed(
     out_dir: Path | str,
     *,
-    per_category: int | Mapping[int | str, int] = 2,
+    per_category: int | Mapping[int, int] | Mapping[str, int] = 2,
     n_masks: int = 2,
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     spacing: tuple[float, float, float] = MOSMED_SPACING,

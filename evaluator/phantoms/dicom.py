@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from evaluator.phantoms.seeds import case_seed
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def _dataset(sop_class: str, instance: str, *, patient_id: str, modality: str):
+def _dataset(sop_class: str, instance: str, *, patient_id: str, modality: str) -> Any:
     """A DICOM dataset with its file meta (explicit VR little endian), SOP identity, patient and modality."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
@@ -135,7 +136,7 @@ def write_nsclc_radiomics(
 ) -> list[str]:
     """``n`` nodule phantoms as NSCLC-Radiomics DICOM series with PleThora-style thoracic-cavity masks."""
     out = prepare_output_dir(out_dir)
-    jobs = [_Job(str(out), i, case_seed(seed, "nsclc-radiomics", i), tuple(shape), tuple(spacing))
+    jobs = [_Job(str(out), i, case_seed(seed, "nsclc-radiomics", i), (*shape,), (*spacing,))
             for i in range(1, n + 1)]
     written = run_jobs(_write_patient, jobs, workers=workers, progress=progress, desc="NSCLC-Radiomics")
     return [f for files in written for f in files]

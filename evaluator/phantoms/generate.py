@@ -64,7 +64,7 @@ def _rngs(seed: int, group: Group) -> dict[str, np.random.Generator]:
     """Independent streams: the anatomy depends on the seed only, the pathology also on the group."""
     names = ("anatomy", "texture", "trees", "noise", "affine")
     streams = np.random.SeedSequence([seed, 0x5EED]).spawn(len(names))
-    rngs = {name: np.random.default_rng(s) for name, s in zip(names, streams)}
+    rngs = {name: np.random.default_rng(s) for name, s in zip(names, streams, strict=True)}
     rngs["pathology"] = np.random.default_rng(np.random.SeedSequence([seed, 0xD15EA5E, _GROUP_CODE[group]]))
     return rngs
 
@@ -117,7 +117,7 @@ def _trees(fields: AnatomyFields, anatomy: Anatomy, grid: Grid, rng: np.random.G
     airway_leaf = max(1.2, 0.6 * in_plane)
     centre = np.asarray(anatomy.centre)
     parts = []
-    for side, hilum in zip((1, 2), anatomy.hila):
+    for side, hilum in zip((1, 2), anatomy.hila, strict=True):
         r_artery = rng.uniform(6.0, 8.0) * s
         r_vein = rng.uniform(5.5, 7.5) * s
         r_bronchus = rng.uniform(5.0, 6.5) * s
@@ -188,7 +188,7 @@ def generate_case(
         raise ValueError(f"shape must be three sizes of at least 8 voxels, got {shape}")
     if len(spacing) != 3 or min(spacing) <= 0:
         raise ValueError(f"spacing must be three positive sizes in mm, got {spacing}")
-    fov = [n * d for n, d in zip(shape, spacing)]
+    fov = [n * d for n, d in zip(shape, spacing, strict=True)]
     if min(fov[0], fov[1]) < MIN_FOV_MM[0] or fov[2] < MIN_FOV_MM[1]:
         raise ValueError(
             f"the field of view {fov[0]:.0f} × {fov[1]:.0f} × {fov[2]:.0f} mm is too small for a chest "
@@ -201,7 +201,7 @@ def generate_case(
     if n_raters < 1:
         raise ValueError(f"n_raters must be at least 1, got {n_raters}")
     rngs = _rngs(seed, group)
-    grid = Grid(shape=shape, spacing=spacing)  # type: ignore[arg-type]
+    grid = Grid(shape=shape, spacing=spacing)
     coarse = CoarseGrid.for_grid(grid)
     anatomy = sample_anatomy(grid, rngs["anatomy"])
     fields = build_fields(anatomy, coarse, rngs["texture"])
@@ -295,7 +295,7 @@ def generate_case(
         rater_severities=rater_severities,
         findings=findings,
         lesion_types=types,
-        spacing=spacing,  # type: ignore[arg-type]
+        spacing=spacing,
         seed=seed,
         noise_hu=noise_hu,
         extra={"target_severity": float(target)} if target is not None else {},

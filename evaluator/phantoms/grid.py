@@ -28,7 +28,7 @@ class Grid:
     @property
     def extent_mm(self) -> tuple[float, float, float]:
         """Distance between the centres of the first and the last voxel along each axis (mm)."""
-        return tuple((n - 1) * s for n, s in zip(self.shape, self.spacing))  # type: ignore[return-value]
+        return tuple((n - 1) * s for n, s in zip(self.shape, self.spacing, strict=True))  # type: ignore[return-value]
 
     @property
     def voxel_size_mm(self) -> float:
@@ -47,18 +47,18 @@ class CoarseGrid:
     def for_grid(cls, fine: Grid, target_mm: tuple[float, float, float] = COARSE_TARGET_MM) -> CoarseGrid:
         # At least 2 once the output is markedly finer than the target: the fields are smooth.
         factors = tuple(
-            max(2 if s < 0.75 * t else 1, int(round(t / s))) for t, s in zip(target_mm, fine.spacing)
+            max(2 if s < 0.75 * t else 1, int(round(t / s))) for t, s in zip(target_mm, fine.spacing, strict=True)
         )
         return cls(fine=fine, factors=factors)  # type: ignore[arg-type]
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        sizes = (n if f == 1 else (n - 1) // f + 2 for n, f in zip(self.fine.shape, self.factors))
+        sizes = (n if f == 1 else (n - 1) // f + 2 for n, f in zip(self.fine.shape, self.factors, strict=True))
         return tuple(sizes)  # type: ignore[return-value]
 
     @property
     def spacing(self) -> tuple[float, float, float]:
-        return tuple(f * s for f, s in zip(self.factors, self.fine.spacing))  # type: ignore[return-value]
+        return tuple(f * s for f, s in zip(self.factors, self.fine.spacing, strict=True))  # type: ignore[return-value]
 
     @property
     def voxel_size_mm(self) -> float:
@@ -66,13 +66,14 @@ class CoarseGrid:
 
     def axes_mm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Positions (mm from output voxel 0) of the coarse samples, shaped to broadcast as [x, y, z]."""
-        x, y, z = (np.arange(n, dtype=np.float32) * np.float32(s) for n, s in zip(self.shape, self.spacing))
+        x, y, z = (np.arange(n, dtype=np.float32) * np.float32(s)
+                   for n, s in zip(self.shape, self.spacing, strict=True))
         return x[:, None, None], y[None, :, None], z[None, None, :]
 
     def coarse_box(self, box: tuple[slice, slice, slice]) -> tuple[slice, slice, slice]:
         """The coarse samples that the interpolation of the output voxels in ``box`` reads."""
         out = []
-        for sl, f, n in zip(box, self.factors, self.shape):
+        for sl, f, n in zip(box, self.factors, self.shape, strict=True):
             if f == 1:
                 out.append(slice(sl.start, sl.stop))
             else:
@@ -83,7 +84,7 @@ class CoarseGrid:
         """The output voxels covered by the coarse samples ``cbox`` (clipped to the output grid)."""
         return tuple(
             slice(sl.start * f, min(n, (sl.stop - 1) * f + 1))
-            for sl, f, n in zip(cbox, self.factors, self.fine.shape)
+            for sl, f, n in zip(cbox, self.factors, self.fine.shape, strict=True)
         )  # type: ignore[return-value]
 
 
@@ -129,7 +130,7 @@ def upsample_linear(coarse: np.ndarray, grid: CoarseGrid, box: tuple[slice, slic
 def upsample_nearest(coarse: np.ndarray, grid: CoarseGrid, box: tuple[slice, slice, slice]) -> np.ndarray:
     """Values of a coarse label field at the output voxels in ``box``, from the nearest coarse sample."""
     arr = coarse
-    for axis, (sl, f, n) in enumerate(zip(box, grid.factors, grid.shape)):
+    for axis, (sl, f, n) in enumerate(zip(box, grid.factors, grid.shape, strict=True)):
         index = np.minimum((np.arange(sl.start, sl.stop) + f // 2) // f, n - 1)
         arr = np.take(arr, index, axis=axis)
     return arr

@@ -143,7 +143,7 @@ def _add_blob(target: np.ndarray, centre: np.ndarray, sigma_vox: np.ndarray, amp
     """``target += amplitude·exp(-|x - centre|²/2σ²)`` within 3σ (σ per axis, in voxels)."""
     box = []
     parts = []
-    for axis, (c, s, n) in enumerate(zip(centre, sigma_vox, target.shape)):
+    for axis, (c, s, n) in enumerate(zip(centre, sigma_vox, target.shape, strict=True)):
         lo, hi = max(0, int(c - 3 * s)), min(n, int(c + 3 * s) + 1)
         box.append(slice(lo, hi))
         g = np.exp(-0.5 * ((np.arange(lo, hi) - c) / s) ** 2).astype(np.float32)
@@ -172,7 +172,7 @@ def _other_rater(
 
     def shifts(amp: float, stride: int) -> list[np.float32]:
         out = []
-        for f, d, frac in zip(f_sides, d_sides, fractions):
+        for f, d, frac in zip(f_sides, d_sides, fractions, strict=True):
             moved = f[::stride] + np.float32(amp) * d[::stride]
             out.append(np.float32(np.quantile(moved, 1.0 - frac)) if 0 < frac < 1 and len(moved) else np.float32(0))
         return out
@@ -181,7 +181,8 @@ def _other_rater(
         stride = 3
         a = np.concatenate([f[::stride] > 0 for f in f_sides])
         moved = [
-            f[::stride] + np.float32(amp) * d[::stride] - t for f, d, t in zip(f_sides, d_sides, shifts(amp, stride))
+            f[::stride] + np.float32(amp) * d[::stride] - t
+            for f, d, t in zip(f_sides, d_sides, shifts(amp, stride), strict=True)
         ]
         return _dice(a, np.concatenate(moved) > 0)
 
@@ -194,7 +195,7 @@ def _other_rater(
             hi = amp
     amp = 0.5 * (lo + hi)
     other = field + np.float32(amp) * delta
-    for m, t in zip(sides, shifts(amp, 1)):
+    for m, t in zip(sides, shifts(amp, 1), strict=True):
         other[m] -= t
     if rng.random() < 0.6:
         labels, count = ndimage.label(lung & (other > 0))
@@ -231,7 +232,8 @@ def bacterial_pneumonia(fields: AnatomyFields, anatomy: Anatomy, rng: np.random.
         if not members.any():
             continue
         seed = _sample_voxels(rng, members, None, 1)[0]
-        offsets = [((np.arange(n) - c) * s).astype(np.float32) for n, c, s in zip(members.shape, seed, spacing)]
+        offsets = [((np.arange(n) - c) * s).astype(np.float32)
+                   for n, c, s in zip(members.shape, seed, spacing, strict=True)]
         dist = np.sqrt(offsets[0][:, None, None] ** 2 + offsets[1][None, :, None] ** 2 + offsets[2][None, None, :] ** 2)
         score = -dist / np.float32(40.0) + np.float32(0.4) * noise
         if fraction >= 0.9:  # the whole lobe

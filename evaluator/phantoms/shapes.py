@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 Axes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -10,14 +13,14 @@ Axes = tuple[np.ndarray, np.ndarray, np.ndarray]
 FAR = np.float32(-1.0e4)
 
 
-def soft(sd: np.ndarray, width: float) -> np.ndarray:
+def soft(sd: np.ndarray, width: float | np.floating) -> np.ndarray:
     """Partial-volume occupancy from a signed distance: 0 outside, 1 inside, a linear ramp ``width`` mm wide."""
     out = np.multiply(sd, np.float32(1.0 / width), dtype=np.float32)
     out += np.float32(0.5)
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def blend(base: np.ndarray, value: float | np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def blend(base: np.ndarray, value: float | np.floating | np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``base`` replaced by ``value`` with occupancy ``alpha`` (in place when shapes allow)."""
     delta = np.subtract(value, base, dtype=np.float32)
     delta *= alpha
@@ -47,7 +50,8 @@ def capsule_sd(axes: Axes, a: np.ndarray, b: np.ndarray, radius: float) -> np.nd
     return np.float32(radius) - np.sqrt(dist2)
 
 
-def union_capsule(target: np.ndarray, axes: Axes, a, b, radius: float, *, margin: float) -> None:
+def union_capsule(target: np.ndarray, axes: Axes, a: ArrayLike, b: ArrayLike, radius: float, *,
+                  margin: float) -> None:
     """``target = max(target, capsule_sd)`` evaluated only where the capsule is within ``margin`` mm."""
     a = np.asarray(a, np.float32)
     b = np.asarray(b, np.float32)
@@ -62,7 +66,7 @@ def union_capsule(target: np.ndarray, axes: Axes, a, b, radius: float, *, margin
     np.maximum(sub, capsule_sd(sub_axes, a, b, radius), out=sub)
 
 
-def ellipsoid_sd(axes: Axes, centre, radii) -> np.ndarray:
+def ellipsoid_sd(axes: Axes, centre: Sequence[float], radii: Sequence[float]) -> np.ndarray:
     """Approximate signed distance to an axis-aligned ellipsoid (exact on its axes)."""
     x, y, z = axes
     g2 = ((x - np.float32(centre[0])) / np.float32(radii[0])) ** 2

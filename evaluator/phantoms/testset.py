@@ -54,7 +54,7 @@ class PlannedCase:
 
 def plan_testset(
     *,
-    counts: Mapping[Group | str, int] = MOSMED_TEST_COUNTS,
+    counts: Mapping[Group, int] | Mapping[str, int] = MOSMED_TEST_COUNTS,
     seed: int = 0,
     multi_rater_fraction: float = 1 / 3,
     private_groups: Iterable[Group | str] = DEFAULT_PRIVATE_GROUPS,
@@ -125,7 +125,7 @@ def _write_case(job: _CaseJob) -> list[str]:
 def write_testset(
     out_dir: Path | str,
     *,
-    counts: Mapping[Group | str, int] = MOSMED_TEST_COUNTS,
+    counts: Mapping[Group, int] | Mapping[str, int] = MOSMED_TEST_COUNTS,
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     spacing: tuple[float, float, float] = DEFAULT_SPACING,
     seed: int = 0,
@@ -159,7 +159,7 @@ def write_testset(
     (out / "cases.csv").write_text(buffer.getvalue(), encoding="utf-8")
     for sub in ("images", "lungs", "lesions"):
         (out / sub).mkdir(exist_ok=True)
-    jobs = [_CaseJob(str(out), case, shape, spacing, "testset") for case in cases]  # type: ignore[arg-type]
+    jobs = [_CaseJob(str(out), case, shape, spacing, "testset") for case in cases]
     run_jobs(_write_case, jobs, workers=workers, progress=progress, desc="test set")
     return cases
 
@@ -197,7 +197,7 @@ def write_sample(
 def write_authors_layout(
     out_dir: Path | str,
     *,
-    counts: Mapping[Group | str, int] = MOSMED_TEST_COUNTS,
+    counts: Mapping[Group, int] | Mapping[str, int] = MOSMED_TEST_COUNTS,
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     spacing: tuple[float, float, float] = DEFAULT_SPACING,
     seed: int = 0,
@@ -212,6 +212,6 @@ def write_authors_layout(
     spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
     for group in Group:
         (out / "test" / group.value / "images").mkdir(parents=True, exist_ok=True)
-    jobs = [_CaseJob(str(out), case, shape, spacing, "authors") for case in cases]  # type: ignore[arg-type]
+    jobs = [_CaseJob(str(out), case, shape, spacing, "authors") for case in cases]
     run_jobs(_write_case, jobs, workers=workers, progress=progress, desc="authors' layout")
     return cases

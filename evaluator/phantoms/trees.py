@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class Capsules:
         )
 
     @staticmethod
-    def of(a, b, ra, rb, channel: int) -> Capsules:
+    def of(a: ArrayLike, b: ArrayLike, ra: ArrayLike, rb: ArrayLike, channel: int) -> Capsules:
         a = np.atleast_2d(np.asarray(a, np.float64))
         b = np.atleast_2d(np.asarray(b, np.float64))
         n = len(a)
@@ -199,7 +200,7 @@ class CapsuleBoxes:
     edge_mm: float
 
     @classmethod
-    def build(cls, caps: Capsules, *, spacing, shape, edge_mm: float) -> CapsuleBoxes:
+    def build(cls, caps: Capsules, *, spacing: ArrayLike, shape: ArrayLike, edge_mm: float) -> CapsuleBoxes:
         spacing = np.asarray(spacing, np.float64)
         reach = np.maximum(caps.ra, caps.rb)[:, None] + edge_mm
         lo = np.floor((np.minimum(caps.a, caps.b) - reach) / spacing).astype(np.int64)
@@ -231,7 +232,8 @@ class CapsuleBoxes:
                 self._render_group(flat, live[sel], lo[sel], hi[sel], key, b0, dims)
         return out
 
-    def _render_group(self, flat, idx, lo, hi, key, b0, dims) -> None:
+    def _render_group(self, flat: np.ndarray, idx: np.ndarray, lo: np.ndarray, hi: np.ndarray, key: np.ndarray,
+                      b0: np.ndarray, dims: np.ndarray) -> None:
         caps, s, h = self.caps, self.spacing, np.float32(self.edge_mm)
         a = caps.a[idx]
         d = (caps.b[idx] - a).astype(np.float32)

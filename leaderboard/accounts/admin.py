@@ -56,8 +56,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are never shown or edited here (only their public prefix); rotate from the team list."""
 
     list_display = ["team", "prefix", "created_at", "last_used_at"]
-    fields = ["team", "prefix", "created_at", "created_by", "last_used_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("team", "prefix", "created_at", "created_by", "last_used_at")
 
     def has_add_permission(self, request):
         return False

@@ -8,7 +8,7 @@ class SignUpForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         model = User
-        fields = ["username", "email"]
+        fields = ("username", "email")
 
 
 class TeamForm(forms.Form):

@@ -17,6 +17,8 @@ from leaderboard.site.client_address import client_ip
 
 class TokenFailureThrottle(SimpleRateThrottle):
     scope = "token_failures"
+    num_requests: int  # set by SimpleRateThrottle.__init__ from the rate
+    duration: int
 
     def get_rate(self) -> str:
         return settings.LEADERBOARD_TOKEN_FAILURE_RATE

@@ -144,11 +144,12 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_POST
 def email_verify_send(request: HttpRequest) -> HttpResponse:
-    if not request.user.email:
+    email = getattr(request.user, "email", "")  # @login_required: a real account
+    if not email:
         messages.error(request, "Your account has no e-mail address; ask a maintainer to add one.")
     else:
         verification.send_link(request.user, absolute=request.build_absolute_uri)
-        messages.success(request, f"Link sent to {request.user.email} (valid {verification.LINK_DAYS} days).")
+        messages.success(request, f"Link sent to {email} (valid {verification.LINK_DAYS} days).")
     return redirect("team")
 
 

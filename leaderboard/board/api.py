@@ -18,6 +18,7 @@ from leaderboard.metric_defs import METRIC_KEYS
 from .boards import BoardNotFound, BoardOptions, board_for_request
 from .cached import board_key, cached
 from .export import board_csv, board_document
+from .triage import TRIAGE_GAIN
 
 
 class CSVRenderer(BaseRenderer):
@@ -35,7 +36,9 @@ BOARD_PARAMETERS = [
     OpenApiParameter("testset", str, description="benchmark slug (default: the site's benchmark)"),
     OpenApiParameter("track", str, enum=["archive", "container"], description="archive = public cases (default), "
                                                                             "container = all cases"),
-    OpenApiParameter("sort", str, enum=list(METRIC_KEYS), description="metric to rank by (default roc_auc_all)"),
+    OpenApiParameter("sort", str, enum=[*METRIC_KEYS, TRIAGE_GAIN.key],
+                     description="metric to rank by (default roc_auc_all); triage_gain: minutes saved per COVID-19 "
+                                 "positive in the simulated worklist"),
     OpenApiParameter("order", str, enum=["desc", "asc"], description="N/A always last"),
     OpenApiParameter("rank", str, enum=["mean"], description="rank by the mean rank over the six metrics"),
     OpenApiParameter("entries", str, enum=["all"], description="all public entries instead of each team's best"),
@@ -58,7 +61,7 @@ class LeaderboardView(APIView):
         key = board_key(f"api-{renderer.format}", slug=slug, options=BoardOptions.from_query(request.query_params),
                         variant=f"{request.build_absolute_uri('/')}|{request.accepted_media_type}")
 
-        def render() -> tuple[bytes, str]:
+        def render() -> tuple[str | bytes, str]:
             document, name = self._document(request, slug)
             return renderer.render(document, request.accepted_media_type, self.get_renderer_context()), name
 

@@ -7,6 +7,7 @@ in. The number of database queries does not depend on the number of entries.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from leaderboard.testsets.models import LabelVersion, ReportedResult, TestSet
 from leaderboard.testsets.services import default_benchmark
 
 from . import ranking
+from .triage import INTERVAL_PATH, TRIAGE_GAIN, VALUE_PATH, compact_interval
 
 
 class BoardNotFound(Exception):
@@ -45,7 +47,7 @@ class BoardOptions:
         sort = query.get("sort", DEFAULT_METRIC)
         labels = query.get("labels", "")
         return cls(track=track if track in Track.values else Track.ARCHIVE,
-                   sort=sort if sort in METRIC_BY_KEY else DEFAULT_METRIC,
+                   sort=sort if sort in METRIC_BY_KEY or sort == TRIAGE_GAIN.key else DEFAULT_METRIC,
                    descending=query.get("order", "desc") != "asc",
                    mean_rank=query.get("rank") == "mean",
                    all_entries=query.get("entries") == "all",
@@ -80,10 +82,12 @@ class Entry:
     intervals: dict[str, list[float] | None]
     rank: int | None = None
     mean_rank: float | None = None
+    triage_gain: float | None = None  # minutes saved per COVID-19 positive (board/triage.py); not a paper metric
+    triage_interval: list[float] | None = None
 
     def row(self) -> ranking.Row:
         return ranking.Row(key=self.evaluation_id, group=None if self.is_reference else self.team_id,
-                           metrics=self.metrics, created_at=self.created_at)
+                           metrics={**self.metrics, TRIAGE_GAIN.key: self.triage_gain}, created_at=self.created_at)
 
 
 @dataclass
@@ -129,6 +133,7 @@ _ENTRY_COLUMNS = {  # Entry field: column of shown evaluations (read as plain va
     "code_url": "submission__code_url", "is_reference": "submission__is_reference",
     "reported_id": "submission__reported_result_id", "created_at": "submission__created_at",
     "scorer_version": "scorer_version", "intervals": "intervals",
+    "triage_gain": VALUE_PATH, "triage_interval": INTERVAL_PATH,
 }
 
 
@@ -136,10 +141,11 @@ def _entries(label_version: LabelVersion, track: str, reported: dict[int, Report
     columns = [*_ENTRY_COLUMNS.values(), *METRIC_KEYS]
     entries = []
     for values in _latest_done(label_version, track).order_by().values_list(*columns):
-        row = dict(zip(columns, values))
+        row = dict(zip(columns, values, strict=True))
         fields = {name: row[column] for name, column in _ENTRY_COLUMNS.items()}
         reported_id = fields.pop("reported_id")
         fields["intervals"] = fields["intervals"] or {}
+        fields["triage_interval"] = compact_interval(fields["triage_interval"])
         entries.append(Entry(**fields, reported=reported.get(reported_id),
                              metrics={key: row[key] for key in METRIC_KEYS}))
     return entries
@@ -159,7 +165,7 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
     reported = list(ReportedResult.objects.all())
     by_id = {row.pk: row for row in reported}
     everything = _entries(label_version, options.track, by_id)
-    rows = {entry.evaluation_id: entry for entry in everything}
+    rows: dict[Hashable, Entry] = {entry.evaluation_id: entry for entry in everything}
     all_rows = [entry.row() for entry in everything]
     if options.mean_rank:
         ordered = ranking.sort_by_mean_rank(all_rows, ranking.mean_ranks(all_rows, metrics=METRIC_KEYS))

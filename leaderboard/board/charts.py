@@ -4,6 +4,8 @@
   normal, bacterial pneumonia, nodules) as four small panels with the chance diagonal.
 - :func:`ranked_severity` — the paper's Fig. 5 (right): every case as a bar of its predicted
   severity, most severe first, coloured by diagnosis group.
+- :func:`waiting_times` — the triage impact: share of COVID-19 positives (and severe ones) read
+  within each waiting time, entry's order against first in, first out (aggregates only).
 
 Charts are accessible images (``role="img"``, a title and a description) and scale with
 their container (``viewBox``). Colours are the Okabe–Ito colour-blind-safe palette.
@@ -62,7 +64,7 @@ def _panel(x0: float, y0: float, size: float, *, title: str, curve: Mapping[str,
                      'class="chart-note">not applicable</text>')
     else:
         points = " ".join(f"{_number(fpr * size)},{_number(size - tpr * size)}"
-                          for fpr, tpr in zip(curve["fpr"], curve["tpr"]))
+                          for fpr, tpr in zip(curve["fpr"], curve["tpr"], strict=True))
         parts.append(f'<polyline points="{points}" fill="none" stroke="{CURVE_COLOUR}" stroke-width="2.5" '
                      'stroke-linejoin="round"/>')
     parts.append("</g>")
@@ -130,5 +132,80 @@ def ranked_severity(ranked: Sequence[Mapping[str, Any]], *, chart_id: str = "sev
         parts.append(f'<rect x="{_number(x)}" y="10" width="12" height="12" fill="{GROUP_COLOURS[group]}"/>')
         parts.append(f'<text x="{_number(x + 16)}" y="21" class="chart-legend">{escape(GROUP_LABELS[group])}</text>')
         x += 40 + 7.5 * len(GROUP_LABELS[group])
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+FIFO_COLOUR = "#999999"
+WAIT_PANELS = {"positive": "COVID-19 positives", "severe": "Severe positives"}
+
+
+def _wait_panel(x0: float, y0: float, width: float, height: float, *, title: str, minutes: Sequence[float],
+                series: Mapping[str, Sequence[float] | None], target: float | None) -> list[str]:
+    longest = float(minutes[-1]) if minutes and minutes[-1] > 0 else 1.0
+    parts = [f'<g transform="translate({_number(x0)},{_number(y0)})">',
+             f'<text x="{_number(width / 2)}" y="-8" text-anchor="middle" class="chart-title">{escape(title)}</text>',
+             f'<rect x="0" y="0" width="{_number(width)}" height="{_number(height)}" class="chart-frame"/>']
+    for share in (0.0, 0.5, 1.0):
+        parts.append(f'<text x="-6" y="{_number(height - share * height + 4)}" text-anchor="end" '
+                     f'class="chart-tick">{share:.0%}</text>')
+    for tick in (0.0, longest / 2, longest):
+        parts.append(f'<text x="{_number(tick / longest * width)}" y="{_number(height + 14)}" text-anchor="middle" '
+                     f'class="chart-tick">{tick:g}</text>')
+    parts.append(f'<text x="{_number(width / 2)}" y="{_number(height + 30)}" text-anchor="middle" '
+                 'class="chart-axis">Waiting time, minutes</text>')
+    if target is not None and 0 < target <= longest:
+        x = target / longest * width
+        parts.append(f'<line x1="{_number(x)}" y1="0" x2="{_number(x)}" y2="{_number(height)}" '
+                     'class="chart-chance"/>')
+        parts.append(f'<text x="{_number(x + 3)}" y="12" class="chart-tick">{target:g} min</text>')
+    styles = {"fifo": f'stroke="{FIFO_COLOUR}" stroke-width="2" stroke-dasharray="5 3"',
+              "entry": f'stroke="{CURVE_COLOUR}" stroke-width="2.5"'}
+    for name in ("fifo", "entry"):
+        shares = series.get(name)
+        if not shares:
+            continue
+        points = " ".join(f"{_number(m / longest * width)},{_number(height - s * height)}"
+                          for m, s in zip(minutes, shares, strict=True))
+        parts.append(f'<polyline points="{points}" fill="none" {styles[name]} stroke-linejoin="round"/>')
+    if not series.get("entry"):
+        parts.append(f'<text x="{_number(width / 2)}" y="{_number(height / 2)}" text-anchor="middle" '
+                     'class="chart-note">not applicable</text>')
+    parts.append("</g>")
+    return parts
+
+
+def waiting_times(distribution: Mapping[str, Any], *, target_minutes: float | None = None,
+                  chart_id: str = "waits") -> str:
+    """Share of COVID-19 positives (left) and severe positives (right) read within each waiting time, in the
+    entry's order against first in, first out (aggregates of the simulated worklist, evaluator/worklist.py)."""
+    minutes = [float(m) for m in distribution["minutes"]]
+    size_w, size_h, gap, left, top = 280.0, 200.0, 80.0, 60.0, 50.0
+    width, height = left + 2 * size_w + gap + 30, top + size_h + 50
+    described = []
+    for key, label in WAIT_PANELS.items():
+        entry, fifo = distribution[key].get("entry"), distribution[key].get("fifo")
+        within = [i for i, m in enumerate(minutes) if target_minutes is not None and m <= target_minutes]
+        if entry and fifo and within:
+            index = within[-1]
+            described.append(f"{label}: {entry[index]:.0%} read within {minutes[index]:g} minutes in the entry's "
+                             f"order, {fifo[index]:.0%} in arrival order")
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_number(width)} {_number(height)}" '
+             f'class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
+             f'<title id="{chart_id}-title">Waiting times in the simulated worklist: entry order against first in, '
+             'first out</title>',
+             f'<desc id="{chart_id}-desc">{escape("; ".join(described) or "Cumulative shares read by waiting time")}.'
+             '</desc>']
+    for index, (key, label) in enumerate(WAIT_PANELS.items()):
+        parts += _wait_panel(left + index * (size_w + gap), top, size_w, size_h, title=label, minutes=minutes,
+                             series=distribution[key], target=target_minutes)
+    legend_y = 14
+    parts.append(f'<line x1="{_number(left)}" y1="{legend_y}" x2="{_number(left + 24)}" y2="{legend_y}" '
+                 f'stroke="{CURVE_COLOUR}" stroke-width="2.5"/>')
+    parts.append(f'<text x="{_number(left + 30)}" y="{legend_y + 4}" class="chart-legend">Entry\'s order</text>')
+    parts.append(f'<line x1="{_number(left + 140)}" y1="{legend_y}" x2="{_number(left + 164)}" y2="{legend_y}" '
+                 f'stroke="{FIFO_COLOUR}" stroke-width="2" stroke-dasharray="5 3"/>')
+    parts.append(f'<text x="{_number(left + 170)}" y="{legend_y + 4}" class="chart-legend">First in, first out'
+                 '</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -1,6 +1,6 @@
 """What an entry page derives from result documents, cached per evaluation (documents never change once done).
 
-- the two charts (inline SVG, :mod:`.charts`);
+- the charts (inline SVG, :mod:`.charts`), the triage impact's from aggregates only;
 - DeLong's test of the entry's ROC-AUC (COVID-19 vs all others) against the board's leader,
   paired on the same cases, from both documents' private per-case identification scores
   (only the p-value and the AUC difference leave this module).
@@ -18,24 +18,30 @@ from leaderboard.submissions.models import Evaluation
 
 from . import charts
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def chart_markup(evaluation: Evaluation) -> dict[str, str | None]:
-    """``{"roc": svg | None, "severity": svg | None}`` for a done evaluation (rendered once, then cached)."""
+    """``{"roc", "severity", "waits"}`` (svg or ``None``) for a done evaluation (rendered once, then cached)."""
     def render() -> dict[str, str | None]:
         result = evaluation.result or {}
         extras = result.get("extras") or {}
         curves = extras.get("roc_curves") or {}
         ranked = extras.get("ranked_severity")
         metrics = result.get("metrics") or {}
+        triage = result.get("triage") or {}
+        waits = triage.get("distribution")
         return {
             "roc": charts.roc_panels(curves, metrics, chart_id=f"roc-{evaluation.pk}")
             if any(curves.values()) else None,
             "severity": charts.ranked_severity(ranked, chart_id=f"severity-{evaluation.pk}") if ranked else None,
+            "waits": charts.waiting_times(waits, target_minutes=(triage.get("parameters") or {}).get("target_minutes"),
+                                          chart_id=f"waits-{evaluation.pk}") if waits else None,
         }
 
-    return cache.get_or_set(f"charts:{CACHE_VERSION}:{evaluation.pk}", render, timeout=None)
+    markup = cache.get_or_set(f"charts:{CACHE_VERSION}:{evaluation.pk}", render, timeout=None)
+    assert markup is not None  # render() never returns None
+    return markup
 
 
 def identification_scores(result: dict[str, Any] | None, per_case: dict[str, Any] | None

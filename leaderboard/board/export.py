@@ -19,7 +19,7 @@ def _interval(value: list[float] | None) -> dict[str, float] | None:
     return {"low": value[0], "high": value[1]} if value else None
 
 
-def reported_values(reported: ReportedResult) -> dict[str, dict[str, float] | None]:
+def reported_values(reported: ReportedResult) -> dict[str, dict[str, float | None] | None]:
     return {key: ({"mean": mean, "std": std} if mean is not None else None)
             for key, (mean, std) in reported.values().items()}
 
@@ -39,6 +39,7 @@ def entry_document(entry: Entry, *, absolute) -> dict[str, Any]:
         "scorer_version": entry.scorer_version,
         "metrics": entry.metrics,
         "intervals": {key: _interval(entry.intervals.get(key)) for key in METRIC_KEYS},
+        "triage_gain": {"minutes": entry.triage_gain, "interval": _interval(entry.triage_interval)},
         "reported_in_paper": ({"method": entry.reported.method, "metrics": reported_values(entry.reported)}
                               if entry.reported else None),
         "entry_url": absolute(reverse("entry", args=[entry.evaluation_id])),
@@ -73,7 +74,7 @@ def csv_columns() -> list[str]:
                "testset", "labels_version", "labels_digest", "track"]
     for key in METRIC_KEYS:
         columns += [key, f"{key}_ci_low", f"{key}_ci_high", f"{key}_paper_mean", f"{key}_paper_std"]
-    return columns + ["entry_url"]
+    return columns + ["triage_gain_minutes", "triage_gain_ci_low", "triage_gain_ci_high", "entry_url"]
 
 
 def board_csv(document: dict[str, Any]) -> str:
@@ -97,5 +98,9 @@ def board_csv(document: dict[str, Any]) -> str:
             row.update({key: entry["metrics"][key], f"{key}_ci_low": interval.get("low"),
                         f"{key}_ci_high": interval.get("high"), f"{key}_paper_mean": paper.get("mean"),
                         f"{key}_paper_std": paper.get("std")})
+        triage = entry["triage_gain"]
+        row.update({"triage_gain_minutes": triage["minutes"],
+                    "triage_gain_ci_low": (triage["interval"] or {}).get("low"),
+                    "triage_gain_ci_high": (triage["interval"] or {}).get("high")})
         writer.writerow({k: neutralise(v) for k, v in row.items()})
     return out.getvalue()

@@ -68,7 +68,7 @@ def mean_ranks(rows: Sequence[Row], *, metrics: Sequence[str]) -> dict[Hashable,
     if not rows:
         return {}
     table = np.vstack([metric_ranks([row.metrics.get(m) for row in rows]) for m in metrics])
-    return {row.key: float(value) for row, value in zip(rows, table.mean(axis=0))}
+    return {row.key: float(value) for row, value in zip(rows, table.mean(axis=0), strict=True)}
 
 
 def sort_by_mean_rank(rows: Sequence[Row], means: Mapping[Hashable, float]) -> list[Row]:
@@ -92,13 +92,13 @@ def quality_ranks(rows: Sequence[Row], *, metric: str) -> dict[Hashable, int | N
     """Competition rank of each row by ``metric``, best (highest) = 1, whatever order the rows are shown in."""
     ordered = sort_rows(rows, metric=metric, descending=True)
     ranks = competition_ranks([row.metrics.get(metric) for row in ordered])
-    return {row.key: rank for row, rank in zip(ordered, ranks)}
+    return {row.key: rank for row, rank in zip(ordered, ranks, strict=True)}
 
 
-def mean_rank_positions(means: Mapping[Hashable, float]) -> dict[Hashable, int]:
+def mean_rank_positions(means: Mapping[Hashable, float]) -> dict[Hashable, int | None]:
     """Competition ranks by mean rank (lower is better; equal means share a rank)."""
     ordered = sorted(means.values())
-    first: dict[float, int] = {}
-    for value, rank in zip(ordered, competition_ranks(ordered)):
+    first: dict[float, int | None] = {}
+    for value, rank in zip(ordered, competition_ranks(ordered), strict=True):
         first.setdefault(value, rank)
     return {key: first[value] for key, value in means.items()}

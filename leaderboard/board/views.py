@@ -14,7 +14,7 @@ from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRICS
 from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.models import Track
 
-from . import entry_data
+from . import entry_data, triage
 from .boards import BoardNotFound, BoardOptions, board_for_request, shown_evaluations, visible_evaluation
 from .cached import board_key, cached, hashed_key
 from .revision import revision
@@ -53,18 +53,20 @@ def _plain_visitor(request: HttpRequest) -> bool:
 
 def _board_part(board) -> dict[str, str]:
     options = board.options
-    columns = []
-    for metric in METRICS:
+    def column(metric) -> dict:
         active = not options.mean_rank and options.sort == metric.key
         next_order = ("asc" if options.descending else "desc") if active else "desc"
-        columns.append({"metric": metric, "active": active,
-                        "aria_sort": ("descending" if options.descending else "ascending") if active else None,
-                        "link": _link(options, sort=metric.key, order=next_order, rank="")})
+        return {"metric": metric, "active": active,
+                "aria_sort": ("descending" if options.descending else "ascending") if active else None,
+                "link": _link(options, sort=metric.key, order=next_order, rank="")}
+
+    columns = [column(metric) for metric in METRICS]
     tracks = [{"value": t.value, "label": t.label, "active": options.track == t.value,
                "link": _link(options, track=t.value)} for t in Track]
     api_query = {**options.query(), "testset": board.testset.slug}
     context = {
         "board": board, "options": options, "columns": columns, "tracks": tracks,
+        "triage_column": column(triage.TRIAGE_GAIN),
         "mean_rank_link": _link(options, rank="" if options.mean_rank else "mean", order="desc"),
         "entries_link": _link(options, entries="" if options.all_entries else "all"),
         "labels_links": [{"version": v, "link": _link(options, labels="" if v.is_current else v.pk),
@@ -72,7 +74,8 @@ def _board_part(board) -> dict[str, str]:
         "csv_link": reverse("api-leaderboard") + "?" + urlencode({**api_query, "format": "csv"}),
         "json_link": reverse("api-leaderboard") + "?" + urlencode({**api_query, "format": "json"}),
         "default_metric": DEFAULT_METRIC,
-        "sort_label": METRIC_BY_KEY[options.sort].label,
+        "sort_label": (triage.TRIAGE_GAIN if options.sort == triage.TRIAGE_GAIN.key
+                       else METRIC_BY_KEY[options.sort]).label,
     }
     return {"title": f"{board.testset.name} board", "body": render_to_string("board/board_part.html", context)}
 
@@ -111,11 +114,13 @@ def entry(request: HttpRequest, pk: int) -> HttpResponse:
     metrics = [{"metric": m, "value": getattr(evaluation, m.key), "interval": intervals.get(m.key),
                 "reported": reported.get(m.key)} for m in METRICS]
     extras = result.get("extras") or {}
+    triage_result = result.get("triage") or {}
     context = {
         "evaluation": evaluation, "submission": submission, "result": result, "metrics": metrics,
         "charts": entry_data.chart_markup(evaluation), "leader": leader, "comparison": comparison,
         "confusion": extras.get("confusion"), "categories": extras.get("severity_categories"),
         "can_see_cases": can_view_submission(request.user, submission),
         "board_link": board_link(evaluation),
+        "triage": triage_result, "triage_rows": triage.measure_rows(triage_result),
     }
     return render(request, "board/entry.html", context)

@@ -9,7 +9,6 @@ from .client import PODMAN_SOCKET, connect, engine_url
 from .image_tarball import ImageInfo, inspect_image_tarball
 from .images import (
     ImageLoadError,
-    load_checked_tarball,
     load_image_tarball,
     pull_image,
     reference_problems,
@@ -17,7 +16,7 @@ from .images import (
 )
 from .input_dir import prepare_input_dir
 from .limits import ContainerLimits, GpuRequest, ImageLimits
-from .runner import (
+from .sandbox import (
     REASON_TEXT,
     FailureReason,
     RunResult,
@@ -27,13 +26,11 @@ from .runner import (
     remove_leftovers,
     run_model,
 )
-from .states import ContainerState, can_move
 
 __all__ = [
     "PODMAN_SOCKET",
     "REASON_TEXT",
     "ContainerLimits",
-    "ContainerState",
     "FailureReason",
     "GpuRequest",
     "ImageInfo",
@@ -42,12 +39,10 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "RunTimings",
-    "can_move",
     "connect",
     "engine_url",
     "evaluation_key",
     "inspect_image_tarball",
-    "load_checked_tarball",
     "load_image_tarball",
     "prepare_input_dir",
     "pull_image",

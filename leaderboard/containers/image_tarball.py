@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from evaluator.problems import InvalidInput, Problem
 
@@ -95,7 +95,7 @@ def compression_of(path: Path) -> str | None:
 def open_tar_stream(path: Path) -> BinaryIO:
     """The uncompressed tar stream of ``path`` (gzip undone); the caller closes it."""
     if compression_of(path) == "gzip":
-        return GzipFile(filename=str(path), mode="rb")  # type: ignore[return-value]
+        return GzipFile(filename=str(path), mode="rb")
     return open(path, "rb")
 
 
@@ -230,7 +230,9 @@ def config_problems(config: dict, *, file: str) -> list[Problem]:
     if platform != PLATFORM:
         problems.append(Problem(f"is built for {platform[0]}/{platform[1]}", file=file,
                                 expected="linux/amd64 (docker build --platform linux/amd64)"))
-    run = config.get("config") if isinstance(config.get("config"), dict) else {}
+    run = config.get("config")
+    if not isinstance(run, dict):
+        run = {}
     why = user_problem(run.get("User") if isinstance(run.get("User"), str) else None)
     if why:
         problems.append(Problem(f"image {why}", file=file, expected=EXPECTED_USER))
@@ -285,16 +287,17 @@ def inspect_image_tarball(path: Path | str, *, limits: ImageLimits = ImageLimits
             problems.append(Problem(f"layer {layer!r} named in manifest.json is missing", file=file,
                                     expected=EXPECTED_FORMAT))
 
-    config = None
+    config: dict[str, Any] | None = None
     if config_data is not None:
-        config = _load_json(config_data, file=file, member=entry["Config"], problems=problems)
-        if config is not None and not isinstance(config, dict):
+        loaded = _load_json(config_data, file=file, member=entry["Config"], problems=problems)
+        if isinstance(loaded, dict):
+            config = loaded
+        elif loaded is not None:
             problems.append(Problem(f"image config {entry['Config']!r} is not a JSON object", file=file))
-            config = None
     if config is not None:
         problems += config_problems(config, file=file)
-        rootfs = config.get("rootfs") if isinstance(config.get("rootfs"), dict) else {}
-        diff_ids = rootfs.get("diff_ids")
+        rootfs = config.get("rootfs")
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
         if not isinstance(diff_ids, list) or len(diff_ids) != len(entry["Layers"]):
             problems.append(Problem("image config and manifest.json disagree on the number of layers", file=file,
                                     expected=EXPECTED_FORMAT))

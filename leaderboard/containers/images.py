@@ -4,7 +4,7 @@ Two ways in: an uploaded ``docker save`` tarball, checked first by
 :func:`~.image_tarball.inspect_image_tarball` and then loaded (gzip undone on the way, since
 Podman's API only loads plain tar), or a digest-pinned reference pulled from a configured
 registry and checked after the pull. Either way the image is then known by its id
-(``sha256:`` + config digest), which is what :func:`~.runner.run_model` runs.
+(``sha256:`` + config digest), which is what :func:`~.sandbox.run_model` runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from docker.errors import APIError, NotFound
 
 from evaluator.problems import InvalidInput, Problem
 
-from .image_tarball import ImageInfo, compression_of, config_problems, inspect_image_tarball, iter_tar_bytes
+from .image_tarball import ImageInfo, compression_of, config_problems, iter_tar_bytes
 from .limits import ImageLimits
 
 #: ``registry[:port]/path/name@sha256:<64 hex>``: a registry host and a digest are required.
@@ -59,14 +59,6 @@ def load_image_tarball(client: docker.DockerClient, path: Path | str, *, info: I
         except NotFound:  # ImageNotFound, or Podman's other wording
             raise ImageLoadError(f"the engine loaded {sorted(ids)}, not the checked image {info.image_id}") from None
     return info.image_id
-
-
-def load_checked_tarball(client: docker.DockerClient, path: Path | str, *,
-                         limits: ImageLimits = ImageLimits()) -> ImageInfo:
-    """Check then load an uploaded tarball; raises InvalidInput (checks) or ImageLoadError (engine)."""
-    info = inspect_image_tarball(path, limits=limits)
-    load_image_tarball(client, path, info=info)
-    return info
 
 
 def reference_problems(reference: str) -> list[Problem]:

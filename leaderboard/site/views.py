@@ -11,18 +11,23 @@ from django.shortcuts import render
 from drf_spectacular.generators import SchemaGenerator
 
 import evaluator
+from evaluator.worklist import WorklistParameters
 from leaderboard.metric_defs import METRICS
 from leaderboard.site import citation
 from leaderboard.submissions.uploads import limit_text
 from leaderboard.testsets.models import ReportedResult
+from leaderboard.testsets.services import default_benchmark
 
 
 def about(request: HttpRequest) -> HttpResponse:
+    benchmark = default_benchmark()
     context = {
         "metrics": METRICS, "scorer_version": evaluator.SCORER_VERSION,
         "quota": settings.LEADERBOARD_DAILY_QUOTA, "window": settings.LEADERBOARD_QUOTA_WINDOW_HOURS,
         "max_upload": limit_text(settings.LEADERBOARD_MAX_UPLOAD_BYTES),
         "resamples": settings.LEADERBOARD_BOOTSTRAP_RESAMPLES, "reported": ReportedResult.objects.first(),
+        "benchmark": benchmark, "worklist": benchmark.worklist() if benchmark else WorklistParameters(),
+        "triage_days": settings.LEADERBOARD_TRIAGE_DAYS, "triage_resamples": settings.LEADERBOARD_TRIAGE_RESAMPLES,
         "paper": citation.PAPER, "software_title": citation.SOFTWARE_TITLE,
         "software_authors": citation.SOFTWARE_AUTHORS, "software_license": citation.SOFTWARE_LICENSE,
         "software_bibtex": citation.software_bibtex(),

@@ -10,8 +10,8 @@ from .states import EvaluationState
 
 class EvaluationInline(admin.TabularInline):
     model = Evaluation
-    fields = ["label_version", "scorer_version", "state", "failure_kind", "roc_auc_all", "finished_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("label_version", "scorer_version", "state", "failure_kind", "roc_auc_all",
+                                 "finished_at")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -36,7 +36,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Stored file (private storage, no URL)")
     def stored_file(self, obj: Submission) -> str:
-        return obj.file.name
+        return obj.file.name or ""
 
     def has_add_permission(self, request):
         return False  # uploads go through the site, the API or `manage.py submit_reference`
@@ -53,8 +53,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 class EvaluationEventInline(admin.TabularInline):
     model = EvaluationEvent
-    fields = ["at", "from_state", "to_state", "message", "worker"]
-    readonly_fields = fields
+    fields = readonly_fields = ("at", "from_state", "to_state", "message", "worker")
     extra = 0
     can_delete = False
 
@@ -64,9 +63,8 @@ class EvaluationEventInline(admin.TabularInline):
 
 class ContainerRunInline(admin.StackedInline):
     model = ContainerRun
-    fields = ["attempt", "worker", "image_id", "started_at", "finished_at", "reason", "message", "exit_code",
-              "stdout", "stderr", "logs_truncated", "output_bytes", "limits", "timings"]
-    readonly_fields = fields
+    fields = readonly_fields = ("attempt", "worker", "image_id", "started_at", "finished_at", "reason", "message",
+                                 "exit_code", "stdout", "stderr", "logs_truncated", "output_bytes", "limits", "timings")
     extra = 0
     can_delete = False
 

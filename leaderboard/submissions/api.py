@@ -3,6 +3,8 @@ its per-case results, the container limits of a benchmark."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -75,7 +77,8 @@ class SubmissionListCreate(GenericAPIView):
         try:
             intake.refuse_before_body(request._request, team=team)
             serializer = SubmissionCreateSerializer(data=request.data)  # the body is read here
-            intake.refuse_cut_upload(request._request, kind=str(request.data.get("kind") or ""))
+            data: Any = request.data  # a QueryDict (multipart) or a dict
+            intake.refuse_cut_upload(request._request, kind=str(data.get("kind") or ""))
             if not serializer.is_valid():
                 return rejection([Problem(f"{field}: {' '.join(str(m) for m in messages)}", expected=None)
                                   for field, messages in serializer.errors.items()], code=status.HTTP_400_BAD_REQUEST)
@@ -122,7 +125,7 @@ class SubmissionPerCase(APIView):
         columns = case_columns(request.user, track=evaluation.track)
         rows = case_rows(evaluation, columns)
         return Response({"evaluation": evaluation.pk, "columns": columns,
-                         "per_case": [dict(zip(columns, row)) for row in rows]})
+                         "per_case": [dict(zip(columns, row, strict=True)) for row in rows]})
 
 
 class ContainerLimits(APIView):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django import forms
 
 from leaderboard.testsets.models import TestSet
@@ -30,7 +33,7 @@ class SubmissionForm(forms.Form):
     testset = forms.ModelChoiceField(queryset=TestSet.objects.none(), required=False, empty_label=None,
                                      to_field_name="slug", label="Benchmark")
 
-    def __init__(self, *args, max_bytes: int, image_max_bytes: int | None = None, registries: list[str] = (),
+    def __init__(self, *args, max_bytes: int, image_max_bytes: int | None = None, registries: Sequence[str] = (),
                  **kwargs) -> None:
         """``image_max_bytes``: the image tarball limit where containers are accepted (``None``: archives only);
         ``registries``: where image references may point (empty: references refused)."""
@@ -38,7 +41,8 @@ class SubmissionForm(forms.Form):
         self.fields["file"].help_text += f" At most {limit_text(max_bytes)}."
         if image_max_bytes is None:
             self.fields["kind"].widget = forms.HiddenInput()
-            self.fields["kind"].choices = [(SubmissionKind.ARCHIVE, SubmissionKind.ARCHIVE.label)]
+            kind_field: Any = self.fields["kind"]  # a ChoiceField
+            kind_field.choices = [(SubmissionKind.ARCHIVE, SubmissionKind.ARCHIVE.label)]
             del self.fields["image_reference"]
             self.fields["file"].required = True
         else:
@@ -52,13 +56,14 @@ class SubmissionForm(forms.Form):
                 del self.fields["image_reference"]
                 self.fields["file"].required = True
         benchmarks = TestSet.objects.filter(kind=TestSet.Kind.BENCHMARK, label_versions__is_current=True)
-        self.fields["testset"].queryset = benchmarks
+        testset_field: Any = self.fields["testset"]  # a ModelChoiceField
+        testset_field.queryset = benchmarks
         if benchmarks.count() <= 1:
             self.fields["testset"].widget = forms.HiddenInput()
 
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         data["kind"] = kind = data.get("kind") or SubmissionKind.ARCHIVE
         upload, reference = data.get("file"), (data.get("image_reference") or "").strip()
         if kind == SubmissionKind.ARCHIVE and upload is None:

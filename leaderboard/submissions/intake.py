@@ -80,9 +80,10 @@ def receive_upload(*, team: Team, user, upload: UploadRequest) -> Submission:
         if upload.file is None:
             raise SubmissionRejected([Problem("no prediction archive was uploaded",
                                               expected="file=@predictions.zip (zip, tar.gz or tar)")])
-        if upload.file.size > settings.LEADERBOARD_MAX_UPLOAD_BYTES:
+        if (upload.file.size or 0) > settings.LEADERBOARD_MAX_UPLOAD_BYTES:
             raise SubmissionRejected([over_limit_problem()], status=413)
-        return submit_archive(team=team, user=user, handle=upload.file.file, file_name=upload.file.name,
+        return submit_archive(team=team, user=user, handle=upload.file.file,  # type: ignore[arg-type]
+                              file_name=upload.file.name or "",
                               meta=upload.meta, testset=upload.testset)
     finally:
         if upload.file is not None:

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from leaderboard.accounts.models import Team
-from leaderboard.containers.runner import REASON_TEXT, FailureReason
+from leaderboard.containers.sandbox import REASON_TEXT, FailureReason
 from leaderboard.frozen import FrozenFieldsModel
 from leaderboard.storage import private_storage
 from leaderboard.testsets.models import LabelVersion, ReportedResult, TestSet

@@ -12,10 +12,6 @@ from .models import ContainerRun, Evaluation, Submission, SubmissionKind
 from .states import EvaluationState
 
 
-class MetricsField(serializers.DictField):
-    child = serializers.FloatField(allow_null=True)
-
-
 class ContainerRunSerializer(serializers.ModelSerializer):
     """What the team sees of a container run: outcome, exit code, the last part of stdout/stderr, the limits.
 
@@ -59,7 +55,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
     def get_container_runs(self, evaluation: Evaluation) -> list[dict]:
         if evaluation.submission.kind != SubmissionKind.CONTAINER:
             return []
-        return ContainerRunSerializer(evaluation.container_runs.all(), many=True, context=self.context).data
+        return list(ContainerRunSerializer(evaluation.container_runs.all(), many=True, context=self.context).data)
 
     def get_metrics(self, evaluation: Evaluation) -> dict[str, float | None] | None:
         if evaluation.state != EvaluationState.DONE:
@@ -114,7 +110,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return {key: getattr(latest, key) for key in METRIC_KEYS}
 
     def get_evaluations(self, submission: Submission) -> list[dict]:
-        return EvaluationSerializer(submission.evaluations.all(), many=True, context=self.context).data
+        return list(EvaluationSerializer(submission.evaluations.all(), many=True, context=self.context).data)
 
 
 class SubmissionCreateSerializer(serializers.Serializer):

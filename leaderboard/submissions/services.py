@@ -70,7 +70,7 @@ def _evaluation(submission: Submission, label_version: LabelVersion, *, reason: 
 def _open_label_version(testset: TestSet | None) -> tuple[TestSet, LabelVersion]:
     testset = testset or default_benchmark()
     label_version = testset.current_label_version() if testset is not None else None
-    if label_version is None:
+    if testset is None or label_version is None:
         raise SubmissionRejected([Problem("no benchmark test set is open for submissions yet",
                                           expected="a maintainer to import one (manage.py import_testset)")],
                                  status=409)

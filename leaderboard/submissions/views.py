@@ -130,7 +130,8 @@ def submission_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form.save()
         messages.success(request, "Saved.")
     else:
-        messages.error(request, "Not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        errors = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
+        messages.error(request, "Not saved: " + errors)
     return redirect("submission-detail", pk=pk)
 
 

@@ -23,9 +23,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import dispatch, events
+from .claims import fail_interrupted_locked, stale_before
 from .models import Evaluation
-from .runner import SERVER_FAULT_MESSAGE, fail_locked
-from .states import ACTIVE_STATES, EvaluationState, FailureKind
+from .states import ACTIVE_STATES, EvaluationState
 
 log = logging.getLogger(__name__)
 
@@ -41,28 +41,26 @@ class WatchdogReport:
                 f"re-sent {len(self.resent)} queued")
 
 
-def _stalled(evaluation: Evaluation, stale_before: datetime) -> bool:
+def _stalled(evaluation: Evaluation, cutoff: datetime) -> bool:
     return (evaluation.state in ACTIVE_STATES
-            and (evaluation.heartbeat_at is None or evaluation.heartbeat_at < stale_before))
+            and (evaluation.heartbeat_at is None or evaluation.heartbeat_at < cutoff))
 
 
 def watchdog_pass(*, now: datetime | None = None, who: str = "watchdog") -> WatchdogReport:
     now = now or timezone.now()
     report = WatchdogReport()
-    stale_before = now - timedelta(seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS)
-    stalled = Evaluation.objects.filter(Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True),
+    cutoff = stale_before(now)
+    stalled = Evaluation.objects.filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True),
                                         state__in=list(ACTIVE_STATES)).values_list("pk", flat=True)
     for pk in list(stalled):
         with transaction.atomic():
             evaluation = Evaluation.objects.select_for_update().get(pk=pk)
-            if not _stalled(evaluation, stale_before):
+            if not _stalled(evaluation, cutoff):
                 continue
             silent = (f"since {evaluation.heartbeat_at:%H:%M:%S}" if evaluation.heartbeat_at else "at all")
             if evaluation.attempts >= settings.LEADERBOARD_MAX_ATTEMPTS:
-                fail_locked(evaluation, kind=FailureKind.SERVER, worker=who,
-                             problems=[{"message": f"scoring was interrupted {evaluation.attempts} times. "
-                                                   + SERVER_FAULT_MESSAGE}],
-                             message=f"worker {evaluation.worker} silent {silent}; attempts used up")
+                fail_interrupted_locked(evaluation, worker=who,
+                                        message=f"worker {evaluation.worker} silent {silent}; attempts used up")
                 report.failed.append(pk)
             else:
                 evaluation.claim_token = None

@@ -5,8 +5,7 @@ from .models import LabelVersion, ReportedResult, TestSet
 
 class LabelVersionInline(admin.TabularInline):
     model = LabelVersion
-    fields = ["version", "labels_digest", "is_current", "n_cases", "imported_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("version", "labels_digest", "is_current", "n_cases", "imported_at")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -17,7 +16,8 @@ class LabelVersionInline(admin.TabularInline):
 
 @admin.register(TestSet)
 class TestSetAdmin(admin.ModelAdmin):
-    """Test sets come from `manage.py import_testset`; only the description is edited here."""
+    """Test sets come from `manage.py import_testset`; the description and the triage impact's worklist parameters
+    are edited here (also: `manage.py worklist_parameters`)."""
 
     list_display = ["name", "slug", "kind", "created_at"]
     readonly_fields = ["slug", "name", "kind", "created_at"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from evaluator.worklist import WorklistParameters
 from leaderboard.frozen import FrozenFieldsModel
 from leaderboard.metric_defs import METRICS
 
@@ -21,12 +23,29 @@ class TestSet(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BENCHMARK,
                             help_text="Benchmarks keep their labels private; sample sets can be downloaded whole.")
     created_at = models.DateTimeField(default=timezone.now, help_text="First import.")
+    worklist_parameters = models.JSONField(
+        default=dict, blank=True,
+        help_text="The department the triage impact simulates, e.g. {\"arrivals_per_hour\": 6, \"reading_minutes\": "
+                  "16, \"readers\": 2, \"day_hours\": 12}; keys left out take the defaults (docs/metrics.md). "
+                  "Applies to evaluations scored from now on.")
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if not isinstance(self.worklist_parameters, dict):
+            raise ValidationError({"worklist_parameters": "must be a JSON object of parameter names and values"})
+        try:
+            WorklistParameters.from_dict(self.worklist_parameters)
+        except ValueError as problems:
+            raise ValidationError({"worklist_parameters": str(problems)}) from None
+
+    def worklist(self) -> WorklistParameters:
+        """The worklist simulation's parameters for this test set (defaults where none are set)."""
+        return WorklistParameters.from_dict(self.worklist_parameters)
 
     def current_label_version(self) -> LabelVersion | None:
         return self.label_versions.filter(is_current=True).first()

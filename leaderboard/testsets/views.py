@@ -36,7 +36,7 @@ def sample_download(request: HttpRequest, pk: int) -> FileResponse:
 
 
 @login_required
-def public_images_download(request: HttpRequest, pk: int) -> HttpResponse:
+def public_images_download(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
     """Images of the public cases (no labels), for members of a team and maintainers; every download is logged."""
     version = get_object_or_404(LabelVersion, pk=pk, testset__kind=TestSet.Kind.BENCHMARK)
     team = team_of(request.user)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -29,7 +30,7 @@ SLICE_STEP_TOLERANCE = 0.01
 """Largest relative deviation of one slice step from the series' median step."""
 
 
-def _pydicom():
+def _pydicom() -> Any:
     try:
         import pydicom
     except ImportError as missing:  # pragma: no cover - pydicom is in requirements.txt
@@ -37,7 +38,7 @@ def _pydicom():
     return pydicom
 
 
-def read_header(path: Path):
+def read_header(path: Path) -> Any:
     """The DICOM header of ``path`` without its pixels, or ``None`` if the file is not DICOM."""
     pydicom = _pydicom()
     try:
@@ -99,7 +100,7 @@ def read_dicom_series(folder: Path | str) -> nib.Nifti1Image:
     return _to_image(slices, pixels, normal)
 
 
-def _image_type(dataset) -> list[str]:
+def _image_type(dataset: Any) -> list[str]:
     value = dataset.get("ImageType")
     if value is None:
         return []
@@ -107,22 +108,22 @@ def _image_type(dataset) -> list[str]:
     return [str(v).upper() for v in values]
 
 
-def _orientation(dataset) -> tuple[np.ndarray, np.ndarray]:
+def _orientation(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     cosines = np.asarray([float(v) for v in dataset.ImageOrientationPatient], dtype=float)
     return cosines[:3], cosines[3:]
 
 
-def _normal(dataset) -> np.ndarray:
+def _normal(dataset: Any) -> np.ndarray:
     row, column = _orientation(dataset)
     return np.cross(row, column)
 
 
-def _position(dataset, normal: np.ndarray) -> float:
+def _position(dataset: Any, normal: np.ndarray) -> float:
     """Where a slice lies along the series' slice normal (mm)."""
     return float(np.dot(normal, [float(v) for v in dataset.ImagePositionPatient]))
 
 
-def _geometry_problems(slices: Sequence[tuple[Path, object]], normal: np.ndarray) -> list[str]:
+def _geometry_problems(slices: Sequence[tuple[Path, Any]], normal: np.ndarray) -> list[str]:
     """What keeps ``slices`` (sorted by position) from being one regular volume."""
     first_path, first = slices[0]
     reference = (tuple(np.round(np.concatenate(_orientation(first)), 4)), int(first.Rows), int(first.Columns),
@@ -143,14 +144,14 @@ def _geometry_problems(slices: Sequence[tuple[Path, object]], normal: np.ndarray
             problems.append(f"{name}: at the same position ({position:g} mm) as {previous}")
     if len(steps) > 1 and not problems:
         median = float(np.median(steps))
-        for (position, name), step in zip(positions[1:], steps, strict=True):
+        for (_, name), step in zip(positions[1:], steps, strict=True):
             if abs(step - median) > SLICE_STEP_TOLERANCE * median:
                 problems.append(f"{name}: {step:g} mm from the previous slice (the series' step is {median:g} mm: "
                                 f"a missing slice?)")
     return problems
 
 
-def _decode(slices: Sequence[tuple[Path, object]], problems: list[str]) -> list[np.ndarray]:
+def _decode(slices: Sequence[tuple[Path, Any]], problems: list[str]) -> list[np.ndarray]:
     """The pixel arrays of ``slices``; a slice that cannot be decoded adds a problem naming its file."""
     pixels = []
     for path, dataset in slices:
@@ -163,7 +164,7 @@ def _decode(slices: Sequence[tuple[Path, object]], problems: list[str]) -> list[
 
 
 def _to_image(
-    slices: Sequence[tuple[Path, object]], pixels: Sequence[np.ndarray], normal: np.ndarray
+    slices: Sequence[tuple[Path, Any]], pixels: Sequence[np.ndarray], normal: np.ndarray
 ) -> nib.Nifti1Image:
     """``slices`` (sorted by position) and their decoded ``pixels`` as one image."""
     first = slices[0][1]

@@ -24,7 +24,8 @@ A root may also be the folder *above* the dataset's own top folder (e.g. the fol
   ``Thoracic_Cavities/LUNG1-NNN/LUNG1-NNN_thor_cav_primary_reviewer.nii.gz`` (both hemithoraces = 1, split later
   by k-means). All negative (lung cancer, no COVID-19). Listing reads one DICOM header per series folder; a
   patient with no CT series is an error naming it. The masks are brought onto the DICOM grid through their own
-  affine (axis flips and permutations; anything else is refused, see :func:`~reference_models.data.volumes.load_labels`).
+  affine (axis flips and permutations; anything else is refused, see
+  :func:`~reference_models.data.volumes.load_labels`).
 * ``nifti`` — any folder of NIfTI series of one known class, e.g. NSCLC-Radiomics converted to NIfTI:
   ``images/<id>.nii.gz`` (or the files directly in the folder), optional ``lungs/<id>.nii.gz``; the label comes
   from the spec (``negative``/``positive``).
@@ -105,6 +106,7 @@ def list_covid_ct_seg(root: Path | str) -> list[SeriesRecord]:
     if not images:
         raise FileNotFoundError(f"{root}: no COVID-19-CT-Seg_20cases/*.nii.gz found (COVID-19-CT-Seg layout)")
     records = []
+    lung_values: tuple[int, ...]
     for image in images:
         name = nifti_stem(image)
         lesions, lesion_values = find_nifti(root / "Infection_Mask", name), (1,)

@@ -23,6 +23,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from nibabel import orientations
+from nibabel.spatialimages import SpatialImage
 
 from reference_models.preprocessing import spacing_from_affine
 
@@ -104,7 +105,7 @@ def to_hu(array: np.ndarray, *, intensity: str = "auto") -> tuple[np.ndarray, st
     return hu, mode
 
 
-def read_nifti(path: Path | str) -> nib.spatialimages.SpatialImage:
+def read_nifti(path: Path | str) -> SpatialImage:
     """``nib.load``, except that a gzipped single-file NIfTI is inflated in one go with ISA-L (where installed)
     instead of nibabel's streaming zlib reader: the same image, read about twice as fast."""
     path = Path(path)
@@ -120,7 +121,7 @@ def read_nifti(path: Path | str) -> nib.spatialimages.SpatialImage:
     return klass.from_bytes(data)
 
 
-def read_image(path: Path | str) -> nib.spatialimages.SpatialImage:
+def read_image(path: Path | str) -> SpatialImage:
     """A CT image from a NIfTI file (:func:`read_nifti`) or a folder holding a DICOM series
     (:func:`reference_models.data.dicom.read_dicom_series`)."""
     if Path(path).is_dir():
@@ -131,7 +132,7 @@ def read_image(path: Path | str) -> nib.spatialimages.SpatialImage:
 
 
 def load_image(
-    path: Path | str, *, intensity: str = "auto", image: nib.spatialimages.SpatialImage | None = None
+    path: Path | str, *, intensity: str = "auto", image: SpatialImage | None = None
 ) -> tuple[Volume, str]:
     """A CT image (a NIfTI file or a DICOM series folder) in standard orientation and HU (float32), and the
     intensity convention that was read. ``image``: the file already read by :func:`read_image`."""

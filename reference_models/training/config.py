@@ -91,7 +91,7 @@ PAPER_SCHEDULES: Mapping[str, Schedule] = {
     "multitask_spatial1": _ADAM_CLASSIFIER,
 }
 
-_CROP = {"max_slices": 32, "max_in_plane": (160, 128)}
+_CROP: dict[str, Any] = {"max_slices": 32, "max_in_plane": (160, 128)}
 PAPER_BATCHING: Mapping[str, Batching] = {
     "lungs": Batching("slices", 30),
     "unet2d": Batching("series", 5, **_CROP),
@@ -199,7 +199,8 @@ def default_config(
         batching = dataclasses.replace(batching, **TINY_BATCHING[method])
     if steps is not None:
         schedule = schedule.with_steps(steps)
-    overrides = {k: v for k, v in {"size": batch_size, "max_slices": max_slices}.items() if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in {"size": batch_size, "max_slices": max_slices}.items()
+                                 if v is not None}
     batching = dataclasses.replace(batching, **overrides)
     predict_options: dict[str, Any] = {}
     if method == "unet3d" and batching.patch is not None:

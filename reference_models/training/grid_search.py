@@ -19,7 +19,8 @@ from reference_models.thresholding import HU_MAX, HU_MIN, MIN_COMPONENT_FRACTION
 from reference_models.training.objectives import dice
 from reference_models.training.prepare import PreparedSeries
 
-PAPER_PARAMETERS = {"hu_min": HU_MIN, "hu_max": HU_MAX, "sigma": SIGMA, "min_component_fraction": MIN_COMPONENT_FRACTION}
+PAPER_PARAMETERS = {"hu_min": HU_MIN, "hu_max": HU_MAX, "sigma": SIGMA,
+                    "min_component_fraction": MIN_COMPONENT_FRACTION}
 DEFAULT_GRID: dict[str, tuple[float, ...]] = {
     "hu_min": (-800.0, -700.0, -600.0),
     "hu_max": (0.0, 300.0),

@@ -36,7 +36,15 @@ from reference_models.training.batches import draw_batch, sampling_probabilities
 from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig, select_metric
 from reference_models.training.objectives import batch_loss, validate
 from reference_models.training.prepare import PreparedSeries, prepare_series
-from reference_models.weights import BEST, LAST, LoadedModel, build_network, read_checkpoint, save_checkpoint, write_json
+from reference_models.weights import (
+    BEST,
+    LAST,
+    LoadedModel,
+    build_network,
+    read_checkpoint,
+    save_checkpoint,
+    write_json,
+)
 
 CLASSIFIER_VAL_SIZE = 30
 
@@ -61,6 +69,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def training_records(method: str, records: Sequence[SeriesRecord]) -> tuple[list[SeriesRecord], list[SeriesRecord]]:
     """``(classification or segmentation records to split for validation, records only ever trained on)``."""
     masked = [r for r in records if r.has_mask and r.label != 0]
+    extra: list[SeriesRecord]
     if method == "lungs":
         pool, extra = [r for r in records if r.lungs is not None], []
     elif method in ("unet2d", "unet3d", "thresholding"):
@@ -206,6 +215,7 @@ def train(
     assert model is not None
     model.to(device)
     optimizer = _optimizer(config, model)
+    best: dict[str, Any]
     start_step, history, best = 0, [], {"step": None, "value": None}
     if resume and (out / LAST).is_file():
         state = read_checkpoint(out, name=LAST)
@@ -238,7 +248,7 @@ def train(
         batch = draw_batch(train_items, probabilities, config.batching, rng=np.random.default_rng([config.seed, step]))
         loss, _ = batch_loss(method, model, batch.to(device))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         losses.append(float(loss.detach()))
         bar.update(1)

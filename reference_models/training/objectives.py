@@ -1,7 +1,7 @@
 """Per-method training losses and validation metrics.
 
 Losses (Sec. 4.2–4.4): BCE from logits for every network; the multitask models use
-:func:`reference_models.multitask.multitask_loss` (segmentation BCE over the cases that have a mask
+:func:`reference_models.networks.multitask.multitask_loss` (segmentation BCE over the cases that have a mask
 + 0.1 · classification BCE). Validation runs the networks as inference does (eval mode, all slices,
 slices in batches) on the prepared validation series and reports the mean Dice of the thresholded masks
 (lesions, or lungs for the lung network; two empty masks count 1) and the ROC-AUC of the probabilities
@@ -20,20 +20,20 @@ from torch import nn
 from torch.nn import functional as F
 
 from reference_models.inference import evaluating, model_device, predict_slicewise, slices_to_tensor
-from reference_models.lungs import LUNG_THRESHOLD
-from reference_models.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
+from reference_models.networks.lungs import LUNG_THRESHOLD
+from reference_models.networks.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
+from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
 from reference_models.training.batches import Batch, series_as_slices
 from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig
 from reference_models.training.prepare import PreparedSeries
-from reference_models.unet_segmentation import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
 
 
 def batch_loss(method: str, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
     """The training loss of one batch (already on the model's device) and its parts for logging."""
     if method in MULTITASK:
-        loss = multitask_loss(model(batch.images), labels=batch.labels, masks=batch.targets, has_mask=batch.has_mask)
-        return loss.total, {"segmentation": float(loss.segmentation.detach()),
-                            "classification": float(loss.classification.detach())}
+        parts = multitask_loss(model(batch.images), labels=batch.labels, masks=batch.targets, has_mask=batch.has_mask)
+        return parts.total, {"segmentation": float(parts.segmentation.detach()),
+                             "classification": float(parts.classification.detach())}
     if method == "resnet50":
         loss = F.binary_cross_entropy_with_logits(model(batch.images), batch.labels)
         return loss, {}
@@ -67,21 +67,22 @@ def _series_map(slice_maps: torch.Tensor) -> torch.Tensor:
 def series_probability(model: nn.Module, image: np.ndarray, *, slice_batch: int) -> tuple[float, np.ndarray | None]:
     """COVID-19 probability of one prepared series, and the multitask model's lesion probabilities."""
     device = model_device(model)
+    classifier: Any = model  # MultitaskNet or ResNet50Classifier: both encode slices and classify a series
     segmentation, features = [], []
     with evaluating(model):
         for start in range(0, image.shape[2], slice_batch):
             slices = slices_to_tensor(np.asarray(image[:, :, start : start + slice_batch]), device=device)
             if isinstance(model, MultitaskNet):
-                lesion_logits, slice_features = model.encode_slices(slices)
+                lesion_logits, slice_features = classifier.encode_slices(slices)
                 segmentation.append(torch.sigmoid(lesion_logits).float().cpu())
             else:
-                slice_features = model.encode_slices(slices)
+                slice_features = classifier.encode_slices(slices)
             features.append(slice_features)
         if isinstance(model, MultitaskNet):
-            logit = model.classify(_series_map(torch.cat(features)))
+            logit = classifier.classify(_series_map(torch.cat(features)))
             lesions = _series_map(torch.cat(segmentation))[0, 0].numpy()
         else:
-            logit = model.classify(torch.cat(features).T[None])
+            logit = classifier.classify(torch.cat(features).T[None])
             lesions = None
     return float(torch.sigmoid(logit).item()), lesions
 

@@ -22,7 +22,7 @@ import numpy as np
 from torch import nn
 
 from reference_models.data.records import SeriesRecord
-from reference_models.lungs import predict_lungs
+from reference_models.networks.lungs import predict_lungs
 from reference_models.preprocessing import mask_to_grid, preprocess
 
 PURPOSES = ("lungs", "lesions", "hu")
@@ -79,8 +79,8 @@ def _prepare(
         if series.lungs is None:
             raise ValueError(f"{record.series_id}: lung segmentation needs a lung mask ({record.layout} {record.root})")
         prepared = preprocess(series.image_hu, spacing)
-        target = mask_to_grid(series.lungs, prepared.geometry)
-        return PreparedSeries(record.series_id, prepared.image.astype(np.float16), target, series.label, True,
+        lung_target = mask_to_grid(series.lungs, prepared.geometry)
+        return PreparedSeries(record.series_id, prepared.image.astype(np.float16), lung_target, series.label, True,
                               provenance=series.provenance)
     if lung_model is not None:
         lungs = predict_lungs(lung_model, series.image_hu, spacing).lungs
@@ -92,6 +92,7 @@ def _prepare(
         )
     hu = purpose == "hu"
     prepared = preprocess(series.image_hu, spacing, lungs=lungs, hu_window=None if hu else (-1000.0, 300.0))
+    target: np.ndarray | None
     if series.lesions is not None:
         target = mask_to_grid(series.lesions, prepared.geometry)
     elif assume_empty and series.label == 0:
@@ -157,5 +158,8 @@ def _load_cached(folder: Path) -> PreparedSeries:
         path = folder / f"{name}.npy"
         return np.load(path, mmap_mode="r") if path.is_file() else None
 
-    return PreparedSeries(meta["series_id"], array("image"), array("target"), meta["label"], meta["has_mask"],
+    image = array("image")
+    if image is None:
+        raise FileNotFoundError(f"{folder}: image.npy is missing")
+    return PreparedSeries(meta["series_id"], image, array("target"), meta["label"], meta["has_mask"],
                           lungs=array("lungs"), provenance=meta["provenance"])

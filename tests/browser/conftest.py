@@ -23,8 +23,15 @@ import requests
 from evaluator.examples import ExampleKind, write_example_archive
 from evaluator.phantoms.testset import write_testset
 from evaluator.testset import load_testset
-from tests.leaderboard.integration.processes import (ROOT, Service, celery_worker, clean_environment, manage,
-                                                     wait_for, web_server)
+from tests.leaderboard.integration.processes import (
+    ROOT,
+    Service,
+    celery_worker,
+    clean_environment,
+    manage,
+    wait_for,
+    web_server,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 SETUP_HINT = "run `bash scripts/setup-browser` (as root) to install Debian's Chromium"
@@ -98,6 +105,8 @@ def live_site(chromium_executable, tmp_path_factory) -> Iterator[LiveSite]:
         "LEADERBOARD_DATA_DIR": str(data_dir),
         "LEADERBOARD_SCORING_QUEUE": "scoring",
         "LEADERBOARD_BOOTSTRAP_RESAMPLES": "200",
+        "LEADERBOARD_TRIAGE_DAYS": "20",  # the triage impact's worklist simulation, kept short
+        "LEADERBOARD_TRIAGE_RESAMPLES": "10",
         "LEADERBOARD_SCORING_PROCESSES": "1",
         "LEADERBOARD_LOG_LEVEL": "WARNING",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),

@@ -32,7 +32,7 @@ def assert_no_overflow(page: Page) -> None:
 
 def assert_charts_readable(page: Page, *, smallest_px: float) -> None:
     charts = chart_text(page)
-    assert len(charts) == 2, charts
+    assert len(charts) == 3, charts  # ROC curves, ranked severity, waiting times of the triage impact
     for chart in charts:
         assert not chart["clipped"] and chart["smallestTextPx"] >= smallest_px, chart
 
@@ -240,7 +240,11 @@ def test_entry_page_shows_its_plots(page: Page, live_site: LiveSite, screenshots
     expect(severity.locator("rect:has(title)")).to_have_count(N_PUBLIC_CASES)
     heights = severity.locator("rect:has(title)").evaluate_all("bars => bars.map(b => +b.getAttribute('height'))")
     assert heights == sorted(heights, reverse=True) and heights[0] > 0, "bars ranked by predicted severity"
-    for chart in (roc, severity):
+    waits = page.locator("svg.chart[role=img]", has=page.locator("title", has_text="simulated worklist"))
+    expect(waits).to_have_count(1)
+    expect(waits.locator("polyline")).to_have_count(4)  # entry and first-in-first-out, positives and severe ones
+    expect(page.locator("#triage-impact + p")).to_contain_text("minutes saved per COVID-19 positive")
+    for chart in (roc, severity, waits):
         box = chart.bounding_box()
         assert box and 400 <= box["width"] <= 1280 and box["height"] > 150, box
     assert_charts_readable(page, smallest_px=11)

@@ -9,7 +9,6 @@ import json
 import tarfile
 from pathlib import Path
 
-
 Entry = tuple[str, bytes | None, str | None]
 
 

@@ -88,7 +88,7 @@ def test_not_a_docker_save_tarball(tmp_path: Path) -> None:
     assert any("not a readable tar archive" in p for p in problems_of(truncated))
     bzipped = tmp_path / "image.tar.bz2"
     bzipped.write_bytes(bz2.compress(write_archive(tmp_path / "x.tar").read_bytes()))
-    assert problems_of(bzipped) == [f"file image.tar.bz2: is compressed with bzip2 (expected the output of `docker "
+    assert problems_of(bzipped) == ["file image.tar.bz2: is compressed with bzip2 (expected the output of `docker "
                                     "save IMAGE` (or `podman save --format docker-archive`), as .tar or .tar.gz)"]
 
 

@@ -17,9 +17,7 @@ from hypothesis import strategies as st
 from evaluator.testset import load_testset
 from leaderboard.containers import (
     ContainerLimits,
-    ContainerState,
     GpuRequest,
-    can_move,
     evaluation_key,
     prepare_input_dir,
     reference_problems,
@@ -27,7 +25,7 @@ from leaderboard.containers import (
 from leaderboard.containers.holder import holder_archive, pause_program
 from leaderboard.containers.logs import keep_tail
 from leaderboard.containers.output import PAGE_BYTES, tmpfs_volume_options
-from leaderboard.containers.runner import _model_options
+from leaderboard.containers.sandbox import _model_options
 from leaderboard.containers.users import passwd_uid, runs_as_root, user_problem
 
 from ..evaluator.tiny_testset import write_tiny_testset
@@ -60,19 +58,6 @@ def test_passwd_lookup() -> None:
     assert passwd_uid(passwd, "model") == 1000
     assert passwd_uid(passwd, "toor") == 0
     assert passwd_uid(passwd, "nobody") is None
-
-
-def test_state_machine() -> None:
-    path = [ContainerState.QUEUED, ContainerState.LOADING, ContainerState.RUNNING, ContainerState.VALIDATING,
-            ContainerState.SCORING, ContainerState.DONE]
-    assert all(can_move(a, b) for a, b in zip(path, path[1:]))
-    assert can_move(ContainerState.QUEUED, ContainerState.PULLING)
-    assert can_move(ContainerState.RUNNING, ContainerState.FAILED)
-    assert can_move(ContainerState.RUNNING, ContainerState.QUEUED)  # worker restart
-    assert not can_move(ContainerState.QUEUED, ContainerState.RUNNING)
-    assert not can_move(ContainerState.DONE, ContainerState.FAILED)
-    assert not can_move(ContainerState.FAILED, ContainerState.QUEUED)
-    assert ContainerState.DONE.is_final and not ContainerState.SCORING.is_final
 
 
 def test_limits_validation_and_gpu_options(tmp_path: Path) -> None:

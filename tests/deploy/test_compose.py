@@ -85,7 +85,7 @@ def test_every_env_example_entry_has_a_comment():
         match = _ASSIGNMENT.match(line.strip())
         if match and not match.group(1):  # an active line: a comment line somewhere above, before a blank line
             above = lines[max(0, index - 8):index]
-            assert any(l.startswith("# ") and not _ASSIGNMENT.match(l) for l in above), line
+            assert any(text.startswith("# ") and not _ASSIGNMENT.match(text) for text in above), line
 
 
 def test_every_variable_named_in_compose_is_in_the_env_example():
@@ -125,9 +125,9 @@ def test_web_runs_gunicorn_and_checks_an_existing_url():
     assert web["command"][:2] == ["gunicorn", "leaderboard.wsgi"]
     check = " ".join(web["healthcheck"]["test"])
     url = re.search(r"http://127\.0\.0\.1:8000(/[^'\"]*)", check).group(1)
-    from django.urls import resolve  # the URL the health check asks for is one the site serves
     import django
     from django.conf import settings
+    from django.urls import resolve  # the URL the health check asks for is one the site serves
     if not settings.configured:
         django.setup()
     assert resolve(url, urlconf="leaderboard.urls").url_name == "board"
@@ -162,8 +162,9 @@ def test_the_site_services_run_production_settings():
         assert environment["LEADERBOARD_STORAGE"] == "s3", name
         assert SERVICES[name]["env_file"] == ".env", name
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    assert dockerfile.startswith("#") and "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}" in dockerfile
-    assert "-r requirements.txt" in dockerfile and "collectstatic" in dockerfile
+    assert dockerfile.startswith("#") and "ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}" in dockerfile
+    assert "-c constraints.txt -r requirements.txt" in dockerfile and "collectstatic" in dockerfile
     assert SERVICES["web"]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile",
                                         "args": {"BASE_IMAGE": "${LEADERBOARD_BASE_IMAGE:-python:3.11-slim}"}}
 

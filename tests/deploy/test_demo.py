@@ -41,6 +41,7 @@ def test_demo_serves_a_populated_board_and_a_second_run_reuses_everything(tmp_pa
         "DEMO_STEPS": "2",
         "DEMO_LUNG_STEPS": "20",
         "DEMO_METHODS": "thresholding multitask_spatial1",
+        "DEMO_THREADS": "1",  # torch and BLAS in every process of the demo: no oversubscription beside other jobs
     })
     env.pop("DJANGO_SETTINGS_MODULE")  # manage.py's default, as for a user
     first = Service("demo", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo-1.log").start()

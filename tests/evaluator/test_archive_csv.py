@@ -33,7 +33,8 @@ def test_valid_file_gives_every_case():
 
 
 def test_bom_crlf_whitespace_and_column_order():
-    data = b"\xef\xbb\xbf severity , case_id ,covid_probability\r\n0.5, c002 ,0.25\r\n\r\n0.1,c001, 1e-1 \r\n0,c003,.5\r\n"
+    data = (b"\xef\xbb\xbf severity , case_id ,covid_probability\r\n0.5, c002 ,0.25\r\n\r\n"
+            b"0.1,c001, 1e-1 \r\n0,c003,.5\r\n")
     predictions, columns, problems = parse(data)
     assert problems == []
     assert columns == {"covid_probability", "severity"}
@@ -128,7 +129,7 @@ def test_empty_file(data):
 
 
 def test_not_utf8_names_the_line():
-    _, _, problems = parse("case_id,severity\nc001,0.1\n".encode() + "c002,0.2 é\n".encode("latin-1"))
+    _, _, problems = parse(b"case_id,severity\nc001,0.1\n" + "c002,0.2 é\n".encode("latin-1"))
     assert messages(problems) == ["is not UTF-8 text: byte 0xe9 on line 3 cannot be decoded"]
     utf16 = "case_id,severity\nc001,0.1\n".encode("utf-16")
     assert messages(parse(utf16)[2]) == ["is not UTF-8 text: byte 0xff on line 1 cannot be decoded"]

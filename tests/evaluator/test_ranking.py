@@ -131,7 +131,8 @@ def test_rank_intervals_and_comparisons_equal_a_slow_reference() -> None:
             assert summary.rank_median == np.median(ranks)
             assert summary.rank_low == sorted(ranks)[int(np.floor(0.025 * (len(ranks) - 1)))]
             assert summary.rank_high == sorted(ranks)[int(np.ceil(0.975 * (len(ranks) - 1)))]
-            assert dict(summary.rank_counts) == {int(r): int(c) for r, c in zip(*np.unique(ranks, return_counts=True))}
+            observed, counts = np.unique(ranks, return_counts=True)
+            assert dict(summary.rank_counts) == {int(r): int(c) for r, c in zip(observed, counts, strict=True)}
         taus = [kendalltau(row, full_ranks).statistic for row in boot_ranks]
         assert ranking.robustness.kendall_tau_median == pytest.approx(np.median(taus), abs=1e-12)
         assert ranking.robustness.kendall_tau_low == pytest.approx(np.percentile(taus, 2.5), abs=1e-12)

@@ -10,7 +10,7 @@ from evaluator.runs import BoundaryCounter, RunIndex, encode_runs
 def test_encode_runs_roundtrip(mask):
     runs = encode_runs(mask)
     rebuilt = np.zeros(mask.size, np.uint8)
-    for s, e in zip(runs.starts, runs.ends):
+    for s, e in zip(runs.starts, runs.ends, strict=True):
         assert s < e
         rebuilt[s:e] = 1
     assert np.array_equal(rebuilt, mask)

@@ -10,14 +10,17 @@ from sklearn.metrics import roc_auc_score
 
 from evaluator.cli import main as cli_main
 from evaluator.examples import ExampleKind, write_example_archive
+from evaluator.metrics.registry import METRIC_BY_KEY
 from evaluator.problems import InvalidInput
 from evaluator.scoring import ScoringOptions, Track, public_view, score_archive
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
+from evaluator.worklist import SimulationSize
 
 from .tiny_testset import lungs_volume, write_tiny_testset
 
-FAST = ScoringOptions(n_resamples=200, workers=1)
+WORKLIST = SimulationSize(days=5, resamples=5, days_per_resample=1)
+FAST = ScoringOptions(n_resamples=200, workers=1, worklist_size=WORKLIST)
 
 
 def _open(root, tmp_path):
@@ -51,7 +54,8 @@ def test_shuffled_scores_are_near_chance(tmp_path):
     aucs = []
     for seed in range(6):
         archive = write_example_archive(tmp_path / f"s{seed}.zip", testset=ts, kind=ExampleKind.SHUFFLED, seed=seed)
-        doc = score_archive(archive, testset=ts, truth=truth, options=ScoringOptions(n_resamples=50, workers=1))
+        doc = score_archive(archive, testset=ts, truth=truth,
+                            options=ScoringOptions(n_resamples=50, workers=1, worklist_size=WORKLIST))
         aucs.append(doc["metrics"]["roc_auc_all"])
     assert 0.35 < np.mean(aucs) < 0.65
 
@@ -64,6 +68,21 @@ def test_missing_inputs_are_not_applicable_never_zero(single_rater, tmp_path):
     assert doc["intervals"]["mean_dice"] is None
     assert doc["metrics"]["roc_auc_all"] is not None
     assert doc["extras"]["ranked_severity"] is None
+
+
+def test_triage_impact_is_part_of_the_result(single_rater, tmp_path):
+    """Every scored archive carries the worklist simulation's aggregates, also without a predicted severity."""
+    ts, truth = single_rater
+    perfect = score_archive(write_example_archive(tmp_path / "a.zip", testset=ts, kind=ExampleKind.PERFECT),
+                            testset=ts, truth=truth, options=FAST)["triage"]
+    assert perfect["simulation"]["days"] == WORKLIST.days
+    assert perfect["measures"]["triage_gain"] > 0
+    assert "most severe prediction first" in perfect["ordering"]
+    probability_only = score_archive(
+        write_example_archive(tmp_path / "p.zip", testset=ts, kind=ExampleKind.PROBABILITY_ONLY),
+        testset=ts, truth=truth, options=FAST)["triage"]
+    assert "no predicted severity" in probability_only["ordering"]
+    assert probability_only["measures"]["triage_gain"] is not None
 
 
 def test_masks_only_archive_derives_severity_and_identification(single_rater, tmp_path):
@@ -125,7 +144,8 @@ def test_parallel_workers_give_identical_results(single_rater, tmp_path):
     ts, truth = single_rater
     archive = write_example_archive(tmp_path / "n.zip", testset=ts, kind=ExampleKind.NOISY)
     one = score_archive(archive, testset=ts, truth=truth, options=FAST)
-    two = score_archive(archive, testset=ts, truth=truth, options=ScoringOptions(n_resamples=200, workers=2))
+    two = score_archive(archive, testset=ts, truth=truth,
+                        options=ScoringOptions(n_resamples=200, workers=2, worklist_size=WORKLIST))
     assert one["metrics"] == two["metrics"] and one["private"] == two["private"]
 
 
@@ -135,9 +155,14 @@ def test_cli_validate_and_score(single_rater, tmp_path, capsys):
     assert cli_main(["validate", str(good), "--test-set", str(ts.root), "--workers", "1"]) == 0
     out = tmp_path / "r.json"
     assert cli_main(["score", str(good), "--test-set", str(ts.root), "--json", str(out), "--resamples", "100",
-                     "--workers", "1"]) == 0
-    assert "ROC-AUC COVID-19 vs all others" in capsys.readouterr().out
-    assert json.loads(out.read_text())["metrics"]["roc_auc_all"] is not None
+                     "--workers", "1", "--triage-days", "5", "--triage-resamples", "3",
+                     "--worklist", '{"readers": 3}']) == 0
+    printed = capsys.readouterr().out
+    assert METRIC_BY_KEY["roc_auc_all"].label in printed and "triage gain, min saved per COVID-19 positive" in printed
+    document = json.loads(out.read_text())
+    assert document["metrics"]["roc_auc_all"] is not None
+    assert document["triage"]["parameters"]["readers"] == 3 and document["triage"]["simulation"]["days"] == 5
+    assert cli_main(["score", str(good), "--test-set", str(ts.root), "--worklist", '{"readers": 0}']) == 2
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(bad, "w") as z:
         z.writestr("predictions.csv", "case_id,covid_probability\nc000,2\nnope,0.1\n")

@@ -29,7 +29,8 @@ def test_load_valid_testset(tiny):
 
 def test_every_problem_is_reported_at_once(tiny):
     (tiny / "cases.csv").write_text(
-        (tiny / "cases.csv").read_text() + "c001,covid,public\nbad id,normal,public\nzz1,cancer,public\nzz2,normal,secret\n"
+        (tiny / "cases.csv").read_text()
+        + "c001,covid,public\nbad id,normal,public\nzz1,cancer,public\nzz2,normal,secret\n"
     )
     (tiny / "lungs" / "c004.nii.gz").unlink()
     shutil.rmtree(tiny / "lesions" / "c002")
@@ -41,7 +42,8 @@ def test_every_problem_is_reported_at_once(tiny):
     text = str(err.value)
     for expected in ("duplicate case id", "invalid case id", "unknown group 'cancer'", "unknown distribution",
                      "case c004: has no lung mask", "c002: is a COVID-19 case without a lesion mask",
-                     "lesions/c001.nii.gz, case c001: has shape (5, 5, 5)", "lungs/c005.nii.gz, case c005: has an affine",
+                     "lesions/c001.nii.gz, case c001: has shape (5, 5, 5)",
+                     "lungs/c005.nii.gz, case c005: has an affine",
                      "images/stray.nii.gz: does not belong"):
         assert expected in text, expected
     assert len(err.value.problems) >= 9

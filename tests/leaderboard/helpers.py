@@ -8,7 +8,7 @@ from pathlib import Path
 from django.contrib.auth.models import User
 
 from leaderboard.accounts.models import Team
-from leaderboard.submissions import runner
+from leaderboard.submissions import archive_job
 from leaderboard.submissions.models import Evaluation, Submission
 from leaderboard.submissions.services import SubmissionMeta, submit_archive
 
@@ -33,7 +33,7 @@ def submit(handle: TeamHandle, archive: Path, *, method: str = "method", public:
 def score(submission: Submission) -> Evaluation:
     """Run the worker's task body for the submission's newest evaluation, in this process."""
     evaluation = submission.evaluations.order_by("-pk").first()
-    runner.run(evaluation.pk, worker="test-worker")
+    archive_job.run(evaluation.pk, worker="test-worker")
     evaluation.refresh_from_db()
     return evaluation
 

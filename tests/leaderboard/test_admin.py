@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from leaderboard.submissions import runner
+from leaderboard.submissions import archive_job
 from leaderboard.submissions.models import Evaluation, Submission
 
 from .helpers import submit_and_score
@@ -58,5 +58,5 @@ def test_requeue_action_and_a_successful_rerun_counts_again(admin_client_with_da
     client.post(reverse("admin:submissions_evaluation_changelist"),
                 {"action": "requeue", "_selected_action": [evaluation.pk]})
     assert Evaluation.objects.get(pk=evaluation.pk).state == "queued"
-    runner.run(evaluation.pk, worker="w")
+    archive_job.run(evaluation.pk, worker="w")
     assert Submission.objects.get(pk=evaluation.submission_id).counts_toward_quota is True

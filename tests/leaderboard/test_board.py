@@ -10,6 +10,8 @@ from django.urls import reverse
 
 import evaluator
 from leaderboard.board import cached as board_cache
+from leaderboard.board import ranking
+from leaderboard.metric_defs import METRIC_KEYS
 from leaderboard.submissions.models import Submission, Track
 from leaderboard.submissions.services import request_rescore
 from leaderboard.testsets.models import ReportedResult
@@ -158,6 +160,27 @@ def test_sort_controls_are_accessible(client, three_teams):
     page = client.get(reverse("board"), {"sort": "spearman_rho", "order": "asc"}).content.decode()
     assert page.count("aria-sort=") == 1 and 'aria-sort="ascending"' in page and "▲" in page
     assert 'href="?sort=spearman_rho"' in page  # the active column's link flips back to descending
+
+
+def test_triage_gain_column_sorts_and_stays_out_of_the_mean_rank(client, three_teams):
+    document = board(client, sort="triage_gain")
+    assert document["sort"] == "triage_gain"
+    gains = [e["triage_gain"]["minutes"] for e in document["entries"]]
+    assert None not in gains and gains == sorted(gains, reverse=True)
+    interval = document["entries"][0]["triage_gain"]["interval"]
+    assert interval["low"] <= interval["high"]
+    assert board(client, sort="triage_gain", order="asc")["entries"][0]["triage_gain"]["minutes"] == min(gains)
+    assert "triage_gain" not in document["entries"][0]["metrics"]
+    page = client.get(reverse("board"), {"sort": "triage_gain"}).content.decode()
+    assert 'aria-sort="descending"' in page and "Triage gain, min" in page
+    assert f"{gains[0]:.1f}".replace("-", "\u2212") in page
+    csv_rows = list(csv.DictReader(io.StringIO(client.get(reverse("api-leaderboard"),
+                                                          {"format": "csv", "sort": "triage_gain"}).content.decode())))
+    assert [float(r["triage_gain_minutes"]) for r in csv_rows] == gains
+    entries = board(client, rank="mean")["entries"]
+    rows = [ranking.Row(key=e["evaluation_id"], group=None, metrics=e["metrics"], created_at=None) for e in entries]
+    six = ranking.mean_ranks(rows, metrics=METRIC_KEYS)
+    assert [e["mean_rank"] for e in entries] == [six[e["evaluation_id"]] for e in entries]
 
 
 def test_empty_site(client, db):

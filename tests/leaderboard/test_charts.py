@@ -37,3 +37,18 @@ def test_ranked_severity_has_one_bar_per_case_coloured_by_group():
 def test_text_is_escaped():
     ranked = [{"rank": 1, "severity": 0.1, "group": "<script>"}]
     assert "<script>" not in charts.ranked_severity(ranked)
+
+
+def test_waiting_times_draw_entry_against_fifo_from_aggregates():
+    distribution = {"minutes": [0, 30, 60], "positive": {"entry": [0.5, 0.9, 1.0], "fifo": [0.2, 0.6, 1.0]},
+                    "severe": {"entry": None, "fifo": None}}
+    root = ET.fromstring(charts.waiting_times(distribution, target_minutes=30, chart_id="w"))
+    assert root.get("role") == "img" and root.get("aria-labelledby") == "w-title w-desc"
+    assert root.find(f"{SVG}desc").text.startswith("COVID-19 positives: 90% read within 30 minutes in the entry's "
+                                                   "order, 60% in arrival order")
+    lines = root.findall(f".//{SVG}polyline")
+    assert len(lines) == 2  # severe positives: none, shown as not applicable
+    entry = next(line for line in lines if "stroke-dasharray" not in line.attrib)
+    assert entry.get("points") == "0,100 140,20 280,0"  # 280 × 200 panel: 50 % at 0, 90 % at half-way, all at the end
+    assert any(t.text == "not applicable" for t in root.iter(f"{SVG}text"))
+    assert len(root.findall(f".//{SVG}rect")) == 2  # the two panel frames: no per-case marks

@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 
 from leaderboard.containers import remove_image
-from leaderboard.submissions import container_runner, runner
+from leaderboard.submissions import claims, container_job
 from leaderboard.submissions.models import ContainerRun, Submission
 from leaderboard.submissions.services import SubmissionMeta, SubmissionRejected, submit_container
 from leaderboard.submissions.states import EvaluationState, FailureKind
@@ -55,7 +55,7 @@ def saved(engine: docker.DockerClient, tag: str, path: Path) -> Path:
 def submit_and_run(handle, tarball: Path, *, method: str) -> Submission:
     submission = submit_container(team=handle.team, user=handle.user, tarball=tarball, file_name=tarball.name,
                                   meta=SubmissionMeta(method_name=method, is_public=True))
-    container_runner.run(submission.evaluations.get().pk, worker="gpu-test")
+    container_job.run(submission.evaluations.get().pk, worker="gpu-test")
     submission.refresh_from_db()
     return submission
 
@@ -136,5 +136,5 @@ def test_a_second_delivery_after_done_does_nothing(engine, make_image, container
     submission = submit_and_run(team_a, tarball, method="Twice")
     evaluation = submission.evaluations.get()
     assert evaluation.state == EvaluationState.DONE
-    assert container_runner.run(evaluation.pk, worker="gpu-late") is runner.Outcome.SKIPPED
+    assert container_job.run(evaluation.pk, worker="gpu-late") is claims.Outcome.SKIPPED
     assert ContainerRun.objects.filter(evaluation=evaluation).count() == 1

@@ -1,6 +1,6 @@
 """Container submissions on SQLite, no container engine: checks before queueing, states, limits, what teams see.
 
-The runner body (:mod:`leaderboard.submissions.container_runner`) runs here with the engine
+The runner body (:mod:`leaderboard.submissions.container_job`) runs here with the engine
 calls replaced (image load, ``run_model``); the same body against real containers is in
 test_container_runs.py and, through Celery workers, test_container_pipeline.py.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leaderboard.containers import FailureReason, GpuRequest, RunResult, RunStatus, RunTimings
-from leaderboard.containers.runner import OUTPUT_TAR
-from leaderboard.submissions import container_config, container_runner, dispatch, runner
+from leaderboard.containers.sandbox import OUTPUT_TAR
+from leaderboard.submissions import claims, container_config, container_job, dispatch
 from leaderboard.submissions.models import ContainerPolicy, ContainerRun, Evaluation, Submission
 from leaderboard.submissions.per_case import TEAM_CASE_COLUMNS
 from leaderboard.submissions.services import SubmissionMeta, SubmissionRejected, submit_container
@@ -66,16 +67,20 @@ def api_post(client, handle, data: dict, **extra):
 def test_container_path_through_the_states():
     path = [EvaluationState.QUEUED, EvaluationState.LOADING, EvaluationState.RUNNING, EvaluationState.VALIDATING,
             EvaluationState.SCORING, EvaluationState.DONE]
-    for current, target in zip(path, path[1:]):
+    for current, target in pairwise(path):
         check_transition(current, target)
     check_transition(EvaluationState.QUEUED, EvaluationState.PULLING)
     check_transition(EvaluationState.PULLING, EvaluationState.RUNNING)
     for state in ACTIVE_STATES:  # every active state may fail or go back to the queue (worker died)
         assert {EvaluationState.FAILED, EvaluationState.QUEUED} <= TRANSITIONS[state]
+    check_transition(EvaluationState.FAILED, EvaluationState.QUEUED)  # a maintainer re-queues a failed one
+    assert TRANSITIONS[EvaluationState.DONE] == frozenset()  # a result is never replaced
     for current, target in [(EvaluationState.QUEUED, EvaluationState.RUNNING),
                             (EvaluationState.LOADING, EvaluationState.VALIDATING),
                             (EvaluationState.RUNNING, EvaluationState.DONE),
-                            (EvaluationState.DONE, EvaluationState.QUEUED)]:
+                            (EvaluationState.DONE, EvaluationState.QUEUED),
+                            (EvaluationState.DONE, EvaluationState.FAILED),
+                            (EvaluationState.FAILED, EvaluationState.RUNNING)]:
         with pytest.raises(IllegalTransition):
             check_transition(current, target)
 
@@ -87,10 +92,10 @@ def test_claim_starts_where_asked_and_the_watchdog_requeues_a_silent_run(contain
     monkeypatch.setattr(dispatch.current_app, "send_task", lambda name, args: sent.append((name, args[0])))
     evaluation = submit_image(team_a, good_tarball).evaluations.get()
     with pytest.raises(ValueError):
-        runner.claim(evaluation.pk, worker="w", stage=EvaluationState.RUNNING)
-    current = runner.claim(evaluation.pk, worker="gpu-1", stage=EvaluationState.LOADING)
+        claims.claim(evaluation.pk, worker="w", stage=EvaluationState.RUNNING)
+    current = claims.claim(evaluation.pk, worker="gpu-1", stage=EvaluationState.LOADING)
     assert current is not None
-    assert runner.advance(current, EvaluationState.RUNNING, message="running")
+    assert claims.advance(current, EvaluationState.RUNNING, message="running")
     Evaluation.objects.filter(pk=evaluation.pk).update(
         heartbeat_at=timezone.now() - timedelta(seconds=containers_on.LEADERBOARD_STALE_AFTER_SECONDS + 1))
     with django_capture_on_commit_callbacks(execute=True):
@@ -98,7 +103,7 @@ def test_claim_starts_where_asked_and_the_watchdog_requeues_a_silent_run(contain
     assert report.requeued == [evaluation.pk] and sent == [(TASK, evaluation.pk)]  # routed to the GPU task
     evaluation.refresh_from_db()
     assert evaluation.state == EvaluationState.QUEUED
-    assert not runner.advance(current, EvaluationState.VALIDATING, message="late")  # the dead claim is fenced off
+    assert not claims.advance(current, EvaluationState.VALIDATING, message="late")  # the dead claim is fenced off
     assert [e.to_state for e in evaluation.events.all()] == ["queued", "loading", "running", "queued"]
 
 
@@ -148,8 +153,8 @@ def test_containers_must_be_enabled_and_references_need_a_registry(settings, con
         submit_image(team_a, good_tarball, reference=reference)
     submission = submit_image(team_a, reference=reference)
     assert submission.image_reference == reference and not submission.file and submission.sha256 == "ab" * 32
-    assert runner.claim(submission.evaluations.get().pk, worker="w",
-                        stage=container_runner.claim_stage(submission.evaluations.get().pk)) is not None
+    assert claims.claim(submission.evaluations.get().pk, worker="w",
+                        stage=container_job.claim_stage(submission.evaluations.get().pk)) is not None
     assert submission.evaluations.get().state == EvaluationState.PULLING
     settings.LEADERBOARD_CONTAINER_TASK = ""
     with pytest.raises(SubmissionRejected, match="does not run container submissions") as refused:
@@ -249,16 +254,16 @@ def engine_calls(monkeypatch, containers_on):
     """Replace the engine: connect() → FakeEngine, image load → a fixed id, run_model → ``outcome`` (settable)."""
     engine = FakeEngine()
     state = {"result": None, "calls": []}
-    monkeypatch.setattr(container_runner, "connect", lambda timeout: engine)
-    monkeypatch.setattr(container_runner, "sweep_orphans", lambda client: 0)
-    monkeypatch.setattr(container_runner, "_bring_image", lambda client, submission: submission.image_id)
-    monkeypatch.setattr(container_runner, "remove_image", lambda client, image: engine.removed.append(image))
+    monkeypatch.setattr(container_job, "connect", lambda timeout: engine)
+    monkeypatch.setattr(container_job, "sweep_orphans", lambda client: 0)
+    monkeypatch.setattr(container_job, "_bring_image", lambda client, submission: submission.image_id)
+    monkeypatch.setattr(container_job, "remove_image", lambda client, image: engine.removed.append(image))
 
     def fake_run_model(*, client, image, input_dir, evaluation_id, limits, workdir):
         state["calls"].append({"image": image, "input_dir": input_dir, "limits": limits})
         return state["result"](Path(workdir))
 
-    monkeypatch.setattr(container_runner, "run_model", fake_run_model)
+    monkeypatch.setattr(container_job, "run_model", fake_run_model)
     state["engine"] = engine
     return state
 
@@ -279,7 +284,7 @@ def test_a_good_run_goes_through_every_state_to_done(engine_calls, label_version
     engine_calls["result"] = lambda workdir: result(None, output=archives["container-perfect"], workdir=workdir)
     submission = submit_image(team_a, good_tarball)
     evaluation = submission.evaluations.get()
-    assert container_runner.run(evaluation.pk, worker="gpu-1") is runner.Outcome.DONE
+    assert container_job.run(evaluation.pk, worker="gpu-1") is claims.Outcome.DONE
     evaluation.refresh_from_db()
     assert [e.to_state for e in evaluation.events.all()] == ["queued", "loading", "running", "validating",
                                                              "scoring", "done"]
@@ -316,7 +321,7 @@ def test_a_failed_run_is_explained_and_does_not_count(engine_calls, label_versio
                                                     stderr="Traceback: no weights\x00", workdir=workdir)
     submission = submit_image(team_a, good_tarball)
     evaluation = submission.evaluations.get()
-    assert container_runner.run(evaluation.pk, worker="gpu-1") is runner.Outcome.FAILED
+    assert container_job.run(evaluation.pk, worker="gpu-1") is claims.Outcome.FAILED
     evaluation.refresh_from_db()
     submission.refresh_from_db()
     assert evaluation.state == EvaluationState.FAILED and evaluation.failure_kind == FailureKind.CONTAINER
@@ -337,7 +342,7 @@ def test_malformed_output_fails_with_the_archive_problems(engine_calls, label_ve
                                                           archives, tiny_testset):
     engine_calls["result"] = lambda workdir: result(None, output=archives["noisy"], workdir=workdir)  # public only
     evaluation = submit_image(team_a, good_tarball).evaluations.get()
-    assert container_runner.run(evaluation.pk, worker="gpu-1") is runner.Outcome.FAILED
+    assert container_job.run(evaluation.pk, worker="gpu-1") is claims.Outcome.FAILED
     evaluation.refresh_from_db()
     assert evaluation.failure_kind == FailureKind.INVALID and evaluation.problems
     private = {c.case_id for c in tiny_testset.cases if c.distribution.value == "private"}
@@ -352,8 +357,8 @@ def test_engine_trouble_is_retried_and_the_interrupted_run_is_marked(engine_call
                                                     exit_code=None, workdir=workdir)
     submission = submit_image(team_a, good_tarball)
     evaluation = submission.evaluations.get()
-    with pytest.raises(runner.TransientFailure):
-        container_runner.run(evaluation.pk, worker="gpu-1")
+    with pytest.raises(claims.TransientFailure):
+        container_job.run(evaluation.pk, worker="gpu-1")
     evaluation.refresh_from_db()
     assert evaluation.state == EvaluationState.QUEUED and evaluation.attempts == 1
     first = ContainerRun.objects.get(evaluation=evaluation)
@@ -363,7 +368,7 @@ def test_engine_trouble_is_retried_and_the_interrupted_run_is_marked(engine_call
     # a run whose worker died (no outcome recorded) is marked when the next attempt starts
     ContainerRun.objects.create(evaluation=evaluation, attempt=1, worker="gpu-dead")
     engine_calls["result"] = lambda workdir: result(None, output=archives["container-perfect"], workdir=workdir)
-    assert container_runner.run(evaluation.pk, worker="gpu-2") is runner.Outcome.DONE
+    assert container_job.run(evaluation.pk, worker="gpu-2") is claims.Outcome.DONE
     runs = list(ContainerRun.objects.filter(evaluation=evaluation).order_by("pk"))
     assert [r.reason for r in runs] == ["engine_error", ContainerRun.INTERRUPTED, ""]
     assert runs[1].reason_text.startswith("interrupted") and runs[2].attempt == 2
@@ -378,9 +383,9 @@ def test_a_bad_image_found_by_the_worker_fails_without_a_run(engine_calls, label
     def refuse(client, submission):
         raise ImageLoadError("the container engine could not load the image: layer is not a tar")
 
-    monkeypatch.setattr(container_runner, "_bring_image", refuse)
+    monkeypatch.setattr(container_job, "_bring_image", refuse)
     evaluation = submit_image(team_a, good_tarball).evaluations.get()
-    assert container_runner.run(evaluation.pk, worker="gpu-1") is runner.Outcome.FAILED
+    assert container_job.run(evaluation.pk, worker="gpu-1") is claims.Outcome.FAILED
     evaluation.refresh_from_db()
     assert evaluation.failure_kind == FailureKind.CONTAINER
     assert evaluation.problems[0]["message"].startswith("bad image: the container engine could not load")

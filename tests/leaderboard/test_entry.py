@@ -33,7 +33,7 @@ def test_entry_page_content(client, label_version, team_a, archives):
     evaluation = score(submit(team_a, archives["noisy"], method="U-Net again", is_reference=True,
                               reference=reference))
     page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
-    assert page.count("<svg") == 2 and "ROC curves of the four subsets" in page
+    assert page.count("<svg") == 3 and "ROC curves of the four subsets" in page
     assert f"{evaluation.roc_auc_all:.3f}" in page
     low, high = evaluation.intervals["roc_auc_all"]
     assert f"{low:.3f}–{high:.3f}" in page
@@ -64,3 +64,25 @@ def test_without_probabilities_there_is_no_confusion_matrix(client, label_versio
     page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
     assert "N/A: needs a covid_probability column" in page and "Dice" in page
 
+
+
+def test_entry_page_shows_the_triage_impact_as_aggregates(client, label_version, team_a, archives):
+    evaluation = submit_and_score(team_a, archives["noisy"])
+    triage = evaluation.result["triage"]
+    assert triage["simulation"]["days"] == 10  # LEADERBOARD_TRIAGE_DAYS of the test settings
+    assert "triage" not in evaluation.per_case  # stored with the metrics, not with the per-case values
+    page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
+    assert "Triage impact (simulated worklist)" in page and "Waiting times in the simulated worklist" in page
+    gain = triage["measures"]["triage_gain"]
+    assert f"{abs(gain):.1f} minutes saved per COVID-19 positive" in page
+    for case in evaluation.per_case["per_case"]:
+        assert case["case_id"] not in page
+
+
+def test_entry_without_the_triage_impact_says_why(client, label_version, team_a, archives):
+    evaluation = submit_and_score(team_a, archives["noisy"])
+    evaluation.result = {k: v for k, v in evaluation.result.items() if k != "triage"}
+    evaluation.save(update_fields=["result"])
+    cache.clear()
+    page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
+    assert "N/A: not computed for this evaluation" in page and page.count("<svg") == 2

@@ -42,7 +42,7 @@ def api_get(world, role, url):
 
 # --- REST API -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [401, 404, 200, 200])))
+@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [401, 404, 200, 200], strict=True)))
 def test_api_submission_detail(world, role, expected):
     response = api_get(world, role, reverse("api-submission", args=[world["hidden"].submission_id]))
     assert response.status_code == expected
@@ -51,7 +51,7 @@ def test_api_submission_detail(world, role, expected):
         assert "per_case" not in response.content.decode()
 
 
-@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [401, 404, 200, 200])))
+@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [401, 404, 200, 200], strict=True)))
 def test_api_per_case(world, role, expected):
     response = api_get(world, role, reverse("api-submission-cases", args=[world["public"].submission_id]))
     assert response.status_code == expected
@@ -63,7 +63,7 @@ def test_api_per_case(world, role, expected):
 
 
 @pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [401, set(), {"Public entry", "Hidden entry"},
-                                                              {"Public entry", "Hidden entry"}])))
+                                                              {"Public entry", "Hidden entry"}], strict=True)))
 def test_api_submission_list(world, role, expected):
     response = api_get(world, role, reverse("api-submissions"))
     if expected == 401:
@@ -111,7 +111,7 @@ def test_per_case_page_columns(world, role):
     assert ("group" in header) == (role == "maintainer") and ("true_severity" in header) == (role == "maintainer")
 
 
-@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [302, 404, 302, 302])))
+@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [302, 404, 302, 302], strict=True)))
 def test_edit_submission(world, role, expected):
     url = reverse("submission-edit", args=[world["hidden"].submission_id])
     response = web_client(world, role).post(url, {"method_name": f"Renamed by {role}", "is_public": ""})
@@ -131,7 +131,7 @@ def test_submission_list_page(world, role):
     assert ("Hidden entry" in text) == (role in ("own_team", "maintainer"))
 
 
-@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [404, 404, 200, 200])))
+@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [404, 404, 200, 200], strict=True)))
 def test_entry_page_of_a_hidden_submission(world, role, expected):
     response = web_client(world, role).get(reverse("entry", args=[world["hidden"].pk]))
     assert response.status_code == expected
@@ -145,7 +145,7 @@ def test_entry_page_of_a_public_submission(world, role):
     assert shows_cases == (role in ("own_team", "maintainer"))
 
 
-@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [302, 200, 200, 200])))
+@pytest.mark.parametrize(("role", "expected"), list(zip(ROLES, [302, 200, 200, 200], strict=True)))
 def test_public_images_need_a_team(world, role, expected):
     url = reverse("download-public-images", args=[world["label_version"].pk])
     response = web_client(world, role).get(url)

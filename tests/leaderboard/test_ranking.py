@@ -1,15 +1,23 @@
 """Ordering rules of the board: N/A last in both directions, ties, best per team, mean rank."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaderboard.board.ranking import (Row, best_per_group, competition_ranks, mean_rank_positions, mean_ranks,
-                                       metric_ranks, quality_ranks, sort_rows)
+from leaderboard.board.ranking import (
+    Row,
+    best_per_group,
+    competition_ranks,
+    mean_rank_positions,
+    mean_ranks,
+    metric_ranks,
+    quality_ranks,
+    sort_rows,
+)
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def row(key, value, *, group=None, minutes=0, **others):

@@ -12,8 +12,7 @@ from django.core.files.storage import FileSystemStorage
 
 from leaderboard import env
 from leaderboard.frozen import FrozenFieldError
-from leaderboard.storage import (PrivateFileSystemStorage, PrivateStorageURLRefused, check_storage_split,
-                                 private_storage)
+from leaderboard.storage import PrivateFileSystemStorage, PrivateStorageURLRefused, check_storage_split, private_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 

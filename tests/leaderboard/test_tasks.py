@@ -5,7 +5,7 @@ from celery.exceptions import Retry
 from django.conf import settings
 
 from leaderboard.celery import app
-from leaderboard.submissions import runner, tasks
+from leaderboard.submissions import archive_job, claims, tasks
 from leaderboard.submissions.models import Evaluation
 from leaderboard.submissions.states import EvaluationState, FailureKind
 
@@ -40,9 +40,9 @@ def test_transient_failure_is_retried(label_version, team_a, archives, monkeypat
     evaluation = submit(team_a, archives["noisy"]).evaluations.get()
 
     def flaky(evaluation_id, *, worker):
-        raise runner.TransientFailure("database away")
+        raise claims.TransientFailure("database away")
 
-    monkeypatch.setattr(runner, "run", flaky)
+    monkeypatch.setattr(archive_job, "run", flaky)
     monkeypatch.setattr(tasks.score_evaluation, "retry", lambda exc, countdown: Retry(exc=exc, when=countdown))
     with pytest.raises(Retry):
         tasks.score_evaluation.run(evaluation.pk)
@@ -52,9 +52,9 @@ def test_retries_exhausted_fail_the_evaluation(label_version, team_a, archives, 
     evaluation = submit(team_a, archives["noisy"]).evaluations.get()
 
     def flaky(evaluation_id, *, worker):
-        raise runner.TransientFailure("database away")
+        raise claims.TransientFailure("database away")
 
-    monkeypatch.setattr(runner, "run", flaky)
+    monkeypatch.setattr(archive_job, "run", flaky)
     tasks.score_evaluation.push_request(retries=tasks.score_evaluation.max_retries, hostname="w", id="t")
     try:
         assert tasks.score_evaluation.run(evaluation.pk) == "failed"

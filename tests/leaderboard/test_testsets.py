@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from leaderboard.storage import private_storage, public_storage
 from leaderboard.submissions.models import Evaluation
@@ -97,3 +98,37 @@ def test_paper_rows_are_the_published_table(db):
     resnet = ReportedResult.objects.get(method="ResNet50")
     assert resnet.values()["spearman_rho"] == (None, None)
     assert "Table 2" in best.source
+
+
+def test_worklist_parameters_command_and_the_worker_uses_them(label_version, team_a, archives, capsys):
+    slug = label_version.testset.slug
+    call_command("worklist_parameters", slug)
+    assert "readers = 2  (default)" in capsys.readouterr().out
+    call_command("worklist_parameters", slug, "--set", "readers=3", "--set", "reading_time=fixed")
+    assert "readers = 3  (set)" in capsys.readouterr().out
+    with pytest.raises(CommandError) as error:
+        call_command("worklist_parameters", slug, "--set", "readers=0", "--set", "reading_minutes=-2")
+    assert "readers" in str(error.value) and "reading_minutes" in str(error.value)
+    label_version.testset.refresh_from_db()
+    assert label_version.testset.worklist_parameters == {"readers": 3, "reading_time": "fixed"}  # unchanged by errors
+    evaluation = submit_and_score(team_a, archives["noisy"])
+    assert evaluation.result["triage"]["parameters"]["readers"] == 3
+    assert evaluation.result["triage"]["parameters"]["reading_time"] == "fixed"
+    call_command("worklist_parameters", slug, "--reset")
+    label_version.testset.refresh_from_db()
+    assert label_version.testset.worklist_parameters == {}
+
+
+def test_admin_checks_the_worklist_parameters(client, maintainer, label_version):
+    client.force_login(maintainer)
+    testset = label_version.testset
+    url = reverse("admin:testsets_testset_change", args=[testset.pk])
+    page = client.post(url, {"description": "", "worklist_parameters": '{"readers": 0, "speed": 1}',
+                             "label_versions-TOTAL_FORMS": "0", "label_versions-INITIAL_FORMS": "0"})
+    assert page.status_code == 200 and "readers must be a whole number" in page.content.decode()
+    assert "unknown parameter" in page.content.decode()
+    saved = client.post(url, {"description": "", "worklist_parameters": '{"readers": 4}',
+                              "label_versions-TOTAL_FORMS": "0", "label_versions-INITIAL_FORMS": "0"})
+    assert saved.status_code == 302
+    testset.refresh_from_db()
+    assert testset.worklist().readers == 4

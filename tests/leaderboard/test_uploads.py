@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leaderboard.storage import private_storage
-from leaderboard.submissions import runner
+from leaderboard.submissions import archive_job
 from leaderboard.submissions.models import Submission
 
 from .helpers import submit, submit_and_score
@@ -118,7 +118,7 @@ def test_quota_counts_only_submissions_that_did_not_fail(client, label_version, 
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("predictions.csv", "case_id,covid_probability\nc000,2.5\n")
     invalid = submit(team_a, broken)
-    runner.run(invalid.evaluations.get().pk, worker="w")  # fails validation: does not count
+    archive_job.run(invalid.evaluations.get().pk, worker="w")  # fails validation: does not count
     submit_and_score(team_a, archives["noisy"])
     submit(team_a, archives["noisy"])  # still queued: counts
     response = post(client, team_a, archives["noisy"].read_bytes())
@@ -166,7 +166,7 @@ def test_web_form_upload_and_progress_page(client, label_version, team_a, archiv
     assert response.status_code == 302 and response.url == reverse("submission-detail", args=[submission.pk])
     page = client.get(response.url)
     assert b'http-equiv="refresh"' in page.content and b"Waiting for a worker" in page.content
-    runner.run(submission.evaluations.get().pk, worker="w")
+    archive_job.run(submission.evaluations.get().pk, worker="w")
     page = client.get(response.url)
     assert b'http-equiv="refresh"' not in page.content and b"Entry page with plots" in page.content
 

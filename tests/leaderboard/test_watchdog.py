@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from leaderboard.submissions import dispatch, runner
+from leaderboard.submissions import archive_job, claims, dispatch
 from leaderboard.submissions.models import Evaluation
 from leaderboard.submissions.states import EvaluationState, FailureKind
 from leaderboard.submissions.watchdog import watchdog_pass
@@ -44,7 +44,7 @@ def age(evaluation, *, heartbeat_seconds=None, dispatched_seconds=None, changed_
 
 
 def test_a_silent_worker_is_replaced(evaluation, settings, sent, django_capture_on_commit_callbacks):
-    runner.claim(evaluation.pk, worker="dead-worker")
+    claims.claim(evaluation.pk, worker="dead-worker")
     age(evaluation, heartbeat_seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS + 5)
     with django_capture_on_commit_callbacks(execute=True):
         report = watchdog_pass()
@@ -52,11 +52,11 @@ def test_a_silent_worker_is_replaced(evaluation, settings, sent, django_capture_
     evaluation.refresh_from_db()
     assert evaluation.state == EvaluationState.QUEUED and evaluation.claim_token is None
     assert "dead-worker silent" in evaluation.events.last().message
-    assert runner.run(evaluation.pk, worker="new") is runner.Outcome.DONE
+    assert archive_job.run(evaluation.pk, worker="new") is claims.Outcome.DONE
 
 
 def test_a_live_worker_is_left_alone(evaluation, settings, sent):
-    runner.claim(evaluation.pk, worker="busy")
+    claims.claim(evaluation.pk, worker="busy")
     age(evaluation, heartbeat_seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS - 30)
     assert not watchdog_pass().requeued
     evaluation.refresh_from_db()
@@ -65,7 +65,7 @@ def test_a_live_worker_is_left_alone(evaluation, settings, sent):
 
 def test_after_the_last_attempt_it_fails_as_a_server_fault(evaluation, settings, sent):
     Evaluation.objects.filter(pk=evaluation.pk).update(attempts=settings.LEADERBOARD_MAX_ATTEMPTS - 1)
-    runner.claim(evaluation.pk, worker="crashy")
+    claims.claim(evaluation.pk, worker="crashy")
     age(evaluation, heartbeat_seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS + 5)
     assert watchdog_pass().failed == [evaluation.pk]
     evaluation.refresh_from_db()
@@ -94,7 +94,7 @@ def test_a_broker_failure_is_not_fatal(evaluation, monkeypatch):
 
 
 def test_management_command(evaluation, settings, sent, capsys):
-    runner.claim(evaluation.pk, worker="dead")
+    claims.claim(evaluation.pk, worker="dead")
     age(evaluation, heartbeat_seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS + 5)
     call_command("watchdog")
     assert "re-queued 1 stalled" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from tests.reference_models.phantom_sets import specs, write_all
 
 @pytest.fixture(autouse=True)
 def _deterministic_single_thread() -> None:
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # 1 unless asked (tests/conftest.py)
     torch.manual_seed(0)
     np.random.seed(0)
 

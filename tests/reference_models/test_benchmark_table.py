@@ -32,3 +32,14 @@ def test_runs_that_differ_in_more_than_the_seed_are_refused() -> None:
 def test_single_run_table_says_one_seed() -> None:
     results = run(0, ms1=0.95, rho=0.97)
     assert "**.95** (.93 ± .01)" in markdown_table(results) and "one seed" in markdown_table(results)
+
+
+def test_triage_gain_is_listed_apart_when_the_results_have_it() -> None:
+    assert "Triage gain" not in markdown_table(run(0, ms1=0.95, rho=0.97))  # results.json from before
+    results = run(0, ms1=0.95, rho=0.97)
+    results["scores"]["multitask_spatial1"]["triage_gain"] = {"minutes": 12.34, "interval": {"low": 6.0, "high": 20.0}}
+    assert "| Multitask-Spatial-1 | **12.3** (6.0 to 20.0) |" in markdown_table(results)
+    runs = [run(seed, ms1=0.95, rho=0.97) for seed in (0, 1)]
+    for minutes, one in zip((10.0, 12.0), runs, strict=True):
+        one["scores"]["multitask_spatial1"]["triage_gain"] = {"minutes": minutes, "interval": None}
+    assert "| Multitask-Spatial-1 | **11.0 ± 1.4** |" in combined_table(runs)

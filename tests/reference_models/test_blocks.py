@@ -3,34 +3,32 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reference_models.blocks import (
+from reference_models.networks.blocks import (
     PreActResBlock,
     PyramidMaxPool1d,
     PyramidMaxPool3d,
-    ResBlock2d,
-    ResBlock3d,
     classification_mlp,
     pyramid_cells,
 )
 
 
 def test_residual_block_keeps_size_and_changes_channels() -> None:
-    assert ResBlock2d(3, 5)(torch.randn(2, 3, 7, 9)).shape == (2, 5, 7, 9)
-    assert ResBlock3d(4, 4)(torch.randn(1, 4, 5, 6, 3)).shape == (1, 4, 5, 6, 3)
+    assert PreActResBlock(3, 5)(torch.randn(2, 3, 7, 9)).shape == (2, 5, 7, 9)
+    assert PreActResBlock(4, 4, spatial_dims=3)(torch.randn(1, 4, 5, 6, 3)).shape == (1, 4, 5, 6, 3)
 
 
 def test_residual_block_layout() -> None:
-    block = ResBlock2d(4, 8)
+    block = PreActResBlock(4, 8)
     kinds = [type(m).__name__ for m in block.residual]
     assert kinds == ["BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d"]
     convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(conv.bias is None for conv in convs)
     assert isinstance(block.shortcut, torch.nn.Conv2d) and block.shortcut.kernel_size == (1, 1)
-    assert isinstance(ResBlock2d(4, 4).shortcut, torch.nn.Identity)
+    assert isinstance(PreActResBlock(4, 4).shortcut, torch.nn.Identity)
 
 
 def test_residual_block_is_identity_plus_residual() -> None:
-    block = ResBlock2d(3, 3).eval()
+    block = PreActResBlock(3, 3).eval()
     for conv in (block.residual[2], block.residual[5]):
         torch.nn.init.zeros_(conv.weight)
     x = torch.randn(1, 3, 4, 4)

@@ -15,6 +15,7 @@ import pytest
 from evaluator.scoring import ScoringOptions, Track, score_archive
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
+from evaluator.worklist import SimulationSize
 from reference_models.cli import main
 from reference_models.pipeline import cases_in_folder, run_reference
 from tests.reference_models.phantom_sets import specs
@@ -24,7 +25,8 @@ def _score(archive: Path, testset_dir: Path, tmp_path: Path) -> dict:
     testset = load_testset(testset_dir)
     truth = build_truth(testset, cache_root=tmp_path / "truth")
     return score_archive(archive, testset=testset, truth=truth, track=Track.CONTAINER,
-                         options=ScoringOptions(n_resamples=20, workers=1))
+                         options=ScoringOptions(n_resamples=20, workers=1,
+                                                worklist_size=SimulationSize(days=5, resamples=3, days_per_resample=1)))
 
 
 def _csv(archive: Path) -> list[dict[str, str]]:
@@ -62,7 +64,10 @@ def test_segmenter_has_no_probability_and_classifier_no_masks(tiny_weights: Path
                  "--out", str(tmp_path / "resnet.zip"), "--quiet"]) == 0
     with zipfile.ZipFile(tmp_path / "resnet.zip") as handle:
         assert handle.namelist() == ["predictions.csv"]
-    assert _score(tmp_path / "resnet.zip", phantom_sets["testset"], tmp_path)["metrics"]["mean_dice"] is None
+    resnet = _score(tmp_path / "resnet.zip", phantom_sets["testset"], tmp_path)
+    assert resnet["metrics"]["mean_dice"] is None
+    assert "no predicted severity" in resnet["triage"]["ordering"]  # ranks by probability, no severity
+    assert resnet["triage"]["measures"]["triage_gain"] is not None
     # thresholding needs no weights of its own, only the lung network
     assert main(["predict", "thresholding", "--lungs-weights", str(tiny_weights / "lungs"), "--test-set", testset,
                  "--out", str(tmp_path / "thr.zip"), "--quiet"]) == 0
@@ -125,7 +130,8 @@ def test_run_references_reads_and_segments_each_case_once_for_all_methods(
 
     segmented: list[object] = []
     original = pipeline.predict_lung_mask
-    monkeypatch.setattr(pipeline, "predict_lung_mask", lambda lungs, case: segmented.append(case) or original(lungs, case))
+    monkeypatch.setattr(pipeline, "predict_lung_mask",
+                        lambda lungs, case: segmented.append(case) or original(lungs, case))
     methods = ["thresholding", "resnet50", "multitask_spatial1"]
     out = {m: tmp_path / f"{m}.zip" for m in methods}
     weights = tmp_path / "weights"

@@ -2,17 +2,17 @@
 
 import numpy as np
 
-from evaluator.cli import main as evaluator_main
 from evaluator.phantoms import write_authors_layout
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
+from reference_models.cli import main as reference_models_main
 
 
 def test_import_authors_layout_segments_lungs(tiny_weights, tmp_path):
     source = tmp_path / "authors"
     write_authors_layout(source, counts={"covid": 2, "bacterial_pneumonia": 1, "nodules": 1, "normal": 1}, seed=3)
     target = tmp_path / "imported"
-    code = evaluator_main(["import-authors", str(source), str(target), "--name", "t", "--version", "1",
+    code = reference_models_main(["import-authors", str(source), str(target), "--name", "t", "--version", "1",
                            "--lung-weights", str(tiny_weights / "lungs")])
     assert code == 0
     testset = load_testset(target)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from reference_models.lungs import LungSegmentationNet, ensure_split, predict_lungs, split_lungs
+from reference_models.networks.lungs import LungSegmentationNet, ensure_split, predict_lungs, split_lungs
 from tests.reference_models.synthetic import chest, ellipsoid, two_lungs
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from reference_models.multitask import (
+from reference_models.networks.multitask import (
     MultitaskNet,
     MultitaskOutput,
     multitask_latent,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-import torch
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

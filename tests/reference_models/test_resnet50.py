@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from reference_models.networks.resnet50 import Bottleneck, ResNet50, ResNet50Classifier, predict_resnet50
 from reference_models.preprocessing import preprocess
-from reference_models.resnet50 import Bottleneck, ResNet50, ResNet50Classifier, predict_resnet50
 from tests.reference_models.synthetic import chest
 
 TINY = {"width": 4, "blocks": (1, 1, 1, 1), "slice_features": 8, "hidden": 16}

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from reference_models.data import SeriesRecord, list_dataset
+from reference_models.registry import METHODS
 from reference_models.training import default_config, train
 from reference_models.training.batches import crop_series, draw_batch, sampling_probabilities
 from reference_models.training.config import PAPER_BATCHING, PAPER_SCHEDULES, Schedule, TrainConfig
@@ -18,7 +19,6 @@ from reference_models.training.loop import split_validation, training_records
 from reference_models.training.objectives import batch_loss, dice, roc_auc
 from reference_models.training.prepare import PreparedSeries, prepare_series
 from reference_models.weights import build_network, load_model, read_checkpoint
-from reference_models.registry import METHODS
 from tests.reference_models.phantom_sets import specs
 
 
@@ -43,7 +43,8 @@ def test_paper_schedules_and_proportional_drops() -> None:
     assert PAPER_SCHEDULES["unet2d"].lr_at(14_999) == 3e-4
     assert (PAPER_BATCHING["lungs"].unit, PAPER_BATCHING["lungs"].size) == ("slices", 30)
     assert (PAPER_BATCHING["unet3d"].size, PAPER_BATCHING["unet3d"].patch) == (16, (160, 160, 160))
-    assert PAPER_BATCHING["multitask_spatial1"].size == 5 and PAPER_BATCHING["multitask_spatial1"].sampling == "multitask"
+    multitask = PAPER_BATCHING["multitask_spatial1"]
+    assert multitask.size == 5 and multitask.sampling == "multitask"
     assert PAPER_BATCHING["unet2d_plus"].sampling == "balanced"
     config = default_config("multitask_latent", scale="small", steps=10, seed=3)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

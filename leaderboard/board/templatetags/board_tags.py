@@ -44,6 +44,24 @@ def paper(value) -> str:
 
 
 @register.filter
+def minutes(value) -> str:
+    """Minutes with one decimal ("12.3", "−0.4"); N/A when there is none."""
+    if value is None:
+        return "N/A"
+    text = f"{value:.1f}"
+    return MINUS + text[1:] if text.startswith("-") else text
+
+
+@register.filter
+def minutes_interval(value) -> str:
+    """An interval of minutes (``[low, high]`` or ``{"low", "high"}``) as "3.1–8.0"; empty when there is none."""
+    if not value:
+        return ""
+    low, high = (value["low"], value["high"]) if isinstance(value, dict) else value
+    return f"{minutes(low)}–{minutes(high)}"
+
+
+@register.filter
 def get(mapping, key):
     if mapping is None:
         return None

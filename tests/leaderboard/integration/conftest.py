@@ -61,6 +61,8 @@ def site_env(postgres_url, tmp_path_factory) -> dict[str, str]:
         "LEADERBOARD_GPU_QUEUE": f"gpu-it-{run}",
         "LEADERBOARD_DATA_DIR": str(data_dir),
         "LEADERBOARD_BOOTSTRAP_RESAMPLES": "200",
+        "LEADERBOARD_TRIAGE_DAYS": "20",  # the triage impact's worklist simulation, kept short
+        "LEADERBOARD_TRIAGE_RESAMPLES": "10",
         "LEADERBOARD_SCORING_PROCESSES": "1",
         "LEADERBOARD_HEARTBEAT_SECONDS": "1",
         "LEADERBOARD_STALE_AFTER_SECONDS": "4",

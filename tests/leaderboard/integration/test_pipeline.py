@@ -67,9 +67,12 @@ def test_upload_is_scored_and_ranked(site_env, web, logs, postgres_url, noisy_ar
         board = requests.get(f"{web}/api/leaderboard/", timeout=10).json()
         entry = next(e for e in board["entries"] if e["method_name"] == "Pipeline method")
         assert entry["metrics"] == body["metrics"] and entry["team"] == "Pipeline team"
+        assert isinstance(entry["triage_gain"]["minutes"], float)  # read from the result document (PostgreSQL JSON)
+        by_gain = requests.get(f"{web}/api/leaderboard/", params={"sort": "triage_gain"}, timeout=10).json()
+        assert by_gain["sort"] == "triage_gain" and by_gain["entries"][0]["triage_gain"]["minutes"] is not None
         assert "Pipeline method" in requests.get(f"{web}/", timeout=10).text
         page = requests.get(entry["entry_url"], timeout=10)
-        assert page.status_code == 200 and page.text.count("<svg") == 2
+        assert page.status_code == 200 and page.text.count("<svg") == 3  # ROC, ranked severity, waiting times
         evaluation_id = body["evaluations"][0]["id"]
         transitions = [row[0] for row in sql(postgres_url, "SELECT to_state FROM submissions_evaluationevent "
                                                            "WHERE evaluation_id = %s ORDER BY at, id", evaluation_id)]

@@ -13,10 +13,10 @@ import requests
 from django.urls import reverse
 
 from leaderboard.storage import PrivateStorageURLRefused, check_storage_split, private_storage, public_storage
-from leaderboard.submissions import runner
+from leaderboard.submissions import archive_job, claims
 from leaderboard.submissions.models import Submission
-from leaderboard.testsets import services as testset_services
 from leaderboard.testsets import models as testset_models
+from leaderboard.testsets import services as testset_services
 
 from .processes import Service, clean_environment, free_port, started
 
@@ -92,7 +92,7 @@ def test_labels_and_uploads_live_privately_in_s3_and_score(s3, moto_url, client,
     assert requests.get(f"{moto_url}/{PRIVATE}/{submission.file.name}", timeout=10).status_code == 403
     assert s3.get_object(Bucket=PRIVATE, Key=submission.file.name)["Body"].read() == archives["noisy"].read_bytes()
 
-    assert runner.run(submission.evaluations.get().pk, worker="s3-worker") is runner.Outcome.DONE
+    assert archive_job.run(submission.evaluations.get().pk, worker="s3-worker") is claims.Outcome.DONE
     directory = testset_services.testset_directory(version)
     assert directory.is_relative_to(testset_services.scratch("testsets"))  # fetched from the bucket
     assert not any(testset_services.scratch("archives").iterdir())  # the downloaded archive was removed

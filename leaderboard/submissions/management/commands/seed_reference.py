@@ -14,14 +14,12 @@ only the labels, changed).
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from evaluator.archive.writer import restrict_archive
 from evaluator.testset import load_testset
 from leaderboard.accounts.models import Team
 from leaderboard.accounts.services import unique_team_slug
@@ -45,7 +43,8 @@ class Command(BaseCommand):
         parser.add_argument("--testset", help="test set slug (default: the site's benchmark)")
         parser.add_argument("--weights-dir", type=Path, help="cached weights (default DATA_DIR/reference-weights)")
         parser.add_argument("--scale", default="small", help="network scale: tiny | small | paper (see docs)")
-        parser.add_argument("--steps", type=int, help="training batches per network (default: the benchmark's schedule)")
+        parser.add_argument("--steps", type=int,
+                            help="training batches per network (default: the benchmark's schedule)")
         parser.add_argument("--lung-steps", type=int,
                             help="training batches of the lung network every method crops with (default: --steps)")
         parser.add_argument("--device", default="auto", help="cpu | cuda | auto")
@@ -128,17 +127,3 @@ def training_length(method: str, steps: int | None, lung_steps: int | None) -> s
     return f"{network}; lung network: {lungs}"
 
 
-def restrict_archive(source: Path, target: Path, *, keep: set[str]) -> Path:
-    """Copy our own prediction archive keeping only the rows and masks of the ``keep`` cases."""
-    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
-        for item in src.infolist():
-            if item.filename == "predictions.csv":
-                rows = list(csv.reader(io.StringIO(src.read(item).decode("utf-8"))))
-                text = io.StringIO()
-                csv.writer(text, lineterminator="\n").writerows([rows[0], *(r for r in rows[1:] if r[0] in keep)])
-                dst.writestr("predictions.csv", text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-            elif item.filename.startswith("masks/"):
-                case_id = item.filename[len("masks/"):].removesuffix(".gz").removesuffix(".nii")
-                if case_id in keep:
-                    dst.writestr(item, src.read(item))
-    return target

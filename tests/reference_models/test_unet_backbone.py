@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reference_models.unet2d import SegmentationHead, UNetBackbone, level_channels
+from reference_models.networks.unet_backbone import SegmentationHead, UNetBackbone, level_channels
 
 
 def test_paper_channels() -> None:

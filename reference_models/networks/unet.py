@@ -32,9 +32,9 @@ from reference_models.inference import (
     predict_slicewise,
     volume_to_tensor,
 )
-from reference_models.lungs import ensure_split
+from reference_models.networks.lungs import ensure_split
+from reference_models.networks.unet_backbone import PAPER_DEPTH, PAPER_WIDTH, SegmentationHead, UNetBackbone
 from reference_models.preprocessing import preprocess
-from reference_models.unet2d import PAPER_DEPTH, PAPER_WIDTH, SegmentationHead, UNetBackbone
 
 LESION_THRESHOLD = 0.5
 PATCH_SIZE = 160

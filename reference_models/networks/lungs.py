@@ -28,8 +28,8 @@ from reference_models.inference import (
     model_device,
     predict_slicewise,
 )
+from reference_models.networks.unet_backbone import PAPER_DEPTH, PAPER_WIDTH, UNetBackbone
 from reference_models.preprocessing import preprocess, restore_mask
-from reference_models.unet2d import PAPER_DEPTH, PAPER_WIDTH, UNetBackbone
 
 LUNG_THRESHOLD = 0.5
 KMEANS_STEP = 30

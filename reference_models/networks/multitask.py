@@ -13,7 +13,7 @@ is the top: 8 channels at full resolution → 4,680 features; ``l = 4``: 64 chan
 layer alone has 307 M weights). With our backbone the bottom map *is* level ``depth``, so Latent and
 Spatial-7 coincide at the paper's size.
 
-Small series: the pyramid pooling is adaptive (see :mod:`reference_models.blocks`), so series with fewer than 8
+Small series: the pyramid pooling is adaptive (see :mod:`reference_models.networks.blocks`), so series with fewer than 8
 slices or maps smaller than 8 × 8 work — bins then share voxels — where the authors' pooling needed ≥ 8 slices.
 
 Both outputs are logits; apply ``torch.sigmoid`` for probabilities (inference thresholds lesions at 0.2, notes).
@@ -23,14 +23,13 @@ Loss (:func:`multitask_loss`): BCE(segmentation) over the cases that have a lesi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reference_models.blocks import PYRAMID_BINS, PyramidMaxPool3d, classification_mlp
 from reference_models.inference import (
     SLICE_BATCH,
     Prediction,
@@ -39,9 +38,10 @@ from reference_models.inference import (
     model_device,
     slices_to_tensor,
 )
-from reference_models.lungs import ensure_split
+from reference_models.networks.blocks import PYRAMID_BINS, PyramidMaxPool3d, classification_mlp
+from reference_models.networks.lungs import ensure_split
+from reference_models.networks.unet_backbone import PAPER_DEPTH, PAPER_WIDTH, SegmentationHead, UNetBackbone
 from reference_models.preprocessing import preprocess
-from reference_models.unet2d import PAPER_DEPTH, PAPER_WIDTH, SegmentationHead, UNetBackbone
 
 MULTITASK_LESION_THRESHOLD = 0.2
 CLASSIFICATION_WEIGHT = 0.1
@@ -103,12 +103,12 @@ def _stack_slices(maps: torch.Tensor, *, batch: int) -> torch.Tensor:
     return maps.reshape(batch, n // batch, c, x, y).permute(0, 2, 3, 4, 1)
 
 
-def multitask_latent(**scale: int) -> MultitaskNet:
+def multitask_latent(**scale: Any) -> MultitaskNet:
     """Multitask-Latent; ``scale``: ``width``/``depth`` of the backbone."""
     return MultitaskNet(level=None, **scale)
 
 
-def multitask_spatial(level: int, **scale: int) -> MultitaskNet:
+def multitask_spatial(level: int, **scale: Any) -> MultitaskNet:
     """Multitask-Spatial-``level``; ``scale``: ``width``/``depth`` of the backbone."""
     return MultitaskNet(level=level, **scale)
 

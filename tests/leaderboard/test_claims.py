@@ -10,7 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 from django.utils import timezone
 
-from leaderboard.submissions import runner
+from leaderboard.submissions import archive_job, claims
 from leaderboard.submissions.models import Evaluation, EvaluationEvent
 from leaderboard.submissions.states import EvaluationState, FailureKind
 
@@ -27,8 +27,8 @@ def events(evaluation, to_state):
 
 
 def test_a_second_delivery_does_nothing(queued):
-    assert runner.run(queued.pk, worker="w1") is runner.Outcome.DONE
-    assert runner.run(queued.pk, worker="w2") is runner.Outcome.SKIPPED
+    assert archive_job.run(queued.pk, worker="w1") is claims.Outcome.DONE
+    assert archive_job.run(queued.pk, worker="w2") is claims.Outcome.SKIPPED
     queued.refresh_from_db()
     assert queued.state == EvaluationState.DONE and queued.attempts == 1 and events(queued, "done") == 1
     assert queued.result["metrics"]["roc_auc_all"] == queued.roc_auc_all
@@ -39,22 +39,22 @@ def test_a_second_delivery_does_nothing(queued):
 
 
 def test_a_replaced_worker_cannot_write_a_result(queued, settings):
-    first = runner.claim(queued.pk, worker="old")
-    assert runner.claim(queued.pk, worker="eager") is None  # a live worker holds it
+    first = claims.claim(queued.pk, worker="old")
+    assert claims.claim(queued.pk, worker="eager") is None  # a live worker holds it
     Evaluation.objects.filter(pk=queued.pk).update(
         heartbeat_at=timezone.now() - timedelta(seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS + 1))
-    second = runner.claim(queued.pk, worker="new")
+    second = claims.claim(queued.pk, worker="new")
     assert second is not None and second.attempt == 2
     document = {"testset": {"labels_digest": queued.label_version.labels_digest}}
-    assert runner.finish(first, document) is False  # fenced off by the claim token
-    assert runner.fail(first, kind=FailureKind.SERVER, problems=[], message="late") is False
+    assert claims.finish(first, document) is False  # fenced off by the claim token
+    assert claims.fail(first, kind=FailureKind.SERVER, problems=[], message="late") is False
     queued.refresh_from_db()
     assert queued.state == EvaluationState.VALIDATING and queued.worker == "new"
 
 
 def test_attempts_are_bounded(queued, settings):
     Evaluation.objects.filter(pk=queued.pk).update(attempts=settings.LEADERBOARD_MAX_ATTEMPTS)
-    assert runner.run(queued.pk, worker="w") is runner.Outcome.SKIPPED
+    assert archive_job.run(queued.pk, worker="w") is claims.Outcome.SKIPPED
     queued.refresh_from_db()
     assert queued.state == EvaluationState.FAILED and queued.failure_kind == FailureKind.SERVER
     assert "interrupted" in queued.problems[0]["message"]
@@ -73,7 +73,7 @@ def test_an_invalid_archive_fails_with_every_problem_and_does_not_count(label_ve
     path = tmp_path / "bad.zip"
     path.write_bytes(zip_bytes({"predictions.csv": "case_id,covid_probability\nc000,0.9\nc001,maybe\nzzz,0.1\n"}))
     evaluation = submit(team_a, path).evaluations.get()
-    assert runner.run(evaluation.pk, worker="w") is runner.Outcome.FAILED
+    assert archive_job.run(evaluation.pk, worker="w") is claims.Outcome.FAILED
     evaluation.refresh_from_db()
     assert evaluation.failure_kind == FailureKind.INVALID
     text = " ".join(str(p) for p in evaluation.problems)
@@ -86,9 +86,9 @@ def test_transient_errors_release_the_claim_for_a_retry(queued, monkeypatch):
     def database_away(label_version):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(runner, "scoring_inputs", database_away)
-    with pytest.raises(runner.TransientFailure):
-        runner.run(queued.pk, worker="w")
+    monkeypatch.setattr(archive_job, "scoring_inputs", database_away)
+    with pytest.raises(claims.TransientFailure):
+        archive_job.run(queued.pk, worker="w")
     queued.refresh_from_db()
     assert queued.state == EvaluationState.QUEUED and queued.claim_token is None and queued.attempts == 1
     assert queued.events.last().message.startswith("will retry: OperationalError")
@@ -96,7 +96,7 @@ def test_transient_errors_release_the_claim_for_a_retry(queued, monkeypatch):
 
 def test_transient_release_then_success(queued, monkeypatch):
     calls = []
-    original = runner.scoring_inputs
+    original = archive_job.scoring_inputs
 
     def flaky(label_version):
         calls.append(1)
@@ -104,10 +104,10 @@ def test_transient_release_then_success(queued, monkeypatch):
             raise ConnectionError("object storage unreachable")
         return original(label_version)
 
-    monkeypatch.setattr(runner, "scoring_inputs", flaky)
-    with pytest.raises(runner.TransientFailure):
-        runner.run(queued.pk, worker="w")
-    assert runner.run(queued.pk, worker="w") is runner.Outcome.DONE
+    monkeypatch.setattr(archive_job, "scoring_inputs", flaky)
+    with pytest.raises(claims.TransientFailure):
+        archive_job.run(queued.pk, worker="w")
+    assert archive_job.run(queued.pk, worker="w") is claims.Outcome.DONE
     queued.refresh_from_db()
     assert queued.attempts == 2 and events(queued, "done") == 1
 
@@ -120,8 +120,8 @@ def test_time_limits_and_server_faults_fail_without_counting(queued, monkeypatch
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(runner, "score_archive", broken)
-    assert runner.run(queued.pk, worker="w") is runner.Outcome.FAILED
+    monkeypatch.setattr(archive_job, "score_archive", broken)
+    assert archive_job.run(queued.pk, worker="w") is claims.Outcome.FAILED
     queued.refresh_from_db()
     assert queued.failure_kind == kind and words in queued.problems[0]["message"]
     assert "does not count" in queued.problems[0]["message"]
@@ -131,7 +131,7 @@ def test_time_limits_and_server_faults_fail_without_counting(queued, monkeypatch
 @pytest.mark.django_db(transaction=True)
 def test_heartbeats_are_sent_while_scoring(label_version, team_a, archives, monkeypatch):
     evaluation = submit(team_a, archives["noisy"]).evaluations.get()
-    original = runner.score_archive
+    original = archive_job.score_archive
     seen = []
 
     def slow(*args, **kwargs):
@@ -140,11 +140,11 @@ def test_heartbeats_are_sent_while_scoring(label_version, team_a, archives, monk
         seen.append(Evaluation.objects.get(pk=evaluation.pk).heartbeat_at > start)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "score_archive", slow)
-    assert runner.run(evaluation.pk, worker="w", heartbeat_seconds=0.1) is runner.Outcome.DONE
+    monkeypatch.setattr(archive_job, "score_archive", slow)
+    assert archive_job.run(evaluation.pk, worker="w", heartbeat_seconds=0.1) is claims.Outcome.DONE
     assert seen == [True]
 
 
 def test_json_safe_replaces_infinities():
-    assert runner.json_safe({"a": [float("inf"), 1.0, (float("nan"),)], "b": "x"}) == {"a": [None, 1.0, [None]],
+    assert claims.json_safe({"a": [float("inf"), 1.0, (float("nan"),)], "b": "x"}) == {"a": [None, 1.0, [None]],
                                                                                        "b": "x"}

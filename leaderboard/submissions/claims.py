@@ -1,4 +1,6 @@
-"""Running one evaluation in a worker: claim it, score it, record the outcome exactly once.
+"""The claim protocol of the workers: claim an evaluation, advance it, release it, record its outcome exactly once.
+
+The task bodies that use it: :mod:`.archive_job` (uploaded archives) and :mod:`.container_job` (containers).
 
 Protocol (every step holds the evaluation's row lock):
 
@@ -13,31 +15,22 @@ Protocol (every step holds the evaluation's row lock):
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
 import math
-import shutil
-import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from evaluator.problems import InvalidInput
-from evaluator.scoring import ScoringOptions, public_view, score_archive
-from evaluator.scoring import Track as ScorerTrack
+from evaluator.problems import Problem
+from evaluator.scoring import public_view
 from leaderboard.metric_defs import METRIC_KEYS
-from leaderboard.storage import local_path, private_storage
-from leaderboard.testsets.services import copy_from_storage, scoring_inputs, scratch
 
 from . import events
 from .models import Evaluation, Submission
@@ -84,8 +77,21 @@ class Claim:
     attempt: int
 
 
-def _stale_before():
-    return timezone.now() - timedelta(seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS)
+def stale_before(now: datetime | None = None) -> datetime:
+    """The heartbeat cutoff: an active evaluation whose last heartbeat is older has lost its worker
+    (``LEADERBOARD_STALE_AFTER_SECONDS``); the claim, the watchdog and the container sweep all use it."""
+    return (now or timezone.now()) - timedelta(seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS)
+
+
+def server_fault_problems() -> list[dict[str, Any]]:
+    return [Problem(SERVER_FAULT_MESSAGE).to_dict()]
+
+
+def fail_interrupted_locked(evaluation: Evaluation, *, message: str, worker: str = "") -> None:
+    """Fail a locked evaluation whose attempts are used up (its workers kept stopping) as a server fault."""
+    fail_locked(evaluation, kind=FailureKind.SERVER, message=message, worker=worker,
+                problems=[Problem(f"scoring was interrupted {evaluation.attempts} times; it will not be retried "
+                                  "automatically. " + SERVER_FAULT_MESSAGE).to_dict()])
 
 
 def fail_locked(evaluation: Evaluation, *, kind: str, problems: list[dict[str, Any]], message: str,
@@ -112,14 +118,11 @@ def claim(evaluation_id: int, *, worker: str, stage: str = EvaluationState.VALID
             log.warning("evaluation %s does not exist; message dropped", evaluation_id)
             return None
         takeover = (evaluation.state in ACTIVE_STATES and evaluation.heartbeat_at is not None
-                    and evaluation.heartbeat_at < _stale_before())
+                    and evaluation.heartbeat_at < stale_before())
         if evaluation.state != EvaluationState.QUEUED and not takeover:
             return None
         if evaluation.attempts >= settings.LEADERBOARD_MAX_ATTEMPTS:
-            fail_locked(evaluation, kind=FailureKind.SERVER,
-                         problems=[{"message": f"scoring was interrupted {evaluation.attempts} times; it will not "
-                                               "be retried automatically. " + SERVER_FAULT_MESSAGE}],
-                         message=f"gave up after {evaluation.attempts} attempts", worker=worker)
+            fail_interrupted_locked(evaluation, message=f"gave up after {evaluation.attempts} attempts", worker=worker)
             return None
         if takeover:  # the previous worker died: record it, then start afresh
             events.transition(evaluation, EvaluationState.QUEUED, worker=worker,
@@ -270,78 +273,5 @@ class Heartbeat:
         self._thread.join(timeout=self.interval + 5)
 
 
-@contextlib.contextmanager
-def local_archive(submission: Submission) -> Iterator[Path]:
-    """A local path of the submitted archive (downloaded to scratch space when storage is remote)."""
-    storage = private_storage()
-    path = local_path(storage, submission.file.name)
-    if path is not None:
-        yield path
-        return
-    folder = Path(tempfile.mkdtemp(dir=scratch("archives"), prefix=f"submission-{submission.pk}-"))
-    try:
-        target = folder / Path(submission.file.name).name
-        copy_from_storage(storage, submission.file.name, target)
-        yield target
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def scoring_options() -> ScoringOptions:
-    return ScoringOptions(n_resamples=settings.LEADERBOARD_BOOTSTRAP_RESAMPLES,
-                          workers=settings.LEADERBOARD_SCORING_PROCESSES)
-
-
-def score_claimed(current: Claim, archive: Path) -> Outcome:
-    """Score ``archive`` for a claimed evaluation and record the outcome (also for the container runner)."""
-    evaluation = Evaluation.objects.select_related("label_version").get(pk=current.evaluation_id)
-    testset, truth = scoring_inputs(evaluation.label_version)
-    try:
-        document = score_archive(archive, testset=testset, truth=truth, track=ScorerTrack(evaluation.track),
-                                 options=scoring_options(), workdir=scratch("work"),
-                                 on_stage=lambda stage: enter_stage(current, stage))
-    except InvalidInput as invalid:
-        recorded = fail(current, kind=FailureKind.INVALID, problems=[p.to_dict() for p in invalid.problems],
-                        message=f"{len(invalid.problems)} problem(s) in the {invalid.what}")
-        return Outcome.FAILED if recorded else Outcome.LOST
-    if document["scorer_version"] != evaluation.scorer_version:
-        raise RuntimeError(f"this worker runs scorer {document['scorer_version']}, the evaluation asks for "
-                           f"{evaluation.scorer_version}")
-    return Outcome.DONE if finish(current, document) else Outcome.LOST
-
-
-def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = None) -> Outcome:
-    """The task body for an archive submission. Raises :class:`TransientFailure` to ask for a retry."""
-    close_old_connections()
-    current = claim(evaluation_id, worker=worker)
-    if current is None:
-        return Outcome.SKIPPED
-    interval = heartbeat_seconds or settings.LEADERBOARD_HEARTBEAT_SECONDS
-    try:
-        with Heartbeat(current, interval=interval):
-            submission = Submission.objects.get(evaluations__pk=evaluation_id)
-            with local_archive(submission) as archive:
-                return score_claimed(current, archive)
-    except TRANSIENT_ERRORS as error:
-        log.warning("evaluation %s: transient error %r; releasing the claim", evaluation_id, error)
-        try:
-            release(current, reason=f"{type(error).__name__}: {error}")
-        except TRANSIENT_ERRORS:
-            log.exception("evaluation %s: could not release the claim; the watchdog will", evaluation_id)
-        raise TransientFailure(str(error)) from error
-    except SoftTimeLimitExceeded:
-        limit = settings.LEADERBOARD_SOFT_TIME_LIMIT
-        fail(current, kind=FailureKind.TIMEOUT,
-             problems=[{"message": f"scoring took longer than the limit of {limit} s and was stopped; this does "
-                                   "not count against your quota", "expected": "a smaller archive"}],
-             message="soft time limit")
-        return Outcome.FAILED
-    except Exception as error:
-        log.exception("evaluation %s: scoring failed", evaluation_id)
-        fail(current, kind=FailureKind.SERVER, problems=[{"message": SERVER_FAULT_MESSAGE}],
-             message=f"server fault: {type(error).__name__}: {error}")
-        return Outcome.FAILED
-
-
 __all__ = ["Claim", "Heartbeat", "Outcome", "TRANSIENT_ERRORS", "TransientFailure", "advance", "claim", "fail",
-           "fail_unclaimed", "finish", "release", "run", "score_claimed", "scoring_options"]
+           "fail_interrupted_locked", "fail_unclaimed", "finish", "release", "server_fault_problems", "stale_before"]

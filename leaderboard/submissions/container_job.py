@@ -1,8 +1,8 @@
 """Running one container evaluation on a GPU worker: claim, load or pull, run, validate, score, record.
 
-The same claim protocol as archives (:mod:`.runner`), with more active states:
+The same claim protocol as archives (:mod:`.claims`), with more active states:
 queued → loading | pulling → running → validating → scoring → done | failed. The container's
-``/output`` (a tar file) goes through :func:`.runner.score_claimed`, the very code that
+``/output`` (a tar file) goes through :func:`.archive_job.score_claimed`, the very code that
 scores uploaded archives, on the container track (all cases, public and private).
 
 What the team sees of a run is recorded in :class:`~.models.ContainerRun` (one per attempt):
@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from evaluator.problems import InvalidInput
+from evaluator.problems import InvalidInput, Problem
 from leaderboard.containers import (
     REASON_TEXT,
     FailureReason,
@@ -44,11 +43,11 @@ from leaderboard.containers import (
     remove_leftovers,
     run_model,
 )
-from leaderboard.containers.runner import LABEL_EVALUATION, evaluation_key
+from leaderboard.containers.sandbox import LABEL_EVALUATION, evaluation_key
 from leaderboard.testsets.models import LabelVersion
 from leaderboard.testsets.services import scoring_inputs, scratch
 
-from . import container_config, runner
+from . import archive_job, claims, container_config
 from .models import ContainerRun, Evaluation, Submission
 from .states import ACTIVE_STATES, EvaluationState, FailureKind
 
@@ -103,7 +102,7 @@ def _bring_image(client: docker.DockerClient, submission: Submission) -> str:
     limits = container_config.image_limits()
     if submission.image_reference:
         return pull_image(client, submission.image_reference, limits=limits).image_id
-    with runner.local_archive(submission) as path:
+    with archive_job.local_archive(submission) as path:
         info = inspect_image_tarball(path, limits=limits, display_name=submission.original_filename)
         if submission.image_id and info.image_id != submission.image_id:
             raise ImageLoadError(f"the stored tarball holds {info.image_id}, not the checked {submission.image_id}")
@@ -129,18 +128,17 @@ def _record(run: ContainerRun, result: RunResult, *, load_seconds: float) -> Non
 
 
 def failure_problem(reason: FailureReason, message: str) -> dict[str, Any]:
-    return {"message": f"{REASON_TEXT[reason]}: {message}", "file": None, "case_id": None,
-            "expected": REASON_HINT.get(reason)}
+    return Problem(f"{REASON_TEXT[reason]}: {message}", expected=REASON_HINT.get(reason)).to_dict()
 
 
-def _fail_run(current: runner.Claim, run: ContainerRun | None, *, reason: FailureReason, message: str,
-              kind: str = FailureKind.CONTAINER, problems: list[dict[str, Any]] | None = None) -> runner.Outcome:
+def _fail_run(current: claims.Claim, run: ContainerRun | None, *, reason: FailureReason, message: str,
+              kind: str = FailureKind.CONTAINER, problems: list[dict[str, Any]] | None = None) -> claims.Outcome:
     if run is not None and run.finished_at is None:
         run.finished_at, run.reason, run.message = timezone.now(), reason.value, _text(message)
         run.save(update_fields=["finished_at", "reason", "message"])
-    recorded = runner.fail(current, kind=kind, problems=problems or [failure_problem(reason, message)],
+    recorded = claims.fail(current, kind=kind, problems=problems or [failure_problem(reason, message)],
                            message=f"{reason.value}: {message}"[:2000])
-    return runner.Outcome.FAILED if recorded else runner.Outcome.LOST
+    return claims.Outcome.FAILED if recorded else claims.Outcome.LOST
 
 
 def _image_still_needed(submission: Submission, evaluation_id: int) -> bool:
@@ -148,7 +146,7 @@ def _image_still_needed(submission: Submission, evaluation_id: int) -> bool:
             .exclude(pk=evaluation_id).exists())
 
 
-def _run_claimed(current: runner.Claim, client: docker.DockerClient) -> runner.Outcome:
+def _run_claimed(current: claims.Claim, client: docker.DockerClient) -> claims.Outcome:
     evaluation = Evaluation.objects.select_related("submission__testset", "label_version").get(
         pk=current.evaluation_id)
     submission = evaluation.submission
@@ -171,8 +169,8 @@ def _run_claimed(current: runner.Claim, client: docker.DockerClient) -> runner.O
         load_seconds = (timezone.now() - started).total_seconds()
         input_dir = input_dir_for(evaluation.label_version)
         limits = container_config.limits_for(submission.testset, gpu=container_config.worker_gpu())
-        if not runner.advance(current, EvaluationState.RUNNING, message=f"image {image_id[:19]} ready; running"):
-            return runner.Outcome.LOST
+        if not claims.advance(current, EvaluationState.RUNNING, message=f"image {image_id[:19]} ready; running"):
+            return claims.Outcome.LOST
         run = ContainerRun.objects.create(evaluation=evaluation, attempt=current.attempt, worker=current.worker,
                                           image_id=image_id, limits=limits.describe())
         result = run_model(client=client, image=image_id, input_dir=input_dir, evaluation_id=evaluation.pk,
@@ -183,12 +181,12 @@ def _run_claimed(current: runner.Claim, client: docker.DockerClient) -> runner.O
         if not result.ok:
             assert result.reason is not None
             return _fail_run(current, run, reason=result.reason, message=result.message)
-        if not runner.advance(current, EvaluationState.VALIDATING,
+        if not claims.advance(current, EvaluationState.VALIDATING,
                               message=f"container exited 0 after {result.timings.model:.1f} s; validating /output"):
-            return runner.Outcome.LOST
+            return claims.Outcome.LOST
         assert result.output_tar is not None
-        outcome = runner.score_claimed(current, result.output_tar)
-        if outcome is runner.Outcome.FAILED:
+        outcome = archive_job.score_claimed(current, result.output_tar)
+        if outcome is claims.Outcome.FAILED:
             run.reason = FailureReason.MALFORMED_OUTPUT.value
             run.message = "/output is not a valid prediction archive (problems listed above)"
             run.save(update_fields=["reason", "message"])
@@ -199,12 +197,12 @@ def _run_claimed(current: runner.Claim, client: docker.DockerClient) -> runner.O
             run.finished_at, run.reason = timezone.now(), FailureReason.TIME_LIMIT.value
             run.message = f"the whole evaluation took longer than {limit} s"
             run.save(update_fields=["finished_at", "reason", "message"])
-        runner.fail(current, kind=FailureKind.TIMEOUT,
-                    problems=[{"message": f"loading, running and scoring took longer than the limit of {limit} s "
-                                          "and were stopped; this does not count against your quota",
-                               "expected": "a smaller image or a faster model"}],
+        claims.fail(current, kind=FailureKind.TIMEOUT,
+                    problems=[Problem(f"loading, running and scoring took longer than the limit of {limit} s and "
+                                      "were stopped; this does not count against your quota",
+                                      expected="a smaller image or a faster model").to_dict()],
                     message="soft time limit")
-        return runner.Outcome.FAILED
+        return claims.Outcome.FAILED
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if image_id is not None and not _image_still_needed(submission, evaluation.pk):
@@ -220,34 +218,34 @@ def claim_stage(evaluation_id: int) -> str:
     return EvaluationState.PULLING if reference else EvaluationState.LOADING
 
 
-def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = None) -> runner.Outcome:
-    """The GPU task body for a container submission. Raises :class:`.runner.TransientFailure` to ask for a retry."""
+def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = None) -> claims.Outcome:
+    """The GPU task body for a container submission. Raises :class:`.claims.TransientFailure` to ask for a retry."""
     close_old_connections()
-    current = runner.claim(evaluation_id, worker=worker, stage=claim_stage(evaluation_id))
+    current = claims.claim(evaluation_id, worker=worker, stage=claim_stage(evaluation_id))
     if current is None:
-        return runner.Outcome.SKIPPED
+        return claims.Outcome.SKIPPED
     interval = heartbeat_seconds or settings.LEADERBOARD_HEARTBEAT_SECONDS
     client: docker.DockerClient | None = None
     try:
-        with runner.Heartbeat(current, interval=interval):
+        with claims.Heartbeat(current, interval=interval):
             try:
                 client = connect(timeout=settings.LEADERBOARD_CONTAINER_ENGINE_TIMEOUT)
                 sweep_orphans(client)
             except ENGINE_ERRORS as error:
                 raise EngineTrouble(f"no container engine: {error}") from error
             return _run_claimed(current, client)
-    except (EngineTrouble, *ENGINE_ERRORS, *runner.TRANSIENT_ERRORS) as error:
+    except (EngineTrouble, *ENGINE_ERRORS, *claims.TRANSIENT_ERRORS) as error:
         log.warning("evaluation %s: %s; releasing the claim", evaluation_id, error)
         try:
-            runner.release(current, reason=f"{type(error).__name__}: {error}"[:500])
-        except runner.TRANSIENT_ERRORS:
+            claims.release(current, reason=f"{type(error).__name__}: {error}"[:500])
+        except claims.TRANSIENT_ERRORS:
             log.exception("evaluation %s: could not release the claim; the watchdog will", evaluation_id)
-        raise runner.TransientFailure(str(error)) from error
+        raise claims.TransientFailure(str(error)) from error
     except Exception as error:
         log.exception("evaluation %s: container evaluation failed", evaluation_id)
-        runner.fail(current, kind=FailureKind.SERVER, problems=[{"message": runner.SERVER_FAULT_MESSAGE}],
+        claims.fail(current, kind=FailureKind.SERVER, problems=claims.server_fault_problems(),
                     message=f"server fault: {type(error).__name__}: {error}"[:2000])
-        return runner.Outcome.FAILED
+        return claims.Outcome.FAILED
     finally:
         if client is not None:
             client.close()
@@ -256,16 +254,13 @@ def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = No
 def sweep_orphans(client: docker.DockerClient) -> int:
     """Remove the containers and volumes of runs whose evaluation no worker holds any more (not active, or its
     heartbeats stopped). Safe with several workers on one engine: a live run is never touched."""
-    keys = {(c.labels or {}).get(LABEL_EVALUATION) for c in client.containers.list(
-        all=True, filters={"label": LABEL_EVALUATION})}
-    keys |= {(v.attrs.get("Labels") or {}).get(LABEL_EVALUATION)
-             for v in client.volumes.list(filters={"label": LABEL_EVALUATION})}
-    keys.discard(None)
+    labels = [c.labels or {} for c in client.containers.list(all=True, filters={"label": LABEL_EVALUATION})]
+    labels += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters={"label": LABEL_EVALUATION})]
+    keys: set[str] = {label[LABEL_EVALUATION] for label in labels if label.get(LABEL_EVALUATION)}
     if not keys:
         return 0
-    stale_before = timezone.now() - timedelta(seconds=settings.LEADERBOARD_STALE_AFTER_SECONDS)
     live = {evaluation_key(pk) for pk in Evaluation.objects.filter(
-        state__in=list(ACTIVE_STATES), heartbeat_at__gte=stale_before).values_list("pk", flat=True)}
+        state__in=list(ACTIVE_STATES), heartbeat_at__gte=claims.stale_before()).values_list("pk", flat=True)}
     removed = 0
     for key in sorted(keys - live):
         removed += remove_leftovers(client, evaluation_id=key)

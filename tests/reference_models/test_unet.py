@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference_models.unet_segmentation import (
+from reference_models.networks.unet import (
     UNet2D,
     UNet3D,
     patch_starts,
@@ -61,8 +63,8 @@ def test_patch_starts_cover_with_overlap(size: int, patch: int, overlap: int) ->
         assert starts == [0]
         return
     assert starts[-1] == size - patch
-    assert all(b - a <= patch - overlap for a, b in zip(starts, starts[1:]))  # neighbours overlap enough
-    assert all(b > a for a, b in zip(starts, starts[1:]))
+    assert all(b - a <= patch - overlap for a, b in pairwise(starts))  # neighbours overlap enough
+    assert all(b > a for a, b in pairwise(starts))
 
 
 def test_stitching_a_pointwise_map_equals_the_whole_volume_pass() -> None:

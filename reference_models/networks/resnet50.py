@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference_models.blocks import PYRAMID_BINS, PyramidMaxPool1d, classification_mlp
 from reference_models.inference import SLICE_BATCH, Prediction, evaluating, model_device, slices_to_tensor
+from reference_models.networks.blocks import PYRAMID_BINS, PyramidMaxPool1d, classification_mlp
 from reference_models.preprocessing import preprocess
 
 PAPER_BLOCKS: tuple[int, ...] = (3, 4, 6, 3)

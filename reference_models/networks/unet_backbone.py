@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from reference_models.blocks import PreActResBlock
+from reference_models.networks.blocks import PreActResBlock
 
 PAPER_WIDTH = 8
 PAPER_DEPTH = 7

@@ -1,4 +1,4 @@
-"""Writing predictions in the participants' contract (docs/archive-format.md).
+"""Writing prediction archives in the participants' contract (docs/archive-format.md); the reader is next door.
 
 ``predictions.csv`` with ``case_id`` and the score columns the method provides (``covid_probability``,
 ``severity``; floats in [0, 1]), and, for methods that segment lesions, ``masks/<case_id>.nii.gz`` for every case
@@ -17,6 +17,7 @@ import math
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 
 import nibabel as nib
 import numpy as np
@@ -94,7 +95,8 @@ class PredictionWriter:
     def __enter__(self) -> PredictionWriter:
         return self
 
-    def __exit__(self, kind, value, traceback) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.close() if kind is None else self.abort()
 
     def abort(self) -> None:
@@ -149,3 +151,20 @@ def open_writer(destination: Path | str, *, columns: Sequence[str], masks: bool)
     if destination.suffix.lower() == ".zip":
         return ZipPredictionWriter(destination, columns=columns, masks=masks)
     return FolderPredictionWriter(destination, columns=columns, masks=masks)
+
+
+def restrict_archive(source: Path | str, target: Path | str, *, keep: set[str]) -> Path:
+    """Copy a prediction archive this writer made, keeping only the rows and masks of the ``keep`` cases."""
+    target = Path(target)
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            if item.filename == "predictions.csv":
+                rows = list(csv.reader(io.StringIO(src.read(item).decode("utf-8"))))
+                text = io.StringIO()
+                csv.writer(text, lineterminator="\n").writerows([rows[0], *(r for r in rows[1:] if r[0] in keep)])
+                dst.writestr("predictions.csv", text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+            elif item.filename.startswith("masks/"):
+                case_id = item.filename[len("masks/"):].removesuffix(".gz").removesuffix(".nii")
+                if case_id in keep:
+                    dst.writestr(item, src.read(item))
+    return target

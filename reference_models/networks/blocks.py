@@ -53,20 +53,6 @@ class PreActResBlock(nn.Module):
         return self.shortcut(x) + self.residual(x)
 
 
-class ResBlock2d(PreActResBlock):
-    """2D pre-activation residual block."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(in_channels, out_channels, spatial_dims=2)
-
-
-class ResBlock3d(PreActResBlock):
-    """3D pre-activation residual block."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(in_channels, out_channels, spatial_dims=3)
-
-
 def pyramid_cells(bins: Sequence[int], *, spatial_dims: int) -> int:
     """Number of cells of a pyramid: ``sum(b ** spatial_dims)`` (15 for 1D and 585 for 3D with 1, 2, 4, 8 bins)."""
     return sum(b**spatial_dims for b in bins)
