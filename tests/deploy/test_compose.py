@@ -162,8 +162,7 @@ def test_the_site_services_run_production_settings():
         assert environment["LEADERBOARD_STORAGE"] == "s3", name
         assert SERVICES[name]["env_file"] == ".env", name
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    assert dockerfile.startswith("#") and "ARG BASE_IMAGE=python:3.11-slim
-FROM ${BASE_IMAGE}" in dockerfile
+    assert dockerfile.startswith("#") and "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}" in dockerfile
     assert "-c constraints.txt -r requirements.txt" in dockerfile and "collectstatic" in dockerfile
     assert SERVICES["web"]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile",
                                         "args": {"BASE_IMAGE": "${LEADERBOARD_BASE_IMAGE:-python:3.11-slim}"}}

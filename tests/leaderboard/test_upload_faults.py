@@ -8,9 +8,8 @@ from botocore.exceptions import EndpointConnectionError
 from django.db import OperationalError
 from django.urls import reverse
 
-from leaderboard.submissions import dispatch
-
 from leaderboard.storage import private_storage
+from leaderboard.submissions import dispatch
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.quota import quota_status
 
