@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from storages.backends.s3 import S3Storage
+
+#: What a storage raises when it cannot store or read right now: the object store unreachable or refusing
+#: (botocore), the local disk full or unwritable (OSError).
+STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
 
 
 class PrivateStorageURLRefused(PermissionError):

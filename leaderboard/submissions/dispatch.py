@@ -46,4 +46,6 @@ def send(evaluation_id: int) -> bool:
 
 
 def send_on_commit(evaluation_id: int) -> None:
-    transaction.on_commit(lambda: send(evaluation_id))
+    """Send once the transaction commits. ``robust``: a failure (the database gone right after the commit) is
+    logged, never raised into the committed caller; the evaluation stays queued and the watchdog sends it."""
+    transaction.on_commit(lambda: send(evaluation_id), robust=True)

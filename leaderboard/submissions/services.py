@@ -18,7 +18,7 @@ from evaluator.problems import InvalidInput, Problem
 from leaderboard.accounts.models import Team
 from leaderboard.containers import inspect_image_tarball, reference_problems
 from leaderboard.containers.image_tarball import compression_of
-from leaderboard.storage import private_storage
+from leaderboard.storage import STORAGE_ERRORS, private_storage
 from leaderboard.testsets.models import LabelVersion, Phase, ReportedResult, TestSet
 from leaderboard.testsets.services import default_benchmark
 
@@ -86,10 +86,25 @@ def _check_quota_early(team: Team, *, counts: bool) -> None:
         raise QuotaExceeded(quota_status(team))
 
 
+def _store(name: str, content: File) -> str:
+    """Save an upload to the private storage. A store that cannot take it (object store unreachable, disk
+    full) refuses the upload with 503: nothing is stored, nothing counts, the team may send it again."""
+    try:
+        return private_storage().save(name, content)
+    except STORAGE_ERRORS as error:
+        log.error("upload refused: the private storage failed: %s: %s", type(error).__name__, error)
+        raise SubmissionRejected([Problem(
+            "the file store is unavailable right now, so the upload was not stored (it does not count)",
+            expected="the same upload again in a few minutes")], status=503) from None
+
+
 def _create_and_queue(*, team: Team, label_version: LabelVersion, stored: str, counts: bool,
                       **fields) -> Submission:
     """Create the submission and its first evaluation under the team's row lock (the quota's real check);
-    the stored file is deleted again if anything fails."""
+    the stored file is deleted again if anything fails before the commit. From the commit on the rows may exist
+    (a connection lost during COMMIT leaves that unknown), so the file is kept: an orphaned object is harmless, a
+    submission without its file is not."""
+    committing = False
     try:
         with transaction.atomic():
             Team.objects.select_for_update().only("pk").get(pk=team.pk)  # serialises this team's uploads
@@ -99,9 +114,12 @@ def _create_and_queue(*, team: Team, label_version: LabelVersion, stored: str, c
                     raise QuotaExceeded(status)
             submission = Submission.objects.create(team=team, file=stored, counts_toward_quota=counts, **fields)
             _evaluation(submission, label_version, reason=Evaluation.Reason.UPLOAD, initial=True)
+            committing = True
     except BaseException:
-        if stored:
+        if stored and not committing:
             private_storage().delete(stored)
+        elif stored:
+            log.error("upload stored as %s; the commit of its submission may have failed", stored)
         raise
     return submission
 
@@ -128,8 +146,7 @@ def submit_archive(*, team: Team, user, handle: BinaryIO, file_name: str, meta: 
     counts = not is_reference
     _check_quota_early(team, counts=counts)
     sha256, size = sha256_and_size(handle)
-    stored = private_storage().save(storage_name(team_id=team.pk, extension=check.extension),
-                                    File(handle, name=file_name))
+    stored = _store(storage_name(team_id=team.pk, extension=check.extension), File(handle, name=file_name))
     submission = _create_and_queue(
         team=team, label_version=label_version, stored=stored, counts=counts, testset=testset,
         kind=SubmissionKind.ARCHIVE, track=track, original_filename=file_name[:255], size_bytes=size, sha256=sha256,
@@ -200,7 +217,7 @@ def submit_container(*, team: Team, user, meta: SubmissionMeta, testset: TestSet
     with open(tarball, "rb") as handle:
         sha256, size = sha256_and_size(handle)
         extension = ".tar.gz" if compression_of(tarball) == "gzip" else ".tar"
-        stored = private_storage().save(storage_name(team_id=team.pk, extension=extension), File(handle, name=display))
+        stored = _store(storage_name(team_id=team.pk, extension=extension), File(handle, name=display))
     submission = _create_and_queue(team=team, label_version=label_version, stored=stored, counts=counts,
                                    original_filename=display[:255], size_bytes=size, sha256=sha256,
                                    image_id=info.image_id, **fields)
