@@ -1,5 +1,7 @@
 """Command line of the scoring core: the same scorer the server runs, on your machine.
 
+Installed (`pip install ./`) it is the command `covid-triage-eval`; from a checkout, `python -m evaluator`:
+
     python -m evaluator validate ARCHIVE --test-set DIR [--track archive|container] [--json OUT]
     python -m evaluator score ARCHIVE --test-set DIR [--json OUT] [--resamples N] [--seed N] [--workers N]
     python -m evaluator check-testset DIR [--workers N]
@@ -134,8 +136,8 @@ def cmd_example_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluator", description=__doc__.split("\n")[0])
+def build_parser(prog: str = "python -m evaluator") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, *, archive: bool = True) -> None:
@@ -183,10 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, *, prog: str = "python -m evaluator") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.func(args)
     except InvalidInput as exc:  # a broken test set (archive problems are handled per command)
         print(exc.report(), file=sys.stderr)
         return 2
+
+
+def console_main() -> int:
+    """The ``covid-triage-eval`` command of the installed package."""
+    return main(prog="covid-triage-eval")
