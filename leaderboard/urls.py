@@ -23,6 +23,7 @@ api = [
     path("testsets/", testsets_api.TestSetList.as_view(), name="api-testsets"),
     path("testsets/<slug:slug>/container-limits/", submissions_api.ContainerLimits.as_view(),
          name="api-container-limits"),
+    path("team/", accounts_api.TeamStatus.as_view(), name="api-team"),
     path("team/token/", accounts_api.TokenRotate.as_view(), name="api-token-rotate"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", site.api_docs, name="api-docs"),

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PROBE = """
 import importlib.util, json
 print(json.dumps({name: importlib.util.find_spec(name) is not None
-                  for name in ["evaluator", "numpy", "nibabel", "sklearn", "scipy",
+                  for name in ["evaluator", "covid_triage", "numpy", "nibabel", "sklearn", "scipy",
                                "torch", "django", "rest_framework", "celery", "leaderboard", "reference_models"]}))
 """
 
@@ -42,10 +42,10 @@ def test_pip_install_gives_the_slim_participant_package(tmp_path: Path) -> None:
 
     found = json.loads(subprocess.run([str(python), "-c", PROBE], check=True, capture_output=True, text=True,
                                       cwd=tmp_path).stdout)
-    assert found == {"evaluator": True, "numpy": True, "nibabel": True, "sklearn": True,
+    assert found == {"evaluator": True, "covid_triage": True, "numpy": True, "nibabel": True, "sklearn": True,
                      "scipy": True, "torch": False, "django": False, "rest_framework": False, "celery": False,
                      "leaderboard": False, "reference_models": False}
-    for command in ("covid-triage-eval",):
+    for command in ("covid-triage-eval", "covid-triage"):
         shown = subprocess.run([str(scripts / command), "--help"], check=True, capture_output=True, text=True,
                                cwd=tmp_path)
         assert f"usage: {command}" in shown.stdout
