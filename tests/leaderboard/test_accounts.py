@@ -49,6 +49,13 @@ def test_api_rejects_unknown_tokens_with_advice(client, label_version, team_a):
     assert response["WWW-Authenticate"] == "Token"
 
 
+def test_bearer_is_accepted_like_token(client, label_version, team_a):
+    answer = client.get(reverse("api-team"), HTTP_AUTHORIZATION=f"Bearer {team_a.token}")
+    assert answer.status_code == 200 and answer.json()["team"] == "Team A"
+    unknown = client.get(reverse("api-team"), HTTP_AUTHORIZATION="Bearer lbffffffffffff.nope")
+    assert unknown.status_code == 401 and "rotated" in unknown.json()["detail"]
+
+
 def test_token_rotation_through_the_api(client, team_a):
     response = client.post(reverse("api-token-rotate"), **team_a.auth())
     assert response.status_code == 200
