@@ -18,6 +18,29 @@ def test_signup_logs_in_and_leads_to_the_team_page(client, db):
     assert b"You are not in a team yet" in page.content
 
 
+def test_signup_keeps_next_so_an_invitee_lands_on_the_invitation(client, team_a):
+    invitation = reverse("invitation", args=[services.invite(team_a.team, by=team_a.user).token])
+    login_page = client.get(f"{reverse('login')}?next={invitation}").content.decode()
+    assert f'href="{reverse("signup")}?next={invitation}"' in login_page
+    form = client.get(reverse("signup"), {"next": invitation}).content.decode()
+    assert f'name="next" value="{invitation}"' in form
+    response = client.post(reverse("signup"), {"username": "carol", "email": "carol@example.org", "next": invitation,
+                                               "password1": "a long enough passphrase", "password2":
+                                               "a long enough passphrase"})
+    assert response.status_code == 302 and response.url == invitation
+    elsewhere = client.get(reverse("signup"), {"next": "https://evil.example.org/"})
+    assert elsewhere.status_code == 302 and elsewhere.url == reverse("team")  # signed in: off-site next dropped
+
+
+def test_team_page_says_optional_once_and_submissions_default_to_private(client, team_a):
+    client.force_login(team_a.user)
+    page = client.get(reverse("team")).content.decode()
+    assert "(optional) <span" not in page and "(optional)</span>" in page
+    from leaderboard.submissions.forms import SubmissionForm
+
+    assert SubmissionForm.base_fields["is_public"].initial is False  # the API's default too
+
+
 def test_signup_can_be_closed(client, db, settings):
     settings.LEADERBOARD_SIGNUP_OPEN = False
     assert client.get(reverse("signup")).status_code == 404
