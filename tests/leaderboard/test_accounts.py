@@ -41,6 +41,18 @@ def test_team_page_says_optional_once_and_submissions_default_to_private(client,
     assert SubmissionForm.base_fields["is_public"].initial is False  # the API's default too
 
 
+def test_a_member_who_is_not_an_owner_gets_a_token(client, team_a, loner):
+    services.accept_invitation(services.invite(team_a.team, by=team_a.user, username="loner").token, user=loner)
+    assert not services.is_owner(team_a.team, loner)
+    client.force_login(loner)
+    assert "Issue a new token" in client.get(reverse("team")).content.decode()
+    page = client.get(client.post(reverse("token-rotate")).url).content.decode()
+    assert "shown only once" in page and "by loner" not in page  # the new token itself is shown, once
+    assert "by loner" in client.get(reverse("team")).content.decode()
+    assert services.team_for_token(team_a.token) is None  # the old one stopped working
+    assert client.post(reverse("api-token-rotate")).status_code == 200  # with the session, as the API
+
+
 def test_signup_can_be_closed(client, db, settings):
     settings.LEADERBOARD_SIGNUP_OPEN = False
     assert client.get(reverse("signup")).status_code == 404
