@@ -37,6 +37,7 @@ urlpatterns = [
     path("boards/<slug:slug>/", board.board, name="board-testset"),
     path("entries/<int:pk>/", board.entry, name="entry"),
     path("about/", site.about, name="about"),
+    path("guide/<slug:name>/", site.participant_doc, name="guide"),
     path("downloads/", testsets.downloads, name="downloads"),
     path("downloads/sample/<int:pk>/", testsets.sample_download, name="download-sample"),
     path("downloads/public-images/<int:pk>/", testsets.public_images_download, name="download-public-images"),
