@@ -47,9 +47,10 @@ def _print_result(submission: dict[str, Any]) -> int:
         return 1
     metrics = submission.get("metrics")
     if state == "done" and metrics is not None:
+        width = max(len(metric.label) for metric in METRICS)
         for metric in METRICS:
             value = metrics.get(metric.key)
-            print(f"  {metric.label:44} {'N/A' if value is None else f'{value:.3f}':>7}")
+            print(f"  {metric.label:{width}} {'N/A' if value is None else f'{value:.3f}':>7}")
     return 0
 
 
