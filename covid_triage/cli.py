@@ -6,6 +6,8 @@
     covid-triage results ID [--json]
     covid-triage quota            used, remaining, when the next slot opens
     covid-triage history [--limit N]
+    covid-triage check-image TARBALL   the server's checks of a `docker save` tarball (user, entrypoint, platform,
+                                       layers, size), without Docker
 
 ``submit`` first runs the server's checks locally (``covid-triage-eval validate ARCHIVE --images DIR``, against the
 unzipped public-images download) and uploads only a valid archive. The token and the site's URL: see
@@ -102,6 +104,23 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return _print_result(_wait(_client(args), args.id, interval=args.interval))
 
 
+def cmd_check_image(args: argparse.Namespace) -> int:
+    """The server's inspection of a ``docker save`` tarball, before any upload (no Docker needed)."""
+    from .containers.image_tarball import inspect_image_tarball
+
+    try:
+        info = inspect_image_tarball(args.tarball)
+    except InvalidInput as invalid:
+        print(f"{args.tarball} would be REFUSED by the server", file=sys.stderr)
+        _print_problems([p.to_dict() for p in invalid.problems])
+        return 1
+    print(f"{args.tarball}: image {info.image_id[:19]}…, {info.os}/{info.architecture}, user {info.user}, "
+          f"entrypoint {' '.join(info.entrypoint) or '-'} {' '.join(info.cmd)}".rstrip())
+    print("passes the server's image checks (its size limit may be smaller than the default checked here: see "
+          "GET /api/testsets/<slug>/container-limits/)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     client = _client(args)
     rows = [client.submission(args.id)] if args.id is not None else client.submissions(limit=5)
@@ -171,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.add_argument("--json", action="store_true", help="the server's whole answer")
     p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("check-image", help="check a `docker save` tarball as the server does before upload")
+    p.add_argument("tarball")
+    p.set_defaults(func=cmd_check_image)
 
     p = sub.add_parser("quota", help="submissions used and remaining in the window")
     p.set_defaults(func=cmd_quota)
