@@ -1,5 +1,8 @@
 """Command line of the scoring core: the same scorer the server runs, on your machine.
 
+Installed (`pip install ./`) it is the command `covid-triage-eval`; from a checkout, `python -m evaluator`:
+
+    python -m evaluator validate ARCHIVE --images DIR [--json OUT]     (the public-images download, no labels)
     python -m evaluator validate ARCHIVE --test-set DIR [--track archive|container] [--json OUT]
     python -m evaluator score ARCHIVE --test-set DIR [--json OUT] [--resamples N] [--seed N] [--workers N]
     python -m evaluator check-testset DIR [--workers N]
@@ -21,6 +24,7 @@ from typing import Any, TypeVar
 
 from .metrics.registry import METRICS
 from .problems import InvalidInput, Problem
+from .public_images import load_public_images, validate_against_images
 from .scoring import ScoringOptions, Track, public_view, score_archive, validate_archive
 from .testset import TestSet, load_testset
 from .truth import GroundTruth, build_truth
@@ -83,14 +87,24 @@ def _write_json(path: str | None, document: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    testset, truth = _load(args.test_set, args.workers)
-    problems = validate_archive(args.archive, testset=testset, truth=truth, track=Track(args.track),
-                                options=ScoringOptions(workers=args.workers))
+    options = ScoringOptions(workers=args.workers)
+    if args.images is not None:
+        if Track(args.track) is not Track.ARCHIVE:
+            print("--images validates for the archive track (the public cases only)", file=sys.stderr)
+            return 2
+        images = load_public_images(args.images)
+        problems = validate_against_images(args.archive, images=images, options=options)
+        name, version = images.name, images.version
+    else:
+        testset, truth = _load(args.test_set, args.workers)
+        problems = validate_archive(args.archive, testset=testset, truth=truth, track=Track(args.track),
+                                    options=options)
+        name, version = testset.name, testset.version
     _write_json(args.json, {"valid": not problems, "problems": [p.to_dict() for p in problems]})
     if problems:
         print(f"{args.archive} is INVALID\n{format_problems(problems)}", file=sys.stderr)
         return 1
-    print(f"{args.archive} is valid for the {args.track} track of {testset.name} v{testset.version}")
+    print(f"{args.archive} is valid for the {args.track} track of {name} v{version}")
     return 0
 
 
@@ -148,20 +162,26 @@ def cmd_example_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluator", description=__doc__.split("\n")[0])
+def build_parser(prog: str = "python -m evaluator") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser, *, archive: bool = True) -> None:
+    def common(p: argparse.ArgumentParser, *, archive: bool = True, images: bool = False) -> None:
         if archive:
             p.add_argument("archive", help="prediction archive (.zip, .tar.gz, .tar)")
-        p.add_argument("--test-set", required=True, help="test-set directory (hidden labels, or the sample set)")
+        if images:
+            where = p.add_mutually_exclusive_group(required=True)
+            where.add_argument("--test-set", help="test-set directory with labels (the sample set)")
+            where.add_argument("--images", help="the unzipped public-images download (no labels): the server's "
+                                                "checks before scoring, for the benchmark's public cases")
+        else:
+            p.add_argument("--test-set", required=True, help="test-set directory (hidden labels, or the sample set)")
         p.add_argument("--track", choices=[t.value for t in Track], default=Track.ARCHIVE.value,
                        help="archive: public cases only (default); container: every case")
         p.add_argument("--workers", type=int, default=ScoringOptions().workers, help="processes for masks")
 
     p = sub.add_parser("validate", help="check an archive and list every problem")
-    common(p)
+    common(p, images=True)
     p.add_argument("--json", help="write {valid, problems} as JSON to this file ('-' = stdout)")
     p.set_defaults(func=cmd_validate)
 
@@ -203,10 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, *, prog: str = "python -m evaluator") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.func(args)
     except InvalidInput as exc:  # a broken test set (archive problems are handled per command)
         print(exc.report(), file=sys.stderr)
         return 2
+
+
+def console_main() -> int:
+    """The ``covid-triage-eval`` command of the installed package."""
+    return main(prog="covid-triage-eval")

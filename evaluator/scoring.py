@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,7 +32,7 @@ from .metrics import smoothed
 from .nifti_stream import DEFAULT_CHUNK_BYTES, Geometry
 from .problems import InvalidInput, Problem
 from .testset import TestCase, TestSet
-from .truth import GroundTruth, load_case_masks, severity_from_counts
+from .truth import NO_MASKS, GroundTruth, load_case_masks, severity_from_counts
 from .worklist import SimulationSize, WorklistParameters, triage_impact
 
 
@@ -68,19 +68,23 @@ class ScoringOptions:
     worklist_size: SimulationSize = field(default_factory=SimulationSize)
 
 
-def _measure_job(path: Path, file: str, case_id: str, geometry: Geometry, masks_path: Path,
+def _measure_job(path: Path, file: str, case_id: str, geometry: Geometry, masks_path: Path | None,
                  chunk_bytes: int) -> MaskMeasurement | list[Problem]:
-    return measure_mask(path, file=file, case_id=case_id, geometry=geometry, masks=load_case_masks(masks_path),
-                        chunk_bytes=chunk_bytes)
+    masks = load_case_masks(masks_path) if masks_path is not None else NO_MASKS
+    return measure_mask(path, file=file, case_id=case_id, geometry=geometry, masks=masks, chunk_bytes=chunk_bytes)
 
 
-def measure_masks(mask_paths: Mapping[str, Path], *, cases: Sequence[TestCase], truth: GroundTruth, workers: int,
-                  chunk_bytes: int) -> tuple[dict[str, MaskMeasurement], list[Problem]]:
-    """Measure every submitted mask (cases in parallel); returns the measurements and all mask problems."""
+def measure_masks(mask_paths: Mapping[str, Path], *, geometries: Mapping[str, Geometry], masks_dir: Path | None,
+                  workers: int, chunk_bytes: int) -> tuple[dict[str, MaskMeasurement], list[Problem]]:
+    """Measure every submitted mask (cases in parallel); returns the measurements and all mask problems.
+
+    ``geometries``: the image grid of each case that may have a mask; ``masks_dir``: the ground-truth cache
+    (``<case_id>.npz``), or ``None`` to check the masks without labels (the overlaps are then all zero).
+    """
     jobs = [
-        (mask_paths[c.case_id], f"masks/{mask_paths[c.case_id].name}", c.case_id, c.geometry,
-         truth.cache_dir / f"{c.case_id}.npz", chunk_bytes)
-        for c in cases if c.case_id in mask_paths
+        (mask_paths[case_id], f"masks/{mask_paths[case_id].name}", case_id, geometry,
+         masks_dir / f"{case_id}.npz" if masks_dir is not None else None, chunk_bytes)
+        for case_id, geometry in geometries.items() if case_id in mask_paths
     ]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
@@ -91,23 +95,32 @@ def measure_masks(mask_paths: Mapping[str, Path], *, cases: Sequence[TestCase], 
     return {r.case_id: r for r in results if isinstance(r, MaskMeasurement)}, problems
 
 
-def _read(archive: Path, workdir: Path, *, testset: TestSet, truth: GroundTruth, track: Track,
-          options: ScoringOptions) -> tuple[ExtractedArchive, dict[str, MaskMeasurement]]:
-    """Extract and fully validate an archive, measuring its masks on the way; raises InvalidInput."""
-    cases = visible_cases(testset, track)
+def read_and_measure(archive: Path, workdir: Path, *, geometries: Mapping[str, Geometry],
+                     known_case_ids: Collection[str], masks_dir: Path | None, options: ScoringOptions,
+                     ) -> tuple[ExtractedArchive, dict[str, MaskMeasurement]]:
+    """Extract and fully validate an archive, measuring its masks on the way; raises InvalidInput.
+
+    The checks every archive gets, on the server and locally: ``geometries`` holds the cases that need a
+    prediction (and their image grids), ``known_case_ids`` every case id of the test set.
+    """
     measured: dict[str, MaskMeasurement] = {}
 
     def check_masks(mask_paths: Mapping[str, Path]) -> list[Problem]:
-        found, problems = measure_masks(mask_paths, cases=cases, truth=truth, workers=options.workers,
-                                        chunk_bytes=options.chunk_bytes)
+        found, problems = measure_masks(mask_paths, geometries=geometries, masks_dir=masks_dir,
+                                        workers=options.workers, chunk_bytes=options.chunk_bytes)
         measured.update(found)
         return problems
 
-    extracted = read_archive(
-        archive, workdir=workdir, expected_case_ids=[c.case_id for c in cases],
-        known_case_ids=[c.case_id for c in testset.cases], limits=options.limits, check_masks=check_masks,
-    )
+    extracted = read_archive(archive, workdir=workdir, expected_case_ids=list(geometries),
+                             known_case_ids=known_case_ids, limits=options.limits, check_masks=check_masks)
     return extracted, measured
+
+
+def _read(archive: Path, workdir: Path, *, testset: TestSet, truth: GroundTruth, track: Track,
+          options: ScoringOptions) -> tuple[ExtractedArchive, dict[str, MaskMeasurement]]:
+    return read_and_measure(archive, workdir, geometries={c.case_id: c.geometry for c in visible_cases(testset, track)},
+                            known_case_ids=[c.case_id for c in testset.cases], masks_dir=truth.cache_dir,
+                            options=options)
 
 
 def _optional(values: list[float | None]) -> list[float | None] | None:
@@ -281,5 +294,5 @@ def validate_archive(archive: Path | str, *, testset: TestSet, truth: GroundTrut
     return []
 
 
-__all__ = ["ScoringOptions", "Track", "compute_result", "measure_masks", "public_view", "score_archive",
-           "score_cases", "validate_archive", "visible_cases"]
+__all__ = ["ScoringOptions", "Track", "compute_result", "measure_masks", "public_view", "read_and_measure",
+           "score_archive", "score_cases", "validate_archive", "visible_cases"]

@@ -70,6 +70,11 @@ class CaseMasks:
         return cls(index=RunIndex.build(named), n_lesions=len(lesions))
 
 
+#: What a mask is measured against when there are no labels (validation against the public images only):
+#: empty lungs, no raters, so every overlap is zero while the shape, affine, type and binariness are checked.
+NO_MASKS = CaseMasks.from_runs((Runs.empty(), Runs.empty()), ())
+
+
 @dataclass(frozen=True, slots=True)
 class GroundTruth:
     """Summaries of all cases plus where their encoded masks are cached."""

@@ -288,6 +288,8 @@ LEADERBOARD_QUOTA_WINDOW_HOURS = env.integer("LEADERBOARD_QUOTA_WINDOW_HOURS", 2
 LEADERBOARD_SIGNUP_OPEN = env.flag("LEADERBOARD_SIGNUP_OPEN", True)
 #: Every member of a team verifies their e-mail address (a mailed link) before the team submits.
 LEADERBOARD_REQUIRE_VERIFIED_EMAIL = env.flag("LEADERBOARD_REQUIRE_VERIFIED_EMAIL", False)
+#: E-mail the submitter when the evaluation made at upload is done or failed (leaderboard/submissions/notifications.py).
+LEADERBOARD_EMAIL_ON_FINISH = env.flag("LEADERBOARD_EMAIL_ON_FINISH", True)
 #: Maintainers' look-alike view: accounts of one e-mail domain created at most this many hours apart.
 LEADERBOARD_LOOKALIKE_HOURS = env.integer("LEADERBOARD_LOOKALIKE_HOURS", 48, minimum=1)
 #: Hours after leaving a team before the account may join or create another (0: no cool-down).

@@ -38,6 +38,10 @@ def detect_format(head: bytes) -> ArchiveFormat:
     for magic, kind in _OTHER_MAGIC.items():
         if head.startswith(magic):
             raise ArchiveError(f"the file is a {kind} archive, which is not supported", expected=expected)
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    if text.startswith((b"case_id,", b"case_id;", b"case_id\t", b'"case_id"')):
+        raise ArchiveError("the file is not a zip, tar.gz or tar archive: it is a bare predictions.csv; zip it "
+                           "(zip predictions.zip predictions.csv, plus masks/ if you have masks)", expected=expected)
     raise ArchiveError("the file is not a zip, tar.gz or tar archive", expected=expected)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
 import math
 import re
@@ -103,6 +104,11 @@ def _check_header(names: list[str], problems: _Problems) -> bool:
         message = f"unknown column(s) {', '.join(map(_shown, unknown))}"
         if len(names) == 1 and any(sep in names[0] for sep in ";\t"):
             message += "; columns must be separated by commas"
+        else:
+            guesses = [f"{_shown(close[0])} for {_shown(name)}" for name in unknown
+                       if (close := difflib.get_close_matches(name.strip().lower(), ALLOWED_COLUMNS, n=1, cutoff=0.6))]
+            if guesses:
+                message += f"; did you mean {', '.join(guesses)}?"
         problems.add(message, expected=f"only the columns {', '.join(ALLOWED_COLUMNS)}")
     if CASE_ID_COLUMN not in names:
         problems.add(f"no {CASE_ID_COLUMN} column", expected=f"a header line such as {','.join(ALLOWED_COLUMNS)}")

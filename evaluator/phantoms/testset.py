@@ -58,8 +58,10 @@ def plan_testset(
     seed: int = 0,
     multi_rater_fraction: float = 1 / 3,
     private_groups: Iterable[Group | str] = DEFAULT_PRIVATE_GROUPS,
+    id_prefix: str = "case",
 ) -> list[PlannedCase]:
-    """Cases in id order; ids ``case_000``… are assigned in a seeded shuffled order, so they hide the group.
+    """Cases in id order; ids ``case_000``… (``<id_prefix>_000``…) are assigned in a seeded shuffled order, so they
+    hide the group. The voxels do not depend on the prefix.
 
     ``multi_rater_fraction`` of the COVID-19 cases (rounded) get two raters.
     """
@@ -79,7 +81,7 @@ def plan_testset(
     width = max(3, len(str(max(len(groups) - 1, 0))))
     return [
         PlannedCase(
-            case_id=f"case_{i:0{width}d}",
+            case_id=f"{id_prefix}_{i:0{width}d}",
             group=g,
             distribution=Distribution.PRIVATE if g in private else Distribution.PUBLIC,
             seed=case_seed(seed, _TAG, i),
@@ -134,13 +136,15 @@ def write_testset(
     description: str | None = None,
     multi_rater_fraction: float = 1 / 3,
     private_groups: Iterable[Group | str] = DEFAULT_PRIVATE_GROUPS,
+    id_prefix: str = "case",
     workers: int = 1,
     progress: bool = False,
 ) -> list[PlannedCase]:
     """Write a phantom test set in the leaderboard's layout into the new or empty ``out_dir``; return its cases."""
     out = prepare_output_dir(out_dir)
     cases = plan_testset(
-        counts=counts, seed=seed, multi_rater_fraction=multi_rater_fraction, private_groups=private_groups
+        counts=counts, seed=seed, multi_rater_fraction=multi_rater_fraction, private_groups=private_groups,
+        id_prefix=id_prefix,
     )
     shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
     spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
@@ -174,7 +178,10 @@ def write_sample(
     workers: int = 1,
     progress: bool = False,
 ) -> list[PlannedCase]:
-    """A small public set in the test-set layout (every case public, half the COVID-19 cases with two raters)."""
+    """A small public set in the test-set layout (every case public, half the COVID-19 cases with two raters).
+
+    Its ids are ``sample_000``…, so that they never name a case of a benchmark (whose phantom ids are ``case_…``).
+    """
     return write_testset(
         out_dir,
         counts={g: per_group for g in Group},
@@ -189,6 +196,7 @@ def write_sample(
         ),
         multi_rater_fraction=0.5,
         private_groups=(),
+        id_prefix="sample",
         workers=workers,
         progress=progress,
     )

@@ -33,11 +33,14 @@ class TeamIdentity:
 
 
 class TeamTokenAuthentication(BaseAuthentication):
+    """``Authorization: Token <token>``; ``Bearer <token>`` (what many HTTP tools send) is accepted as well."""
+
     keyword = b"token"
+    keywords = (b"token", b"bearer")
 
     def authenticate(self, request):
         header = get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword:
+        if not header or header[0].lower() not in self.keywords:
             return None
         if len(header) != 2:
             raise AuthenticationFailed("Malformed Authorization header; expected 'Token <your team token>'.")

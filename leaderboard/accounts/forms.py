@@ -16,6 +16,6 @@ class TeamForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    username = forms.CharField(max_length=150, required=False, label="Username (optional)",
+    username = forms.CharField(max_length=150, required=False, label="Username",
                                help_text="Only this account may use the link; leave empty for a single-use link "
                                          "anyone can use.")

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from leaderboard.submissions.quota import quota_status
@@ -29,8 +30,12 @@ NEW_TOKEN_SESSION_KEY = "new_api_token"
 def signup(request: HttpRequest) -> HttpResponse:
     if not settings.LEADERBOARD_SIGNUP_OPEN:
         raise Http404("sign-up is closed on this site")
+    # ?next= (e.g. an invitation link) survives the sign-up, as it survives the log-in
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    next_url = wanted if url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
+                                                         require_https=request.is_secure()) else ""
     if request.user.is_authenticated:
-        return redirect("team")
+        return redirect(next_url or "team")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
@@ -40,8 +45,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             verification.send_link(user, absolute=request.build_absolute_uri)
             messages.info(request, f"We sent a link to {user.email}: open it to confirm your address before your "
                                    "team submits.")
-        return redirect("team")
-    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+        return redirect(next_url or "team")
+    return render(request, "accounts/signup.html", {"form": form, "next": next_url},
+                  status=400 if form.errors else 200)
 
 
 @login_required
@@ -107,9 +113,7 @@ def token_rotate(request: HttpRequest) -> HttpResponse:
     current = team_of(request.user)
     if current is None:
         raise Http404
-    if not services.is_owner(current, request.user):
-        messages.error(request, "Only the team's owners can rotate the token.")
-        return redirect("team")
+    # every member may: the token is stored hashed, so issuing a new one is how a member gets to use the API
     request.session[NEW_TOKEN_SESSION_KEY] = services.rotate_token(current, by=request.user)
     messages.success(request, "New token issued; the old one no longer works.")
     return redirect("team")

@@ -1,7 +1,9 @@
 """Ordering board entries: pure functions over plain rows (no Django).
 
 Conventions: every metric is "higher is better"; a missing value (N/A) always sorts after
-every number, whichever the direction; ties keep the earlier submission first. Ranks are
+every number, whichever the direction; values are compared after rounding to ``TIE_DECIMALS``
+decimals (1e-9), so float noise (0.8990778688524591 vs 0.899077868852459) is a tie, and ties keep
+the earlier submission first. Ranks are
 competition ranks (1, 2, 2, 4) and N/A has no rank. The mean rank averages, over the six
 metrics, each entry's rank among the shown entries, ties sharing the mean of their
 positions and all N/A entries of a metric sharing the mean of the positions below the
@@ -16,6 +18,14 @@ from datetime import datetime
 
 import numpy as np
 from scipy.stats import rankdata
+
+#: Metric values equal to this many decimals are ties (float noise of the same computation is not a difference).
+TIE_DECIMALS = 9
+
+
+def comparable(value: float) -> float:
+    """``value`` as ranking compares it."""
+    return round(float(value), TIE_DECIMALS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +42,7 @@ def sort_rows(rows: Sequence[Row], *, metric: str, descending: bool = True) -> l
         value = row.metrics.get(metric)
         if value is None:
             return (1, 0.0, row.created_at)
-        return (0, -value if descending else value, row.created_at)
+        return (0, -comparable(value) if descending else comparable(value), row.created_at)
 
     return sorted(rows, key=key)
 
@@ -43,7 +53,8 @@ def competition_ranks(values: Sequence[float | None]) -> list[int | None]:
     for position, value in enumerate(values, start=1):
         if value is None:
             ranks.append(None)
-        elif position > 1 and values[position - 2] == value and ranks[-1] is not None:
+        elif (position > 1 and ranks[-1] is not None and values[position - 2] is not None
+              and comparable(values[position - 2]) == comparable(value)):  # type: ignore[arg-type]
             ranks.append(ranks[-1])
         else:
             ranks.append(position)
@@ -56,7 +67,7 @@ def metric_ranks(values: Sequence[float | None]) -> np.ndarray:
     ranks = np.empty(len(values), dtype=float)
     n_present = int(present.sum())
     if n_present:
-        scores = np.array([v for v in values if v is not None], dtype=float)
+        scores = np.array([comparable(v) for v in values if v is not None], dtype=float)
         ranks[present] = rankdata(-scores, method="average")
     if n_present < len(values):
         ranks[~present] = n_present + (len(values) - n_present + 1) / 2.0

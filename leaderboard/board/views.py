@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 from leaderboard.feedback import Stage, release
 from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRICS
 from leaderboard.submissions.access import can_view_submission
+from leaderboard.submissions.container_config import containers_enabled
 from leaderboard.submissions.models import Track
 
 from . import entry_data, triage
@@ -31,8 +32,9 @@ def board(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     everybody); for visitors without a session or pending messages, the whole page is (it is the same for all)."""
     options = BoardOptions.from_query(request.GET)
     at = revision()
+    variant = "containers" if containers_enabled() else "archives-only"  # the tabs depend on it
     try:
-        part = cached(board_key("page", slug=slug, options=options, at_revision=at),
+        part = cached(board_key("page", slug=slug, options=options, at_revision=at, variant=variant),
                       lambda: _board_part(board_for_request(request.GET, testset_slug=slug)))
     except BoardNotFound as missing:
         if slug:
@@ -40,7 +42,7 @@ def board(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         return render(request, "board/empty.html", status=200)
     if not _plain_visitor(request):
         return render(request, "board/board.html", part)
-    content = cached(board_key("anonymous-page", slug=slug, options=options, at_revision=at),
+    content = cached(board_key("anonymous-page", slug=slug, options=options, at_revision=at, variant=variant),
                      lambda: render(request, "board/board.html", part).content)
     response = HttpResponse(content)
     patch_vary_headers(response, ("Cookie",))
@@ -62,11 +64,13 @@ def _board_part(board) -> dict[str, str]:
                 "link": _link(options, sort=metric.key, order=next_order, rank="")}
 
     columns = [column(metric) for metric in METRICS]
+    containers_open = containers_enabled()
     tracks = [{"value": t.value, "label": t.label, "active": options.track == t.value,
-               "link": _link(options, track=t.value)} for t in Track]
+               "link": _link(options, track=t.value)} for t in Track
+              if containers_open or t != Track.CONTAINER or options.track == t.value]
     api_query = {**options.query(), "testset": board.testset.slug}
     context = {
-        "board": board, "options": options, "columns": columns, "tracks": tracks,
+        "board": board, "options": options, "columns": columns, "tracks": tracks, "containers_open": containers_open,
         "triage_column": column(triage.TRIAGE_GAIN),
         "mean_rank_link": _link(options, rank="" if options.mean_rank else "mean", order="desc"),
         "entries_link": _link(options, entries="" if options.all_entries else "all"),

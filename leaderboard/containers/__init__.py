@@ -5,8 +5,10 @@ Docker (GPU hosts) or to Podman's Docker-compatible service (scripts/setup-podma
 contract for teams and both set-ups are in deploy/containers.md.
 """
 
+from covid_triage.containers.image_tarball import ImageInfo, inspect_image_tarball
+from covid_triage.containers.limits import ContainerLimits, GpuRequest, ImageLimits
+
 from .client import PODMAN_SOCKET, connect, engine_url
-from .image_tarball import ImageInfo, inspect_image_tarball
 from .images import (
     ImageLoadError,
     load_image_tarball,
@@ -15,7 +17,6 @@ from .images import (
     remove_image,
 )
 from .input_dir import prepare_input_dir
-from .limits import ContainerLimits, GpuRequest, ImageLimits
 from .sandbox import (
     REASON_TEXT,
     FailureReason,

@@ -1,4 +1,4 @@
-"""Site-wide pages: about (how scoring works) and the server-rendered API reference."""
+"""Site-wide pages: about (how scoring works), the participant documents, and the server-rendered API reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from drf_spectacular.generators import SchemaGenerator
 
@@ -66,3 +66,19 @@ def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
 def api_docs(request: HttpRequest) -> HttpResponse:
     schema = _schema()
     return render(request, "site/api_docs.html", {"schema": schema, "operations": _operations(schema)})
+
+
+#: The documents of the repository's docs/ folder the site serves at /guide/<name>/ (as text; the Docker image
+#: copies docs/): what a participant needs without the repository.
+PARTICIPANT_DOCS = {"archive-format": "The prediction archive", "participants": "Participant guide",
+                    "metrics": "How the numbers are computed", "api": "REST API"}
+
+
+def participant_doc(request: HttpRequest, name: str) -> HttpResponse:
+    if name not in PARTICIPANT_DOCS:
+        raise Http404("no such document")
+    path = settings.BASE_DIR / "docs" / f"{name}.md"
+    if not path.is_file():
+        raise Http404("this installation does not include the documents")
+    return render(request, "site/doc.html", {"title": PARTICIPANT_DOCS[name], "name": name,
+                                             "text": path.read_text(encoding="utf-8")})

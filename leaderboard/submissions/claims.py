@@ -32,7 +32,7 @@ from evaluator.problems import Problem
 from evaluator.scoring import public_view
 from leaderboard.metric_defs import METRIC_KEYS
 
-from . import events
+from . import events, notifications
 from .models import Evaluation, Submission
 from .states import ACTIVE_STATES, CLAIM_STATES, EvaluationState, FailureKind
 
@@ -102,6 +102,7 @@ def fail_locked(evaluation: Evaluation, *, kind: str, problems: list[dict[str, A
                       fields=("failure_kind", "problems", "finished_at", "claim_token"))
     if evaluation.is_initial:  # failed submissions never count toward the quota
         Submission.objects.filter(pk=evaluation.submission_id).update(counts_toward_quota=False)
+    notifications.notify_on_commit(evaluation)
 
 
 def claim(evaluation_id: int, *, worker: str, stage: str = EvaluationState.VALIDATING) -> Claim | None:
@@ -237,6 +238,7 @@ def finish(current: Claim, document: dict[str, Any]) -> bool:
                           fields=("result", "per_case", "intervals", *METRIC_KEYS, "finished_at", "claim_token"))
         if evaluation.is_initial:  # scored submissions count (again, if a maintainer re-ran a failed one)
             Submission.objects.filter(pk=evaluation.submission_id, is_reference=False).update(counts_toward_quota=True)
+        notifications.notify_on_commit(evaluation)
         return True
 
 

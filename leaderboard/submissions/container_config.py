@@ -14,8 +14,8 @@ import dataclasses
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from covid_triage.containers.limits import KiB, MiB
 from leaderboard.containers import ContainerLimits, GpuRequest, ImageLimits
-from leaderboard.containers.limits import KiB, MiB
 from leaderboard.testsets.models import TestSet
 
 from .models import ContainerPolicy

@@ -29,7 +29,8 @@ class SubmissionForm(forms.Form):
                                   help_text="A few sentences: what the method does, what it was trained on.")
     paper_url = forms.URLField(max_length=500, required=False, label="Paper URL", assume_scheme="https")
     code_url = forms.URLField(max_length=500, required=False, label="Code URL", assume_scheme="https")
-    is_public = forms.BooleanField(required=False, initial=True, label="Show on the public board once scored")
+    is_public = forms.BooleanField(required=False, initial=False,  # as the API: private until chosen
+                                   label="Show on the public board once scored")
     testset = forms.ModelChoiceField(queryset=TestSet.objects.none(), required=False, empty_label=None,
                                      to_field_name="slug", label="Benchmark")
 

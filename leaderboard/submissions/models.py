@@ -154,6 +154,8 @@ class Evaluation(FrozenFieldsModel, MetricColumns):  # type: ignore[misc,valid-t
     state_changed_at = models.DateTimeField(default=timezone.now, help_text="Entered its current state.")
     started_at = models.DateTimeField(null=True, blank=True, help_text="Latest attempt started.")
     finished_at = models.DateTimeField(null=True, blank=True, help_text="Reached done or failed.")
+    notified_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When the submitter was e-mailed that it ended (notifications.py).")
 
     class Meta:
         ordering = ["-created_at"]

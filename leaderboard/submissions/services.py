@@ -14,10 +14,10 @@ from django.core.files import File
 from django.db import transaction
 
 import evaluator
+from covid_triage.containers.image_tarball import compression_of
 from evaluator.problems import InvalidInput, Problem
 from leaderboard.accounts.models import Team
 from leaderboard.containers import inspect_image_tarball, reference_problems
-from leaderboard.containers.image_tarball import compression_of
 from leaderboard.storage import STORAGE_ERRORS, private_storage
 from leaderboard.testsets.models import LabelVersion, Phase, ReportedResult, TestSet
 from leaderboard.testsets.services import default_benchmark

@@ -1,4 +1,5 @@
-"""Zip bundles served for download: a sample set whole, or a benchmark's public images (inputs only)."""
+"""Zip bundles served for download: a sample set whole, or a benchmark's public images (inputs only; the layout is
+:mod:`evaluator.public_images`, which the participant's validator reads)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,8 @@ import zipfile
 from pathlib import Path
 
 from evaluator.examples import ExampleKind, write_example_archive
-from evaluator.groups import Distribution
+from evaluator.public_images import write_public_images_bundle
 from evaluator.testset import TestSet
-
-PUBLIC_IMAGES_README = """\
-{name} v{version}: the CT images of the {count} public cases (inputs only, no labels).
-
-images/<case_id>.nii.gz   CT in Hounsfield units
-cases.txt                 the case ids your predictions.csv must list (one per line)
-
-Score these cases with your method and upload a prediction archive (see the site's
-documentation of the archive format). Case ids do not reveal the diagnosis.
-"""
 
 SAMPLE_README = """\
 {name} v{version}: a sample test set with its labels, to try the scorer on your machine.
@@ -26,26 +17,12 @@ SAMPLE_README = """\
 The folder layout is the one the leaderboard uses for its hidden test set. Score the example
 archive (or your own predictions) exactly as the server does:
 
-    python -m evaluator score example-predictions.zip --test-set .
+    covid-triage-eval score example-predictions.zip --test-set .      (or: python -m evaluator score ...)
 """
 
 
 def _stored(name: str) -> int:
     return zipfile.ZIP_STORED if name.endswith((".gz", ".zip")) else zipfile.ZIP_DEFLATED
-
-
-def write_public_images_bundle(testset: TestSet, out: Path) -> Path:
-    """``out``: a zip of the images of the public cases plus their ids; nothing that reveals a label."""
-    cases = [c for c in testset.cases if c.distribution is Distribution.PUBLIC]
-    with zipfile.ZipFile(out, "w", allowZip64=True) as bundle:
-        bundle.writestr("README.txt", PUBLIC_IMAGES_README.format(name=testset.name, version=testset.version,
-                                                                  count=len(cases)))
-        bundle.writestr("cases.txt", "".join(f"{c.case_id}\n" for c in cases))
-        for case in cases:
-            suffix = ".nii.gz" if case.image.name.endswith(".nii.gz") else ".nii"
-            name = f"images/{case.case_id}{suffix}"
-            bundle.write(case.image, name, compress_type=_stored(name))
-    return out
 
 
 def write_sample_bundle(testset: TestSet, files: list[str], out: Path) -> Path:
@@ -58,3 +35,6 @@ def write_sample_bundle(testset: TestSet, files: list[str], out: Path) -> Path:
         for relative in files:
             bundle.write(testset.root / relative, relative, compress_type=_stored(relative))
     return out
+
+
+__all__ = ["write_public_images_bundle", "write_sample_bundle"]

@@ -92,7 +92,9 @@ def test_sign_up_create_team_upload_and_watch_until_done(page: Page, live_site: 
     page.get_by_label("Method name").fill("Carol's noisy method")
     page.get_by_label("Description").fill("Plausible but imperfect predictions, uploaded through the web form.")
     page.get_by_label("Code URL").fill("https://example.org/carol/noisy")
-    expect(page.get_by_label("Show on the public board once scored")).to_be_checked()
+    public = page.get_by_label("Show on the public board once scored")
+    expect(public).not_to_be_checked()  # private until chosen, as in the API
+    public.check()
     with live_site.worker_paused():  # so that the page is seen before scoring, however fast the worker is
         page.get_by_role("button", name="Upload").click()
         expect(page).to_have_url(re.compile(r"/submissions/\d+/$"))

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from covid_triage.containers import image_tarball
 from evaluator.problems import InvalidInput
-from leaderboard.containers import ImageLimits, image_tarball, inspect_image_tarball
+from leaderboard.containers import ImageLimits, inspect_image_tarball
 
 from .archives import image_config, tar_bytes, write_archive
 

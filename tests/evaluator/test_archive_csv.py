@@ -105,9 +105,15 @@ def test_valid_number_spellings(value, expected):
 
 def test_unknown_columns_list_the_allowed_names():
     _, columns, problems = parse("case_id,covid_prob,severity,notes\nc001,0.1,0.1,x\nc002,0.1,0.1,x\nc003,0.1,0.1,x\n")
-    assert messages(problems) == ["unknown column(s) 'covid_prob', 'notes'"]
+    assert messages(problems) == ["unknown column(s) 'covid_prob', 'notes'; did you mean 'covid_probability' for "
+                                  "'covid_prob'?"]
     assert problems[0].expected == f"only the columns {', '.join(ALLOWED_COLUMNS)}"
     assert columns == {"severity"}  # the known columns are still read
+
+
+def test_misspelt_columns_get_a_suggestion():
+    _, _, problems = parse("Case_ID,Severity \nc001,0.1\n")
+    assert "did you mean 'case_id' for 'Case_ID', 'severity' for 'Severity'?" in problems[0].message
 
 
 def test_semicolon_separated_file_gets_a_hint():

@@ -169,7 +169,8 @@ def test_other_files_in_workdir_are_left_alone(place):
 
 @pytest.mark.parametrize("content, phrase", [
     (b"", "the file is empty"),
-    (b"case_id,severity\nc001,0.1\n", "not a zip, tar.gz or tar archive"),
+    (b"case_id,severity\nc001,0.1\n", "it is a bare predictions.csv; zip it"),
+    (b"hello", "not a zip, tar.gz or tar archive"),
     (bz2.compress(b"x" * 100), "is a bzip2 archive"),
     (lzma.compress(b"x" * 100), "is a xz archive"),
     (b"Rar!\x1a\x07\x01\x00" + bytes(100), "is a RAR archive"),

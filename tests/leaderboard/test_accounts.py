@@ -18,6 +18,41 @@ def test_signup_logs_in_and_leads_to_the_team_page(client, db):
     assert b"You are not in a team yet" in page.content
 
 
+def test_signup_keeps_next_so_an_invitee_lands_on_the_invitation(client, team_a):
+    invitation = reverse("invitation", args=[services.invite(team_a.team, by=team_a.user).token])
+    login_page = client.get(f"{reverse('login')}?next={invitation}").content.decode()
+    assert f'href="{reverse("signup")}?next={invitation}"' in login_page
+    form = client.get(reverse("signup"), {"next": invitation}).content.decode()
+    assert f'name="next" value="{invitation}"' in form
+    response = client.post(reverse("signup"), {"username": "carol", "email": "carol@example.org", "next": invitation,
+                                               "password1": "a long enough passphrase", "password2":
+                                               "a long enough passphrase"})
+    assert response.status_code == 302 and response.url == invitation
+    elsewhere = client.get(reverse("signup"), {"next": "https://evil.example.org/"})
+    assert elsewhere.status_code == 302 and elsewhere.url == reverse("team")  # signed in: off-site next dropped
+
+
+def test_team_page_says_optional_once_and_submissions_default_to_private(client, team_a):
+    client.force_login(team_a.user)
+    page = client.get(reverse("team")).content.decode()
+    assert "(optional) <span" not in page and "(optional)</span>" in page
+    from leaderboard.submissions.forms import SubmissionForm
+
+    assert SubmissionForm.base_fields["is_public"].initial is False  # the API's default too
+
+
+def test_a_member_who_is_not_an_owner_gets_a_token(client, team_a, loner):
+    services.accept_invitation(services.invite(team_a.team, by=team_a.user, username="loner").token, user=loner)
+    assert not services.is_owner(team_a.team, loner)
+    client.force_login(loner)
+    assert "Issue a new token" in client.get(reverse("team")).content.decode()
+    page = client.get(client.post(reverse("token-rotate")).url).content.decode()
+    assert "shown only once" in page and "by loner" not in page  # the new token itself is shown, once
+    assert "by loner" in client.get(reverse("team")).content.decode()
+    assert services.team_for_token(team_a.token) is None  # the old one stopped working
+    assert client.post(reverse("api-token-rotate")).status_code == 200  # with the session, as the API
+
+
 def test_signup_can_be_closed(client, db, settings):
     settings.LEADERBOARD_SIGNUP_OPEN = False
     assert client.get(reverse("signup")).status_code == 404
@@ -47,6 +82,13 @@ def test_api_rejects_unknown_tokens_with_advice(client, label_version, team_a):
     response = client.get(reverse("api-submissions"), HTTP_AUTHORIZATION="Token lbffffffffffff.nope")
     assert response.status_code == 401 and "rotated" in response.json()["detail"]
     assert response["WWW-Authenticate"] == "Token"
+
+
+def test_bearer_is_accepted_like_token(client, label_version, team_a):
+    answer = client.get(reverse("api-team"), HTTP_AUTHORIZATION=f"Bearer {team_a.token}")
+    assert answer.status_code == 200 and answer.json()["team"] == "Team A"
+    unknown = client.get(reverse("api-team"), HTTP_AUTHORIZATION="Bearer lbffffffffffff.nope")
+    assert unknown.status_code == 401 and "rotated" in unknown.json()["detail"]
 
 
 def test_token_rotation_through_the_api(client, team_a):

@@ -204,3 +204,12 @@ def test_csv_cell_neutralises_each_formula_start(text):
     from leaderboard.site.csv_cells import neutralise
     assert neutralise(text) == "'" + text
     assert neutralise(-0.25) == -0.25 and neutralise("plain -x") == "plain -x" and neutralise(None) == ""
+
+
+def test_container_tab_only_where_the_server_runs_containers(client, label_version, settings):
+    settings.LEADERBOARD_CONTAINER_TASK = ""
+    closed = client.get("/").content.decode()
+    assert "Container track (all cases)" not in closed and "The container track\n  is closed" in closed
+    settings.LEADERBOARD_CONTAINER_TASK = "leaderboard.containers.tasks.run_container_evaluation"
+    opened = client.get("/").content.decode()
+    assert "Container track (all cases)" in opened and "is closed" not in opened

@@ -74,3 +74,11 @@ def test_about_page_shows_how_to_cite_the_paper_and_the_software(client, db):
     assert "@article{goncharov2021ct," in text and "@software{covid_ct_triage_leaderboard," in text
     assert cff["title"] in text and cff["authors"][0]["name"] in text and cff["license"] in text
     assert f"version = {{scorer {evaluator.SCORER_VERSION}}}" in text
+
+
+def test_about_links_the_archive_format_which_the_site_serves(client, db):
+    about = client.get(reverse("about")).content.decode()
+    assert f'href="{reverse("guide", args=["archive-format"])}"' in about
+    page = client.get(reverse("guide", args=["archive-format"]))
+    assert page.status_code == 200 and "predictions.csv" in page.content.decode()
+    assert client.get("/guide/settings/").status_code == 404  # only the participant documents

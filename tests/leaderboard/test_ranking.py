@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from leaderboard.board.ranking import (
     Row,
     best_per_group,
+    comparable,
     competition_ranks,
     mean_rank_positions,
     mean_ranks,
@@ -33,12 +34,25 @@ def test_na_sorts_after_every_number_in_both_directions(numbers, descending):
     ordered = [r.metrics["m"] for r in sort_rows(rows, metric="m", descending=descending)]
     present = [v for v in ordered if v is not None]
     assert ordered == present + [None] * (len(ordered) - len(present))
-    assert present == sorted(present, reverse=descending)
+    shown = [comparable(v) for v in present]  # values equal to 1e-9 are ties, kept in submission order
+    assert shown == sorted(shown, reverse=descending)
 
 
 def test_ties_keep_the_earlier_submission_first():
     rows = [row("late", 0.9, minutes=5), row("early", 0.9, minutes=1), row("best", 0.95, minutes=9)]
     assert [r.key for r in sort_rows(rows, metric="m")] == ["best", "early", "late"]
+
+
+def test_float_noise_is_a_tie_and_the_earlier_entry_stays_first():
+    # the same AUC computed twice in different orders (the numbers): the later, "larger" one is not better
+    rows = [row("late", 0.8990778688524591, minutes=5, group="t"), row("early", 0.899077868852459, minutes=1,
+                                                                    group="t")]
+    ordered = sort_rows(rows, metric="m")
+    assert [r.key for r in ordered] == ["early", "late"]
+    assert [r.key for r in best_per_group(ordered)] == ["early"]
+    assert competition_ranks([r.metrics["m"] for r in ordered]) == [1, 1]
+    assert list(metric_ranks([0.8990778688524591, 0.899077868852459])) == [1.5, 1.5]
+    assert quality_ranks([row("a", 0.9 + 2e-9), row("b", 0.9)], metric="m") == {"a": 1, "b": 2}  # not noise
 
 
 def test_competition_ranks_share_ties_and_skip_na():

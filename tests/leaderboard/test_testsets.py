@@ -74,9 +74,12 @@ def test_public_images_bundle_holds_inputs_only(label_version):
     with private_storage().open(label_version.public_images_bundle) as handle, zipfile.ZipFile(handle) as bundle:
         names = set(bundle.namelist())
         cases = bundle.read("cases.txt").decode().split()
+        manifest = json.loads(bundle.read("cases.json"))
     public = [f"c{i:03d}" for i in range(12) if not 6 <= i < 9]  # c006-c008 are the private nodules
     assert cases == public
-    assert names == {"README.txt", "cases.txt"} | {f"images/{c}.nii.gz" for c in public}
+    assert names == {"README.txt", "cases.txt", "cases.json"} | {f"images/{c}.nii.gz" for c in public}
+    assert manifest == {"format": 1, "name": "tiny", "version": "1", "public_case_ids": public,
+                        "other_case_ids": ["c006", "c007", "c008"]}
 
 
 def test_sample_set_is_public_and_complete(db, tiny_dir):

@@ -31,7 +31,7 @@ def stored_files() -> set[str]:
 
 @pytest.mark.parametrize(("data", "words"), [
     (b"", "the file is empty"),
-    (b"case_id,covid_probability\nc000,0.5\n", "not a zip, tar.gz or tar"),
+    (b"case_id,covid_probability\nc000,0.5\n", "a bare predictions.csv; zip it (zip predictions.zip"),
     (b"Rar!\x1a\x07\x00rest", "RAR archive, which is not supported"),
     (b"PK\x03\x04 truncated", "corrupt or truncated zip file"),
 ])
