@@ -85,6 +85,9 @@ class Entry:
     mean_rank: float | None = None
     triage_gain: float | None = None  # minutes saved per COVID-19 positive (board/triage.py); not a paper metric
     triage_interval: list[float] | None = None
+    source_id: int | None = None  # the evaluation whose predictions the released numbers come from (Ladder)
+    released_cases: frozenset[str] | None = None  # the cases they are computed on (None: all it scored)
+    rank_statistics: dict[str, Any] | None = None  # this entry's honest rank for the sorted metric (.statistics)
 
     def row(self) -> ranking.Row:
         return ranking.Row(key=self.evaluation_id, group=None if self.is_reference else self.team_id,
@@ -102,6 +105,7 @@ class Board:
     reported: list[ReportedResult]
     scorer_versions: list[str] = field(default_factory=list)
     feedback_basis: str = ""  # what the numbers are under the test set's feedback policy (leaderboard.feedback)
+    statistics: dict[str, Any] | None = None  # the sorted metric's honest ranks (.statistics.board_view)
 
     @property
     def n_cases(self) -> int:
@@ -147,7 +151,8 @@ def _entries(label_version: LabelVersion, track: str, reported: dict[int, Report
         reported_id = fields.pop("reported_id")
         fields["intervals"] = shown.intervals
         entries.append(Entry(**fields, reported=reported.get(reported_id), metrics=dict(shown.metrics),
-                             triage_gain=shown.triage_gain, triage_interval=shown.triage_interval))
+                             triage_gain=shown.triage_gain, triage_interval=shown.triage_interval,
+                             source_id=shown.source_id, released_cases=shown.cases))
     return entries
 
 
@@ -186,12 +191,18 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
         for key, rank in ranking.quality_ranks(shown, metric=options.sort).items():
             rows[key].rank = rank
     versions = list(testset.label_versions.order_by("-imported_at"))
+    from .statistics import board_view  # imports this module
+
+    statistics = board_view(label_version, options, everything)
+    if statistics is not None:
+        for entry in everything:
+            entry.rank_statistics = statistics["entries"].get(str(entry.evaluation_id))
     return Board(
         testset=testset, label_version=label_version, label_versions=versions, options=options,
         entries=[rows[row.key] for row in shown], n_public_entries=len(everything),
         reported=reported,
         scorer_versions=sorted({entry.scorer_version for entry in everything}),
-        feedback_basis=board_basis(testset),
+        feedback_basis=board_basis(testset), statistics=statistics,
     )
 
 

@@ -1,0 +1,100 @@
+"""Honest ranks on the site: computed once per board revision by the worker task, read by the board and exports,
+and only ever from the released cases and predictions."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from evaluator import ranking as core
+from leaderboard.board import statistics
+from leaderboard.board.models import BoardStatisticsRecord
+from leaderboard.board.tasks import compute_board_statistics
+from leaderboard.submissions.models import Track
+
+from .conftest import make_team
+from .helpers import submit_and_score
+
+
+@pytest.fixture
+def three_teams(label_version, team_a, team_b, archives):
+    team_c = make_team("Team C", "carol")
+    submit_and_score(team_a, archives["perfect"], method="Perfect")
+    submit_and_score(team_b, archives["probability-only"], method="Probabilities only")
+    submit_and_score(team_c, archives["noisy"], method="Noisy")
+    return team_a, team_b, team_c
+
+
+def board(client, **query):
+    response = client.get(reverse("api-leaderboard"), query)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_board_says_pending_and_asks_the_worker_once(client, three_teams, label_version, monkeypatch):
+    sent = []
+    monkeypatch.setattr(statistics, "send", lambda *args: sent.append(args))
+    document = board(client)
+    assert document["rank_statistics"]["status"] == "pending"
+    assert all(e["rank_statistics"] is None for e in document["entries"])
+    board(client, order="asc")  # another rendering of the same revision: not asked again
+    assert sent == [(label_version.pk, Track.ARCHIVE)]
+
+
+def test_task_is_idempotent_and_computes_once_per_revision(three_teams, label_version, monkeypatch):
+    calls = []
+    real = statistics.board_statistics
+    monkeypatch.setattr(statistics, "board_statistics", lambda **kw: calls.append(kw) or real(**kw))
+    assert compute_board_statistics(label_version.pk, Track.ARCHIVE) is True
+    assert compute_board_statistics(label_version.pk, Track.ARCHIVE) is False
+    assert len(calls) == 1 and BoardStatisticsRecord.objects.count() == 1
+    record = BoardStatisticsRecord.objects.get()
+    assert record.version == core.RANKING_VERSION
+    assert "per_case" not in record.document and "case_id" not in record.document
+
+
+def test_api_and_csv_carry_rank_ranges_p_first_and_tie_band(client, three_teams, label_version):
+    statistics.compute(label_version.pk, Track.ARCHIVE)
+    document = board(client)
+    assert document["rank_statistics"]["status"] == "ready"
+    stored = json.loads(BoardStatisticsRecord.objects.get().document)["rankings"]["roc_auc_all"]
+    by_key = {e["key"]: e for e in stored["entries"]}
+    assert stored["entries"][0]["tied_for_first"]
+    for entry in document["entries"]:
+        expected = by_key.get(str(entry["evaluation_id"]))
+        honest = entry["rank_statistics"]
+        if expected is None:  # N/A on the sorted metric: no rank range
+            assert honest is None
+            continue
+        assert (honest["rank_low"], honest["rank_high"], honest["p_first"], honest["tied_for_first"]) == (
+            expected["rank_low"], expected["rank_high"], expected["p_first"], expected["tied_for_first"])
+        assert 1 <= honest["rank_low"] <= honest["rank_high"] <= len(stored["entries"])
+    rows = list(csv.DictReader(io.StringIO(client.get(reverse("api-leaderboard"), {"format": "csv"}).content.decode())))
+    assert {"rank_low", "rank_high", "p_first", "tied_for_first"} <= set(rows[0])
+    assert [r["rank_low"] for r in rows] == [str((e["rank_statistics"] or {}).get("rank_low") or "")
+                                             for e in document["entries"]]
+
+
+def test_only_released_cases_enter_the_computation(three_teams, label_version, monkeypatch):
+    """Under the split policy only the leaderboard split's cases (the same for every entry) are used."""
+    testset = label_version.testset
+    testset.feedback_policy = "split"
+    testset.save()
+    seen = {}
+    real = statistics.board_statistics
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(statistics, "board_statistics", spy)
+    assert statistics.compute(label_version.pk, Track.ARCHIVE)
+    from leaderboard.feedback import release_many
+
+    entries = statistics._board_entries(label_version, Track.ARCHIVE)
+    released = release_many({e.team_id for e in entries}, label_version_id=label_version.pk, track=Track.ARCHIVE,
+                            testset=testset)
+    allowed = frozenset.intersection(*(released[e.evaluation_id].cases for e in entries))
+    assert allowed and len(seen["groups"]) == len(allowed) < label_version.n_public_cases
