@@ -195,6 +195,7 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
 
     statistics = board_view(label_version, options, everything)
     if statistics is not None:
+        statistics["methods"] = {str(e.evaluation_id): f"{e.method_name} ({e.team_name})" for e in everything}
         for entry in everything:
             entry.rank_statistics = statistics["entries"].get(str(entry.evaluation_id))
     return Board(

@@ -15,7 +15,7 @@ from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRICS
 from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.models import Track
 
-from . import entry_data, triage
+from . import charts, entry_data, triage
 from .boards import BoardNotFound, BoardOptions, board_for_request, build_board, visible_evaluation
 from .cached import board_key, cached, hashed_key
 from .revision import revision
@@ -67,6 +67,7 @@ def _board_part(board) -> dict[str, str]:
     api_query = {**options.query(), "testset": board.testset.slug}
     context = {
         "board": board, "options": options, "columns": columns, "tracks": tracks,
+        "methods": (board.statistics or {}).get("methods", {}),
         "triage_column": column(triage.TRIAGE_GAIN),
         "mean_rank_link": _link(options, rank="" if options.mean_rank else "mean", order="desc"),
         "entries_link": _link(options, entries="" if options.all_entries else "all"),
@@ -103,6 +104,32 @@ def _leader(evaluation) -> dict | None:
     return cached(hashed_key("leader", revision(), evaluation.label_version_id, evaluation.track), find) or None
 
 
+def _honest_ranks(evaluation) -> dict:
+    """The board's stored honest ranks on the released ROC-AUC (COVID-19 vs all others) by evaluation id, read
+    once per board revision from the board itself (so only entries the feedback policy shows have one)."""
+    def find() -> dict:
+        lv = evaluation.label_version
+        options = BoardOptions(track=evaluation.track, sort=DEFAULT_METRIC, label_version_id=lv.pk)
+        stats = build_board(lv.testset, options).statistics or {}
+        return {"status": stats.get("status"), "n_ranked": len(stats.get("entries", {})),
+                "entries": stats.get("entries", {})}
+
+    return cached(hashed_key("honest-ranks", revision(), evaluation.label_version_id, evaluation.track), find)
+
+
+def _rank_chart(evaluation, released) -> dict | None:
+    """The entry's rank distribution ("blob") plot, when the statistics of its board are stored."""
+    if not released.shown:
+        return None
+    ranks = _honest_ranks(evaluation)
+    mine = ranks["entries"].get(str(evaluation.pk))
+    if mine is None:
+        return {"status": ranks["status"], "svg": None}
+    svg = charts.rank_distribution(mine["rank_counts"], n_ranked=ranks["n_ranked"], rank_low=mine["rank_low"],
+                                   rank_high=mine["rank_high"], rank_median=mine["rank_median"])
+    return {"status": ranks["status"], "svg": svg, "rank": mine}
+
+
 def entry(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = visible_evaluation(pk, user=request.user)
     if evaluation is None:
@@ -135,5 +162,6 @@ def entry(request: HttpRequest, pk: int) -> HttpResponse:
         "can_see_cases": can_view_submission(request.user, submission),
         "board_link": board_link(evaluation),
         "triage": triage_result, "triage_rows": triage.measure_rows(triage_result),
+        "rank_chart": _rank_chart(evaluation, released),
     }
     return render(request, "board/entry.html", context)

@@ -98,3 +98,26 @@ def test_only_released_cases_enter_the_computation(three_teams, label_version, m
                             testset=testset)
     allowed = frozenset.intersection(*(released[e.evaluation_id].cases for e in entries))
     assert allowed and len(seen["groups"]) == len(allowed) < label_version.n_public_cases
+
+
+def test_board_page_marks_the_tie_band_and_entry_page_draws_the_blob(client, three_teams, label_version, monkeypatch):
+    monkeypatch.setattr(statistics, "send", lambda *args: None)
+    page = client.get(reverse("board")).content.decode()
+    assert "being computed" in page and 'class="tied-for-first"' not in page
+    statistics.compute(label_version.pk, Track.ARCHIVE)
+    page = client.get(reverse("board")).content.decode()
+    stored = json.loads(BoardStatisticsRecord.objects.get().document)["rankings"]["roc_auc_all"]
+    tied = [e for e in stored["entries"] if e["tied_for_first"]]
+    assert page.count('class="tied-for-first"') == len(tied) >= 1
+    assert 'id="robustness"' in page and "Kendall" in page
+    leader = stored["entries"][0]
+    entry_page = client.get(reverse("entry", args=[int(leader["key"])])).content.decode()
+    assert 'id="rank-distribution"' in entry_page
+    assert entry_page.count('class="rank-blob"') == len(leader["rank_counts"])
+
+
+def test_rank_distribution_chart_draws_a_disc_per_rank():
+    from leaderboard.board.charts import rank_distribution
+
+    svg = rank_distribution([[1, 1500], [2, 400], [3, 100]], n_ranked=5, rank_low=1, rank_high=3, rank_median=1)
+    assert svg.count('class="rank-blob"') == 3 and "75.0% of resamples" in svg and 'role="img"' in svg
