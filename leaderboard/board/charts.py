@@ -293,7 +293,7 @@ def rank_distribution(rank_counts: Sequence[Sequence[int]], *, n_ranked: int, ra
                  f"median {rank_median:g}; most often rank {likeliest} ({shares.get(likeliest, 0.0):.0%}).")
     mid = plot_h / 2
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_number(width)} {_number(height)}" '
-             f'class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
+             f'class="chart rank-distribution" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
              f'<title id="{chart_id}-title">Rank distribution over bootstrap resamples</title>',
              f'<desc id="{chart_id}-desc">{escape(described)}</desc>',
              f'<g transform="translate({_number(left)},{_number(top)})">',
