@@ -121,3 +121,30 @@ def test_rank_distribution_chart_draws_a_disc_per_rank():
 
     svg = rank_distribution([[1, 1500], [2, 400], [3, 100]], n_ranked=5, rank_low=1, rank_high=3, rank_median=1)
     assert svg.count('class="rank-blob"') == 3 and "75.0% of resamples" in svg and 'role="img"' in svg
+
+
+def test_withheld_entries_stay_out_and_the_ladder_uses_the_released_submission(tiny_dir, team_a, team_b, archives,
+                                                                               settings, monkeypatch):
+    """Default policy of a hidden set (split, Ladder, guard): a withheld submission is not in the computation, and
+    a submission that did not move the Ladder enters with the predictions of the one whose numbers it shows."""
+    from leaderboard.testsets.services import import_label_version
+
+    settings.LEADERBOARD_DAILY_QUOTA = 50
+    label_version = import_label_version(tiny_dir).label_version
+    label_version.testset.split_seed = 11
+    label_version.testset.save()
+    noisy = submit_and_score(team_a, archives["noisy"], method="Noisy")
+    withheld = submit_and_score(team_a, archives["noisy"], method="Noisy again")  # identical: the guard withholds
+    shuffled = submit_and_score(team_a, archives["shuffled"], method="Shuffled")  # does not beat the Ladder
+    perfect = submit_and_score(team_b, archives["perfect"], method="Perfect")  # hard 0/1 scores: withheld too
+    seen = {}
+    real = statistics.board_statistics
+    monkeypatch.setattr(statistics, "board_statistics", lambda **kw: seen.update(kw) or real(**kw))
+    assert statistics.compute(label_version.pk, Track.ARCHIVE)
+    keys = {e.key: e for e in seen["entries"]}
+    assert set(keys) == {str(noisy.pk), str(shuffled.pk)}
+    assert list(keys[str(shuffled.pk)].scores) == list(keys[str(noisy.pk)].scores)
+    assert len(seen["groups"]) < label_version.n_public_cases  # the leaderboard split only
+    document = json.loads(BoardStatisticsRecord.objects.get().document)
+    assert {e["key"] for e in document["rankings"]["roc_auc_all"]["entries"]} == set(keys)
+    assert str(withheld.pk) not in keys and str(perfect.pk) not in keys
