@@ -25,6 +25,9 @@ from leaderboard.testsets.services import default_benchmark
 from . import ranking
 from .triage import TRIAGE_GAIN
 
+PAGE_SIZE = 50  # entries per board page (page and JSON); the CSV export has every entry
+MAX_SEARCH = 100  # characters of a search kept
+
 
 class BoardNotFound(Exception):
     pass
@@ -33,7 +36,8 @@ class BoardNotFound(Exception):
 @dataclass(frozen=True)
 class BoardOptions:
     """What the reader asked for: query parameters ``track``, ``sort``, ``order``, ``rank``, ``entries``,
-    ``labels``."""
+    ``labels``, ``q`` (entries whose team or method contains it, case-insensitive; ranks are those of the whole
+    board) and ``page`` (``PAGE_SIZE`` entries per page, from 1; ``page=0``: every entry, as the CSV export)."""
 
     track: str = Track.ARCHIVE
     sort: str = DEFAULT_METRIC
@@ -41,6 +45,8 @@ class BoardOptions:
     mean_rank: bool = False
     all_entries: bool = False
     label_version_id: int | None = None
+    search: str = ""
+    page: int = 1
 
     @classmethod
     def from_query(cls, query) -> BoardOptions:
@@ -52,16 +58,18 @@ class BoardOptions:
                    descending=query.get("order", "desc") != "asc",
                    mean_rank=query.get("rank") == "mean",
                    all_entries=query.get("entries") == "all",
-                   label_version_id=int(labels) if labels.isdigit() else None)
+                   label_version_id=int(labels) if labels.isdigit() else None,
+                   search=" ".join(str(query.get("q", "")).split())[:MAX_SEARCH],
+                   page=min(int(page), 10**6) if (page := str(query.get("page", "1"))).isdigit() else 1)
 
     def query(self, **changes: Any) -> dict[str, str]:
         """Query parameters of these options with ``changes`` (defaults left out)."""
         values = {"track": self.track, "sort": self.sort, "order": "desc" if self.descending else "asc",
                   "rank": "mean" if self.mean_rank else "", "entries": "all" if self.all_entries else "",
-                  "labels": str(self.label_version_id or "")}
+                  "labels": str(self.label_version_id or ""), "q": self.search, "page": str(self.page)}
         values.update({k: str(v) for k, v in changes.items()})
         defaults = {"track": Track.ARCHIVE, "sort": DEFAULT_METRIC, "order": "desc", "rank": "", "entries": "",
-                    "labels": ""}
+                    "labels": "", "q": "", "page": "1"}
         return {k: v for k, v in values.items() if v != defaults[k]}
 
 
@@ -106,6 +114,8 @@ class Board:
     scorer_versions: list[str] = field(default_factory=list)
     feedback_basis: str = ""  # what the numbers are under the test set's feedback policy (leaderboard.feedback)
     statistics: dict[str, Any] | None = None  # the sorted metric's honest ranks (.statistics.board_view)
+    n_matching: int = 0  # entries of the board matching the search (all of them without one), on every page
+    n_pages: int = 1
 
     @property
     def n_cases(self) -> int:
@@ -198,21 +208,27 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
         statistics["methods"] = {str(e.evaluation_id): f"{e.method_name} ({e.team_name})" for e in everything}
         for entry in everything:
             entry.rank_statistics = statistics["entries"].get(str(entry.evaluation_id))
+    ranked = [rows[row.key] for row in shown]
+    if options.search:
+        needle = options.search.casefold()
+        ranked = [e for e in ranked if needle in e.team_name.casefold() or needle in e.method_name.casefold()]
+    n_pages = max(1, -(-len(ranked) // PAGE_SIZE))
+    page = ranked if options.page == 0 else ranked[(options.page - 1) * PAGE_SIZE:options.page * PAGE_SIZE]
     return Board(
         testset=testset, label_version=label_version, label_versions=versions, options=options,
-        entries=[rows[row.key] for row in shown], n_public_entries=len(everything),
+        entries=page, n_public_entries=len(everything), n_matching=len(ranked), n_pages=n_pages,
         reported=reported,
         scorer_versions=sorted({entry.scorer_version for entry in everything}),
         feedback_basis=board_basis(testset), statistics=statistics,
     )
 
 
-def board_for_request(query, *, testset_slug: str | None = None) -> Board:
+def board_for_request(query, *, testset_slug: str | None = None, options: BoardOptions | None = None) -> Board:
     testset = (TestSet.objects.filter(slug=testset_slug, kind=TestSet.Kind.BENCHMARK).first() if testset_slug
                else default_benchmark())
     if testset is None:
         raise BoardNotFound("no benchmark has been imported yet" if not testset_slug else "no such test set")
-    return build_board(testset, BoardOptions.from_query(query))
+    return build_board(testset, options or BoardOptions.from_query(query))
 
 
 def visible_evaluation(pk: int, *, user) -> Evaluation | None:

@@ -12,7 +12,7 @@ from leaderboard.metric_defs import METRIC_KEYS
 from leaderboard.site.csv_cells import neutralise
 from leaderboard.testsets.models import ReportedResult
 
-from .boards import Board, Entry
+from .boards import PAGE_SIZE, Board, Entry
 
 
 def _interval(value: list[float] | None) -> dict[str, float] | None:
@@ -77,6 +77,8 @@ def board_document(board: Board, *, absolute=lambda url: url) -> dict[str, Any]:
         "sort": "mean_rank" if options.mean_rank else options.sort,
         "order": "desc" if options.descending else "asc",
         "entries_shown": "all" if options.all_entries else "best_per_team",
+        "search": options.search, "page": options.page, "page_size": PAGE_SIZE, "n_pages": board.n_pages,
+        "n_entries": board.n_matching,
         "scorer_versions": board.scorer_versions,
         "intervals": "95% stratified percentile bootstrap over cases",
         "feedback": {"policy": board.testset.feedback_policy, "phase": board.testset.phase,

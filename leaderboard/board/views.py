@@ -22,7 +22,8 @@ from .revision import revision
 
 
 def _link(options, **changes) -> str:
-    query = options.query(**changes)
+    """A link to the board with these options changed (back to the first page unless ``page`` is given)."""
+    query = options.query(**{"page": 1, **changes})
     return "?" + urlencode(query) if query else "?"
 
 
@@ -76,10 +77,21 @@ def _board_part(board) -> dict[str, str]:
         "csv_link": reverse("api-leaderboard") + "?" + urlencode({**api_query, "format": "csv"}),
         "json_link": reverse("api-leaderboard") + "?" + urlencode({**api_query, "format": "json"}),
         "default_metric": DEFAULT_METRIC,
+        "pages": _pages(board),
+        "search_hidden": {k: v for k, v in options.query().items() if k not in ("q", "page")},
+        "clear_search_link": _link(options, q=""),
         "sort_label": (triage.TRIAGE_GAIN if options.sort == triage.TRIAGE_GAIN.key
                        else METRIC_BY_KEY[options.sort]).label,
     }
     return {"title": f"{board.testset.name} board", "body": render_to_string("board/board_part.html", context)}
+
+
+def _pages(board) -> dict:
+    """Links to the previous and next page of the board (``None`` where there is none)."""
+    options, page = board.options, board.options.page
+    return {"number": page, "count": board.n_pages,
+            "previous": _link(options, page=page - 1) if page > 1 else None,
+            "next": _link(options, page=page + 1) if 0 < page < board.n_pages else None}
 
 
 def board_link(evaluation) -> str:

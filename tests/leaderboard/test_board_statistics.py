@@ -148,3 +148,25 @@ def test_withheld_entries_stay_out_and_the_ladder_uses_the_released_submission(t
     document = json.loads(BoardStatisticsRecord.objects.get().document)
     assert {e["key"] for e in document["rankings"]["roc_auc_all"]["entries"]} == set(keys)
     assert str(withheld.pk) not in keys and str(perfect.pk) not in keys
+
+
+def test_pages_and_search_keep_the_whole_boards_ranks_and_the_csv_is_complete(client, three_teams, label_version,
+                                                                              monkeypatch):
+    from leaderboard.board import boards
+
+    monkeypatch.setattr(boards, "PAGE_SIZE", 2)
+    statistics.compute(label_version.pk, Track.ARCHIVE)
+    whole = board(client, page=0)
+    first, second = board(client), board(client, page=2)
+    assert (first["n_pages"], first["n_entries"], len(first["entries"]), len(second["entries"])) == (2, 3, 2, 1)
+    assert first["entries"] + second["entries"] == whole["entries"]  # ranks and rank ranges as on the whole board
+    assert second["entries"][0]["rank_statistics"] == whole["entries"][2]["rank_statistics"]
+    found = board(client, q="team c")
+    assert [e["evaluation_id"] for e in found["entries"]] == [
+        e["evaluation_id"] for e in whole["entries"] if e["team"] == "Team C"]
+    assert found["entries"][0]["rank"] == next(e["rank"] for e in whole["entries"] if e["team"] == "Team C")
+    rows = list(csv.DictReader(io.StringIO(client.get(reverse("api-leaderboard"), {"format": "csv", "page": 2})
+                                           .content.decode())))
+    assert len(rows) == 3
+    page = client.get(reverse("board"), {"page": 2}).content.decode()
+    assert 'rel="prev"' in page and 'rel="next"' not in page and "page 2 of 2" in page
