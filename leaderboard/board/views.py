@@ -143,9 +143,21 @@ def _rank_chart(evaluation, released) -> dict | None:
 
 
 def entry(request: HttpRequest, pk: int) -> HttpResponse:
+    """An entry's page. For visitors without a session or pending messages it is the same for all, so it is
+    rendered once per evaluation and board revision (which changes with the label version, a new result or the
+    feedback policy) and served from the caches."""
     evaluation = visible_evaluation(pk, user=request.user)
     if evaluation is None:
         raise Http404("no such entry")
+    if not _plain_visitor(request):
+        return _entry_page(request, evaluation)
+    key = hashed_key("entry-page", revision(), evaluation.pk, evaluation.label_version_id)
+    response = HttpResponse(cached(key, lambda: _entry_page(request, evaluation).content))
+    patch_vary_headers(response, ("Cookie",))
+    return response
+
+
+def _entry_page(request: HttpRequest, evaluation) -> HttpResponse:
     submission = evaluation.submission
     released = release(evaluation, viewer=request.user)
     result = released.document or {}

@@ -170,3 +170,22 @@ def test_pages_and_search_keep_the_whole_boards_ranks_and_the_csv_is_complete(cl
     assert len(rows) == 3
     page = client.get(reverse("board"), {"page": 2}).content.decode()
     assert 'rel="prev"' in page and 'rel="next"' not in page and "page 2 of 2" in page
+
+
+def test_an_anonymous_entry_page_is_rendered_once_per_revision(client, three_teams, label_version, monkeypatch):
+    from leaderboard.board import views
+
+    monkeypatch.setattr(statistics, "send", lambda *args: None)
+    renders = []
+    real = views._entry_page
+    monkeypatch.setattr(views, "_entry_page", lambda *args: renders.append(args[1].pk) or real(*args))
+    evaluation_id = board(client)["entries"][0]["evaluation_id"]
+    first = client.get(reverse("entry", args=[evaluation_id]))
+    second = client.get(reverse("entry", args=[evaluation_id]))
+    assert first.content == second.content and renders == [evaluation_id]
+    statistics.compute(label_version.pk, Track.ARCHIVE)  # a new board revision: rendered again, with the blob plot
+    third = client.get(reverse("entry", args=[evaluation_id])).content.decode()
+    assert renders == [evaluation_id] * 2 and 'class="rank-blob"' in third
+    client.force_login(three_teams[0].user)  # a signed-in visitor gets the page rendered for them
+    client.get(reverse("entry", args=[evaluation_id]))
+    assert len(renders) == 3
