@@ -3,6 +3,8 @@ revision, :mod:`.cached`)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.http import Http404, HttpResponse, HttpResponseBase
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
@@ -43,6 +45,10 @@ BOARD_PARAMETERS = [
     OpenApiParameter("rank", str, enum=["mean"], description="rank by the mean rank over the six metrics"),
     OpenApiParameter("entries", str, enum=["all"], description="all public entries instead of each team's best"),
     OpenApiParameter("labels", int, description="label version id (default: the current one)"),
+    OpenApiParameter("q", str, description="only entries whose team or method contains this (ranks stay those of "
+                                           "the whole board)"),
+    OpenApiParameter("page", int, description="page of 50 entries, from 1 (default 1); 0: every entry. The CSV "
+                                              "always has every entry"),
     OpenApiParameter("format", str, enum=["json", "csv"]),
 ]
 
@@ -58,11 +64,14 @@ class LeaderboardView(APIView):
         renderer = request.accepted_renderer
         if renderer.format not in ("json", "csv"):  # the browsable API: rendered per request
             return Response(self._document(request, slug)[0])
-        key = board_key(f"api-{renderer.format}", slug=slug, options=BoardOptions.from_query(request.query_params),
+        options = BoardOptions.from_query(request.query_params)
+        if renderer.format == "csv":  # the export is complete: every entry, whatever page was asked for
+            options = dataclasses.replace(options, page=0)
+        key = board_key(f"api-{renderer.format}", slug=slug, options=options,
                         variant=f"{request.build_absolute_uri('/')}|{request.accepted_media_type}")
 
         def render() -> tuple[str | bytes, str]:
-            document, name = self._document(request, slug)
+            document, name = self._document(request, slug, options)
             return renderer.render(document, request.accepted_media_type, self.get_renderer_context()), name
 
         content, name = cached(key, render)
@@ -73,9 +82,9 @@ class LeaderboardView(APIView):
         return response
 
     @staticmethod
-    def _document(request: Request, slug: str | None) -> tuple[dict, str]:
+    def _document(request: Request, slug: str | None, options: BoardOptions | None = None) -> tuple[dict, str]:
         try:
-            board = board_for_request(request.query_params, testset_slug=slug)
+            board = board_for_request(request.query_params, testset_slug=slug, options=options)
         except BoardNotFound as missing:
             raise Http404(str(missing)) from None
         name = f"leaderboard-{board.testset.slug}-v{slugify(board.label_version.version)}-{board.options.track}"

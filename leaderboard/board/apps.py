@@ -13,3 +13,6 @@ class BoardConfig(AppConfig):
         from leaderboard import feedback
 
         feedback.connect()
+        from . import statistics
+
+        statistics.connect()

@@ -25,6 +25,9 @@ from leaderboard.testsets.services import default_benchmark
 from . import ranking
 from .triage import TRIAGE_GAIN
 
+PAGE_SIZE = 50  # entries per board page (page and JSON); the CSV export has every entry
+MAX_SEARCH = 100  # characters of a search kept
+
 
 class BoardNotFound(Exception):
     pass
@@ -33,7 +36,8 @@ class BoardNotFound(Exception):
 @dataclass(frozen=True)
 class BoardOptions:
     """What the reader asked for: query parameters ``track``, ``sort``, ``order``, ``rank``, ``entries``,
-    ``labels``."""
+    ``labels``, ``q`` (entries whose team or method contains it, case-insensitive; ranks are those of the whole
+    board) and ``page`` (``PAGE_SIZE`` entries per page, from 1; ``page=0``: every entry, as the CSV export)."""
 
     track: str = Track.ARCHIVE
     sort: str = DEFAULT_METRIC
@@ -41,6 +45,8 @@ class BoardOptions:
     mean_rank: bool = False
     all_entries: bool = False
     label_version_id: int | None = None
+    search: str = ""
+    page: int = 1
 
     @classmethod
     def from_query(cls, query) -> BoardOptions:
@@ -52,16 +58,18 @@ class BoardOptions:
                    descending=query.get("order", "desc") != "asc",
                    mean_rank=query.get("rank") == "mean",
                    all_entries=query.get("entries") == "all",
-                   label_version_id=int(labels) if labels.isdigit() else None)
+                   label_version_id=int(labels) if labels.isdigit() else None,
+                   search=" ".join(str(query.get("q", "")).split())[:MAX_SEARCH],
+                   page=min(int(page), 10**6) if (page := str(query.get("page", "1"))).isdigit() else 1)
 
     def query(self, **changes: Any) -> dict[str, str]:
         """Query parameters of these options with ``changes`` (defaults left out)."""
         values = {"track": self.track, "sort": self.sort, "order": "desc" if self.descending else "asc",
                   "rank": "mean" if self.mean_rank else "", "entries": "all" if self.all_entries else "",
-                  "labels": str(self.label_version_id or "")}
+                  "labels": str(self.label_version_id or ""), "q": self.search, "page": str(self.page)}
         values.update({k: str(v) for k, v in changes.items()})
         defaults = {"track": Track.ARCHIVE, "sort": DEFAULT_METRIC, "order": "desc", "rank": "", "entries": "",
-                    "labels": ""}
+                    "labels": "", "q": "", "page": "1"}
         return {k: v for k, v in values.items() if v != defaults[k]}
 
 
@@ -85,6 +93,9 @@ class Entry:
     mean_rank: float | None = None
     triage_gain: float | None = None  # minutes saved per COVID-19 positive (board/triage.py); not a paper metric
     triage_interval: list[float] | None = None
+    source_id: int | None = None  # the evaluation whose predictions the released numbers come from (Ladder)
+    released_cases: frozenset[str] | None = None  # the cases they are computed on (None: all it scored)
+    rank_statistics: dict[str, Any] | None = None  # this entry's honest rank for the sorted metric (.statistics)
 
     def row(self) -> ranking.Row:
         return ranking.Row(key=self.evaluation_id, group=None if self.is_reference else self.team_id,
@@ -102,6 +113,9 @@ class Board:
     reported: list[ReportedResult]
     scorer_versions: list[str] = field(default_factory=list)
     feedback_basis: str = ""  # what the numbers are under the test set's feedback policy (leaderboard.feedback)
+    statistics: dict[str, Any] | None = None  # the sorted metric's honest ranks (.statistics.board_view)
+    n_matching: int = 0  # entries of the board matching the search (all of them without one), on every page
+    n_pages: int = 1
 
     @property
     def n_cases(self) -> int:
@@ -147,7 +161,8 @@ def _entries(label_version: LabelVersion, track: str, reported: dict[int, Report
         reported_id = fields.pop("reported_id")
         fields["intervals"] = shown.intervals
         entries.append(Entry(**fields, reported=reported.get(reported_id), metrics=dict(shown.metrics),
-                             triage_gain=shown.triage_gain, triage_interval=shown.triage_interval))
+                             triage_gain=shown.triage_gain, triage_interval=shown.triage_interval,
+                             source_id=shown.source_id, released_cases=shown.cases))
     return entries
 
 
@@ -186,21 +201,34 @@ def build_board(testset: TestSet, options: BoardOptions) -> Board:
         for key, rank in ranking.quality_ranks(shown, metric=options.sort).items():
             rows[key].rank = rank
     versions = list(testset.label_versions.order_by("-imported_at"))
+    from .statistics import board_view  # imports this module
+
+    statistics = board_view(label_version, options, everything)
+    if statistics is not None:
+        statistics["methods"] = {str(e.evaluation_id): f"{e.method_name} ({e.team_name})" for e in everything}
+        for entry in everything:
+            entry.rank_statistics = statistics["entries"].get(str(entry.evaluation_id))
+    ranked = [rows[row.key] for row in shown]
+    if options.search:
+        needle = options.search.casefold()
+        ranked = [e for e in ranked if needle in e.team_name.casefold() or needle in e.method_name.casefold()]
+    n_pages = max(1, -(-len(ranked) // PAGE_SIZE))
+    page = ranked if options.page == 0 else ranked[(options.page - 1) * PAGE_SIZE:options.page * PAGE_SIZE]
     return Board(
         testset=testset, label_version=label_version, label_versions=versions, options=options,
-        entries=[rows[row.key] for row in shown], n_public_entries=len(everything),
+        entries=page, n_public_entries=len(everything), n_matching=len(ranked), n_pages=n_pages,
         reported=reported,
         scorer_versions=sorted({entry.scorer_version for entry in everything}),
-        feedback_basis=board_basis(testset),
+        feedback_basis=board_basis(testset), statistics=statistics,
     )
 
 
-def board_for_request(query, *, testset_slug: str | None = None) -> Board:
+def board_for_request(query, *, testset_slug: str | None = None, options: BoardOptions | None = None) -> Board:
     testset = (TestSet.objects.filter(slug=testset_slug, kind=TestSet.Kind.BENCHMARK).first() if testset_slug
                else default_benchmark())
     if testset is None:
         raise BoardNotFound("no benchmark has been imported yet" if not testset_slug else "no such test set")
-    return build_board(testset, BoardOptions.from_query(query))
+    return build_board(testset, options or BoardOptions.from_query(query))
 
 
 def visible_evaluation(pk: int, *, user) -> Evaluation | None:

@@ -8,6 +8,8 @@
   bootstrap-averaged quartiles and a mark at the mean (no per-case marks; groups of at least 5 cases).
 - :func:`waiting_times` — the triage impact: share of COVID-19 positives (and severe ones) read
   within each waiting time, entry's order against first in, first out (aggregates only).
+- :func:`rank_distribution` — an entry's rank-distribution ("blob") plot: a disc per rank, its area the share of
+  bootstrap resamples in which the entry takes that rank, with the 95% rank range and the median rank.
 
 The exact views (staircase ROC curves, ranked bars) are drawn only where labels are not secret (exact
 policy, maintainers); elsewhere ROC panels draw bootstrap-averaged curves on a fixed FPR grid
@@ -268,4 +270,49 @@ def waiting_times(distribution: Mapping[str, Any], *, target_minutes: float | No
     parts.append(f'<text x="{_number(left + 170)}" y="{legend_y + 4}" class="chart-legend">First in, first out'
                  '</text>')
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def rank_distribution(rank_counts: Sequence[Sequence[int]], *, n_ranked: int, rank_low: int, rank_high: int,
+                      rank_median: float, chart_id: str = "rank-blob") -> str:
+    """A blob plot of one entry's ranks over bootstrap resamples (``rank_counts``: ``(rank, resamples)`` pairs;
+    ranks 1 … ``n_ranked``, best on the left). Aggregates only: a count per rank."""
+    total = sum(count for _, count in rank_counts) or 1
+    left, top, plot_w, plot_h = 50.0, 30.0, 640.0, 70.0
+    width, height = left + plot_w + 20, top + plot_h + 45
+    n = max(n_ranked, 1)
+    step = plot_w / n
+    radius_max = min(step / 2, plot_h / 2) * 0.95
+
+    def x_of(rank: float) -> float:
+        return (rank - 0.5) * step
+
+    shares = {int(rank): count / total for rank, count in rank_counts}
+    likeliest = max(shares, key=lambda r: (shares[r], -r)) if shares else rank_low
+    described = (f"Ranks over bootstrap resamples of the cases: 95% between {rank_low} and {rank_high} of {n_ranked}, "
+                 f"median {rank_median:g}; most often rank {likeliest} ({shares.get(likeliest, 0.0):.0%}).")
+    mid = plot_h / 2
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_number(width)} {_number(height)}" '
+             f'class="chart rank-distribution" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">',
+             f'<title id="{chart_id}-title">Rank distribution over bootstrap resamples</title>',
+             f'<desc id="{chart_id}-desc">{escape(described)}</desc>',
+             f'<g transform="translate({_number(left)},{_number(top)})">',
+             f'<rect x="0" y="0" width="{_number(plot_w)}" height="{_number(plot_h)}" class="chart-frame"/>',
+             f'<line x1="{_number(x_of(rank_low))}" y1="{_number(mid)}" x2="{_number(x_of(rank_high))}" '
+             f'y2="{_number(mid)}" stroke="#000000" stroke-width="2" class="rank-range-line"/>']
+    for rank, share in sorted(shares.items()):
+        r = radius_max * share ** 0.5  # area proportional to the share
+        parts.append(f'<circle cx="{_number(x_of(rank))}" cy="{_number(mid)}" r="{_number(max(r, 0.8))}" '
+                     f'fill="{CURVE_COLOUR}" fill-opacity="0.75" class="rank-blob">'
+                     f'<title>{escape(f"rank {rank}: {share:.1%} of resamples")}</title></circle>')
+    median_x = _number(x_of(rank_median))
+    parts.append(f'<line x1="{median_x}" y1="4" x2="{median_x}" y2="{_number(plot_h - 4)}" '
+                 f'stroke="{GROUP_COLOURS["covid"]}" stroke-width="2" class="chart-median"/>')
+    ticks = sorted({1, n_ranked, rank_low, rank_high}) if n_ranked > 0 else []
+    for rank in ticks:
+        parts.append(f'<text x="{_number(x_of(rank))}" y="{_number(plot_h + 14)}" text-anchor="middle" '
+                     f'class="chart-tick">{rank}</text>')
+    parts.append(f'<text x="{_number(plot_w / 2)}" y="{_number(plot_h + 32)}" text-anchor="middle" '
+                 'class="chart-axis">Rank (1 = first); disc area = share of resamples, red line = median</text>')
+    parts.append("</g></svg>")
     return "".join(parts)

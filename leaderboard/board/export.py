@@ -12,7 +12,7 @@ from leaderboard.metric_defs import METRIC_KEYS
 from leaderboard.site.csv_cells import neutralise
 from leaderboard.testsets.models import ReportedResult
 
-from .boards import Board, Entry
+from .boards import PAGE_SIZE, Board, Entry
 
 
 def _interval(value: list[float] | None) -> dict[str, float] | None:
@@ -43,7 +43,26 @@ def entry_document(entry: Entry, *, absolute) -> dict[str, Any]:
         "reported_in_paper": ({"method": entry.reported.method, "metrics": reported_values(entry.reported)}
                               if entry.reported else None),
         "entry_url": absolute(reverse("entry", args=[entry.evaluation_id])),
+        "rank_statistics": _rank_statistics(entry.rank_statistics),
     }
+
+
+def _rank_statistics(rank: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An entry's honest rank for the sorted metric (``None``: not computed yet, or not ranked on it)."""
+    if rank is None:
+        return None
+    return {"rank_low": rank["rank_low"], "rank_high": rank["rank_high"], "rank_median": rank["rank_median"],
+            "p_first": rank["p_first"], "tied_for_first": rank["tied_for_first"]}
+
+
+def statistics_document(board: Board) -> dict[str, Any] | None:
+    """The board-level part of the honest ranks (status, metric, sizes, robustness panel)."""
+    stats = board.statistics
+    if stats is None:
+        return None
+    return {"status": stats["status"], "metric": stats["metric"], "n_cases": stats["n_cases"],
+            "n_resamples": stats["n_resamples"], "ranked_among": "all public entries",
+            "robustness": stats["robustness"]}
 
 
 def board_document(board: Board, *, absolute=lambda url: url) -> dict[str, Any]:
@@ -58,10 +77,13 @@ def board_document(board: Board, *, absolute=lambda url: url) -> dict[str, Any]:
         "sort": "mean_rank" if options.mean_rank else options.sort,
         "order": "desc" if options.descending else "asc",
         "entries_shown": "all" if options.all_entries else "best_per_team",
+        "search": options.search, "page": options.page, "page_size": PAGE_SIZE, "n_pages": board.n_pages,
+        "n_entries": board.n_matching,
         "scorer_versions": board.scorer_versions,
         "intervals": "95% stratified percentile bootstrap over cases",
         "feedback": {"policy": board.testset.feedback_policy, "phase": board.testset.phase,
                      "numbers": board.feedback_basis},
+        "rank_statistics": statistics_document(board),
         "entries": [entry_document(e, absolute=absolute) for e in board.entries],
         "reported_in_paper": {
             "source": source.source if source else "",
@@ -76,7 +98,8 @@ def csv_columns() -> list[str]:
                "testset", "labels_version", "labels_digest", "track"]
     for key in METRIC_KEYS:
         columns += [key, f"{key}_ci_low", f"{key}_ci_high", f"{key}_paper_mean", f"{key}_paper_std"]
-    return columns + ["triage_gain_minutes", "triage_gain_ci_low", "triage_gain_ci_high", "entry_url"]
+    return columns + ["triage_gain_minutes", "triage_gain_ci_low", "triage_gain_ci_high", "rank_low", "rank_high",
+                      "p_first", "tied_for_first", "entry_url"]
 
 
 def board_csv(document: dict[str, Any]) -> str:
@@ -104,5 +127,7 @@ def board_csv(document: dict[str, Any]) -> str:
         row.update({"triage_gain_minutes": triage["minutes"],
                     "triage_gain_ci_low": (triage["interval"] or {}).get("low"),
                     "triage_gain_ci_high": (triage["interval"] or {}).get("high")})
+        honest = entry.get("rank_statistics") or {}
+        row.update({name: honest.get(name) for name in ("rank_low", "rank_high", "p_first", "tied_for_first")})
         writer.writerow({k: neutralise(v) for k, v in row.items()})
     return out.getvalue()

@@ -23,3 +23,27 @@ class BoardChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.what} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class BoardStatisticsRecord(models.Model):
+    """The honest-ranks statistics (:func:`evaluator.ranking.board_statistics`) of one board revision, computed
+    once by the worker (:mod:`leaderboard.board.statistics`) and read by the site, never computed per request.
+
+    ``key`` identifies the revision: label version and digest, track, feedback policy, the entries and the
+    released cases and predictions each one's numbers come from, and the ranking version. ``document``: the
+    canonical JSON (aggregates only, never a per-case value).
+    """
+
+    key = models.CharField(max_length=64, unique=True, help_text="Hash of the board revision the statistics are of.")
+    version = models.CharField(max_length=40, help_text="evaluator.ranking.RANKING_VERSION used.")
+    label_version = models.ForeignKey("testsets.LabelVersion", on_delete=models.CASCADE, related_name="+")
+    track = models.CharField(max_length=20, help_text="The board's track.")
+    document = models.TextField(help_text="Canonical JSON of the statistics (aggregates only).")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "board statistics"
+        verbose_name_plural = "board statistics"
+
+    def __str__(self) -> str:
+        return f"statistics {self.key[:12]} ({self.track})"

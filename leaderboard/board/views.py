@@ -16,14 +16,15 @@ from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.container_config import containers_enabled
 from leaderboard.submissions.models import Track
 
-from . import entry_data, triage
+from . import charts, entry_data, triage
 from .boards import BoardNotFound, BoardOptions, board_for_request, build_board, visible_evaluation
 from .cached import board_key, cached, hashed_key
 from .revision import revision
 
 
 def _link(options, **changes) -> str:
-    query = options.query(**changes)
+    """A link to the board with these options changed (back to the first page unless ``page`` is given)."""
+    query = options.query(**{"page": 1, **changes})
     return "?" + urlencode(query) if query else "?"
 
 
@@ -71,6 +72,7 @@ def _board_part(board) -> dict[str, str]:
     api_query = {**options.query(), "testset": board.testset.slug}
     context = {
         "board": board, "options": options, "columns": columns, "tracks": tracks, "containers_open": containers_open,
+        "methods": (board.statistics or {}).get("methods", {}),
         "triage_column": column(triage.TRIAGE_GAIN),
         "mean_rank_link": _link(options, rank="" if options.mean_rank else "mean", order="desc"),
         "entries_link": _link(options, entries="" if options.all_entries else "all"),
@@ -79,10 +81,21 @@ def _board_part(board) -> dict[str, str]:
         "csv_link": reverse("api-leaderboard") + "?" + urlencode({**api_query, "format": "csv"}),
         "json_link": reverse("api-leaderboard") + "?" + urlencode({**api_query, "format": "json"}),
         "default_metric": DEFAULT_METRIC,
+        "pages": _pages(board),
+        "search_hidden": {k: v for k, v in options.query().items() if k not in ("q", "page")},
+        "clear_search_link": _link(options, q=""),
         "sort_label": (triage.TRIAGE_GAIN if options.sort == triage.TRIAGE_GAIN.key
                        else METRIC_BY_KEY[options.sort]).label,
     }
     return {"title": f"{board.testset.name} board", "body": render_to_string("board/board_part.html", context)}
+
+
+def _pages(board) -> dict:
+    """Links to the previous and next page of the board (``None`` where there is none)."""
+    options, page = board.options, board.options.page
+    return {"number": page, "count": board.n_pages,
+            "previous": _link(options, page=page - 1) if page > 1 else None,
+            "next": _link(options, page=page + 1) if 0 < page < board.n_pages else None}
 
 
 def board_link(evaluation) -> str:
@@ -107,10 +120,48 @@ def _leader(evaluation) -> dict | None:
     return cached(hashed_key("leader", revision(), evaluation.label_version_id, evaluation.track), find) or None
 
 
+def _honest_ranks(evaluation) -> dict:
+    """The board's stored honest ranks on the released ROC-AUC (COVID-19 vs all others) by evaluation id, read
+    once per board revision from the board itself (so only entries the feedback policy shows have one)."""
+    def find() -> dict:
+        lv = evaluation.label_version
+        options = BoardOptions(track=evaluation.track, sort=DEFAULT_METRIC, label_version_id=lv.pk)
+        stats = build_board(lv.testset, options).statistics or {}
+        return {"status": stats.get("status"), "n_ranked": len(stats.get("entries", {})),
+                "entries": stats.get("entries", {})}
+
+    return cached(hashed_key("honest-ranks", revision(), evaluation.label_version_id, evaluation.track), find)
+
+
+def _rank_chart(evaluation, released) -> dict | None:
+    """The entry's rank distribution ("blob") plot, when the statistics of its board are stored."""
+    if not released.shown:
+        return None
+    ranks = _honest_ranks(evaluation)
+    mine = ranks["entries"].get(str(evaluation.pk))
+    if mine is None:
+        return {"status": ranks["status"], "svg": None}
+    svg = charts.rank_distribution(mine["rank_counts"], n_ranked=ranks["n_ranked"], rank_low=mine["rank_low"],
+                                   rank_high=mine["rank_high"], rank_median=mine["rank_median"])
+    return {"status": ranks["status"], "svg": svg, "rank": mine}
+
+
 def entry(request: HttpRequest, pk: int) -> HttpResponse:
+    """An entry's page. For visitors without a session or pending messages it is the same for all, so it is
+    rendered once per evaluation and board revision (which changes with the label version, a new result or the
+    feedback policy) and served from the caches."""
     evaluation = visible_evaluation(pk, user=request.user)
     if evaluation is None:
         raise Http404("no such entry")
+    if not _plain_visitor(request):
+        return _entry_page(request, evaluation)
+    key = hashed_key("entry-page", revision(), evaluation.pk, evaluation.label_version_id)
+    response = HttpResponse(cached(key, lambda: _entry_page(request, evaluation).content))
+    patch_vary_headers(response, ("Cookie",))
+    return response
+
+
+def _entry_page(request: HttpRequest, evaluation) -> HttpResponse:
     submission = evaluation.submission
     released = release(evaluation, viewer=request.user)
     result = released.document or {}
@@ -139,5 +190,6 @@ def entry(request: HttpRequest, pk: int) -> HttpResponse:
         "can_see_cases": can_view_submission(request.user, submission),
         "board_link": board_link(evaluation),
         "triage": triage_result, "triage_rows": triage.measure_rows(triage_result),
+        "rank_chart": _rank_chart(evaluation, released),
     }
     return render(request, "board/entry.html", context)

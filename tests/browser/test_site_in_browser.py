@@ -32,7 +32,9 @@ def assert_no_overflow(page: Page) -> None:
 
 def assert_charts_readable(page: Page, *, smallest_px: float) -> None:
     charts = chart_text(page)
-    assert len(charts) == 2, charts  # the ROC panels and the triage impact's waiting times (open phase, hidden set)
+    # the ROC panels and the triage impact's waiting times (open phase, hidden set), and the rank distribution once
+    # the worker has stored the board's statistics
+    assert len(charts) == 2 + page.locator("svg.chart.rank-distribution").count(), charts
     for chart in charts:
         assert not chart["clipped"] and chart["smallestTextPx"] >= smallest_px, chart
 
@@ -244,7 +246,7 @@ def test_entry_page_shows_its_plots(page: Page, live_site: LiveSite, screenshots
     # per-group summaries and tables at a threshold come with the final ranking, not while the phase is open
     expect(page.locator("svg.chart title", has_text="Predicted severity per group")).to_have_count(0)
     expect(page.get_by_text("Shown with the final ranking").first).to_be_visible()
-    expect(page.locator("svg.chart title", has_text="rank 1")).to_have_count(0)
+    expect(page.locator("svg.chart:not(.rank-distribution) title", has_text="rank 1")).to_have_count(0)
     expect(page.get_by_role("heading", name="Cases ranked by predicted severity")).to_have_count(0)
     waits = page.locator("svg.chart[role=img]", has=page.locator("title", has_text="simulated worklist"))
     expect(waits).to_have_count(1)
@@ -271,6 +273,34 @@ def test_entry_page_shows_its_plots(page: Page, live_site: LiveSite, screenshots
     page.goto(f"/entries/{live_site.entries['Shuffled scores']}/")
     expect(page.locator("h2:has-text('Against the leader') + p")).to_contain_text(
         re.compile(r"difference -\d\.\d{3}, two-sided p = (< 0\.001|\d\.\d{3})"))
+
+
+def test_honest_ranks_tie_band_and_rank_distribution(page: Page, live_site: LiveSite, screenshots):
+    """The worker stores the board's statistics after the results came in; the board then marks the tied-for-first
+    band and shows rank ranges and the robustness panel, and the leader's page draws its rank distribution."""
+    page.goto("/")
+    deadline = time.monotonic() + 120
+    while page.locator("tr.tied-for-first").count() == 0:
+        assert time.monotonic() < deadline, page.locator("#rank-statistics").inner_text()
+        time.sleep(2)
+        page.reload()
+    band = page.locator("tr.tied-for-first")
+    expect(band.locator(".badge.tied")).to_have_count(band.count())
+    expect(page.locator("table.board tbody tr").first).to_have_class("tied-for-first")  # the leader
+    expect(band.first.locator(".rank-range")).to_have_text(re.compile(r"^\d+(–\d+)? · P\(1st\) \d+\.\d%$"))
+    expect(page.locator("#robustness")).to_contain_text("Kendall")
+    expect(page.locator("#winner-depends")).to_have_text(re.compile(r"^(no|yes: .*)$"))
+    assert_accessible(page)
+    assert_no_overflow(page)
+    page.screenshot(path=screenshots / "board-honest-ranks.png", full_page=True)
+
+    band.first.locator("th a").first.click()
+    blob = page.locator("svg.chart.rank-distribution[role=img]")
+    expect(blob).to_have_count(1)
+    expect(blob.locator("circle.rank-blob").first).to_be_visible()
+    expect(page.locator("#rank-distribution + p")).to_contain_text("tied for first")
+    assert_accessible(page)
+    assert_no_overflow(page)
 
 
 def test_every_page_renders_under_the_content_security_policy(page: Page, live_site: LiveSite):

@@ -74,6 +74,16 @@ def group_label(value) -> str:
     return GROUP_LABELS.get(str(value), str(value).replace("_", " "))
 
 
+SCHEME_LABELS = {"aggregate_then_rank": "aggregate, then rank", "rank_then_aggregate": "rank per case, then average",
+                 "test_then_rank": "test, then rank"}
+
+
+@register.filter
+def scheme_label(value) -> str:
+    """A ranking scheme of the robustness panel (:data:`evaluator.ranking.SCHEMES`) in words."""
+    return SCHEME_LABELS.get(str(value), str(value).replace("_", " "))
+
+
 @register.filter
 def percent(value) -> str:
     return "N/A" if value is None else f"{value:.1%}"

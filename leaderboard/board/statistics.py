@@ -1,0 +1,169 @@
+"""Honest ranks on the site: the worker computes :func:`evaluator.ranking.board_statistics` once per board
+revision and stores it (:class:`~.models.BoardStatisticsRecord`); boards only read it, never compute it.
+
+Conventions:
+
+* **Entries.** Every public entry of the board (each submission's latest released evaluation, as with
+  ``?entries=all``), oldest first (ties keep the earlier entry first). Rank ranges are ranks among all these
+  entries. Entries whose numbers the feedback policy withholds are not on the board and not in the computation.
+* **Released numbers only.** Each entry's predictions are those of the evaluation its released numbers come from
+  (``Released.source_id``: under the Ladder, the submission that set the shown value), and only the cases the
+  policy releases for *every* entry enter (the intersection of ``Released.cases``). The truth comes from the
+  test set's truth cache (:func:`leaderboard.testsets.services.scoring_inputs`); the stored document holds
+  aggregates only.
+* **Revision.** :func:`revision_key` hashes what the statistics depend on: label version and digest, track,
+  feedback policy, each entry with its source and released cases, and ``RANKING_VERSION``. The same key is
+  never computed twice (:func:`compute` is idempotent); a board whose key has no record says so and asks the
+  worker (at most once per key and ``REQUEST_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from celery import current_app
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+
+from evaluator.ranking import MEAN_RANK, RANKING_VERSION, board_statistics, entry_from_documents, released_indices
+from leaderboard.submissions.models import Evaluation
+from leaderboard.testsets.models import LabelVersion
+from leaderboard.testsets.services import scoring_inputs
+
+from .models import BoardStatisticsRecord
+
+if TYPE_CHECKING:
+    from .boards import BoardOptions, Entry
+
+log = logging.getLogger(__name__)
+TASK_NAME = "leaderboard.board.tasks.compute_board_statistics"
+REQUEST_SECONDS = 600  # a board asks the worker again for the same revision after this long
+
+
+def ordered(entries: Sequence[Entry]) -> list[Entry]:
+    """The entries in the order that breaks ties: earlier entry first."""
+    return sorted(entries, key=lambda e: (e.created_at, e.evaluation_id))
+
+
+def revision_key(label_version: LabelVersion, track: str, entries: Sequence[Entry]) -> str:
+    """The board revision the statistics are of (see the module conventions); ``entries`` in :func:`ordered`."""
+    from leaderboard.feedback import Policy
+
+    parts = {
+        "ranking_version": RANKING_VERSION, "label_version": label_version.pk,
+        "labels_digest": label_version.labels_digest, "track": track,
+        "policy": repr(Policy.of(label_version.testset)),
+        "entries": [[e.evaluation_id, e.source_id,
+                     None if e.released_cases is None else sorted(e.released_cases)] for e in entries],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _board_entries(label_version: LabelVersion, track: str) -> list[Entry]:
+    from .boards import _entries
+
+    return ordered(_entries(label_version, track, {}))
+
+
+def compute(label_version_id: int, track: str) -> bool:
+    """Compute and store the statistics of the board's current revision unless they exist (idempotent).
+    Returns whether it computed them."""
+    label_version = LabelVersion.objects.select_related("testset").filter(pk=label_version_id).first()
+    if label_version is None:
+        return False
+    entries = _board_entries(label_version, track)
+    if not entries:
+        return False
+    key = revision_key(label_version, track, entries)
+    if BoardStatisticsRecord.objects.filter(key=key).exists():
+        return False
+    sources = {e.source_id or e.evaluation_id for e in entries}
+    documents = {pk: (result or {}, per_case or {}) for pk, result, per_case in
+                 Evaluation.objects.filter(pk__in=sources).values_list("pk", "result", "per_case")}
+    _, truth = scoring_inputs(label_version)
+    released: set[str] | None = None
+    for entry in entries:
+        scored = {row["case_id"] for row in documents[entry.source_id or entry.evaluation_id][1].get("per_case", [])}
+        cases = scored if entry.released_cases is None else scored & entry.released_cases
+        released = cases if released is None else released & cases
+    case_ids = sorted(released or ())
+    summaries = [truth.summaries[case_id] for case_id in case_ids]
+    predictions = []
+    for entry in entries:
+        result, per_case = documents[entry.source_id or entry.evaluation_id]
+        predictions.append(entry_from_documents(str(entry.evaluation_id), result=result, per_case=per_case,
+                                                case_ids=case_ids))
+    statistics = board_statistics(groups=[s.group for s in summaries], true_severity=[s.severity for s in summaries],
+                                  entries=predictions, cases=released_indices(case_ids, case_ids))
+    try:
+        with transaction.atomic():
+            BoardStatisticsRecord.objects.create(key=key, version=RANKING_VERSION, label_version=label_version,
+                                                 track=track, document=statistics.to_json())
+    except IntegrityError:  # another worker stored the same revision meanwhile
+        return False
+    from .revision import record_change
+
+    record_change("board statistics")  # cached boards pick the statistics up
+    return True
+
+
+def send(label_version_id: int, track: str) -> None:
+    """Ask the worker to compute the statistics; a broker failure is logged, never raised."""
+    try:
+        current_app.send_task(TASK_NAME, args=[label_version_id, track])
+    except Exception:  # noqa: BLE001 - the next board build or finished evaluation asks again
+        log.exception("board statistics of label version %s (%s): could not send the task", label_version_id, track)
+
+
+def _evaluation_done(sender, instance: Evaluation, **kwargs) -> None:
+    from leaderboard.submissions.states import EvaluationState
+
+    if kwargs.get("raw") or instance.state != EvaluationState.DONE:
+        return
+    label_version_id, track = instance.label_version_id, instance.track
+    transaction.on_commit(lambda: send(label_version_id, track), robust=True)
+
+
+def connect() -> None:
+    from django.db.models.signals import post_save
+
+    post_save.connect(_evaluation_done, sender=Evaluation, dispatch_uid="board-statistics-evaluation-done")
+
+
+def _entry_view(rank: dict[str, Any]) -> dict[str, Any]:
+    return {"rank_low": rank["rank_low"], "rank_high": rank["rank_high"], "rank_median": rank["rank_median"],
+            "p_first": rank["p_first"], "tied_for_first": rank["tied_for_first"],
+            "rank_counts": rank["rank_counts"]}
+
+
+def board_view(label_version: LabelVersion, options: BoardOptions, entries: Sequence[Entry]) -> dict[str, Any] | None:
+    """The stored statistics of the board's current revision for the sorted metric (``None``: no entries).
+
+    ``{"status": "ready"|"pending"|"not_ranked", "metric", "entries": {evaluation id: rank range, p_first,
+    tied_for_first, rank_counts}, "not_ranked", "robustness", "n_cases", "n_resamples"}``; ``pending`` until the
+    worker has stored them (and it is asked to), ``not_ranked`` for a column the statistics do not cover.
+    """
+    if not entries:
+        return None
+    metric = MEAN_RANK if options.mean_rank else options.sort
+    view: dict[str, Any] = {"status": "pending", "metric": metric, "entries": {}, "not_ranked": [],
+                            "robustness": None, "n_cases": None, "n_resamples": None}
+    key = revision_key(label_version, options.track, ordered(entries))
+    document = BoardStatisticsRecord.objects.filter(key=key).values_list("document", flat=True).first()
+    if document is None:
+        if cache.add(f"board-statistics-requested:{key}", 1, REQUEST_SECONDS):
+            send(label_version.pk, options.track)
+        return view
+    data = json.loads(document)
+    ranking = data["rankings"].get(metric)
+    if ranking is None:
+        view["status"] = "not_ranked"
+        return view
+    view.update(status="ready", entries={e["key"]: _entry_view(e) for e in ranking["entries"]},
+                not_ranked=ranking["not_ranked"], robustness=ranking["robustness"], n_cases=data["n_cases"],
+                n_resamples=ranking["n_valid_resamples"])
+    return view
