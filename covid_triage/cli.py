@@ -8,6 +8,10 @@
     covid-triage history [--limit N]
     covid-triage check-image TARBALL   the server's checks of a `docker save` tarball (user, entrypoint, platform,
                                        layers, size), without Docker
+    covid-triage run-local IMAGE --images DIR [--out DIR] [--gpus]
+                                       run an image (in the engine, or a tarball) as the server does, on the public
+                                       images, and validate its /output (needs the `containers` extra and Docker
+                                       or Podman)
 
 ``submit`` first runs the server's checks locally (``covid-triage-eval validate ARCHIVE --images DIR``, against the
 unzipped public-images download) and uploads only a valid archive. The token and the site's URL: see
@@ -121,6 +125,73 @@ def cmd_check_image(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What run-local says when the Docker SDK for Python is not installed.
+DOCKER_MISSING = ("run-local needs the Docker SDK for Python, which the participant package leaves out by default. "
+                  "Install the `containers` extra: pip install 'covid-triage[containers]' (from a checkout: "
+                  "pip install './[containers]'), and have Docker or Podman running (DOCKER_HOST).")
+
+
+def cmd_run_local(args: argparse.Namespace) -> int:
+    """Run a model image as the server does (same limits and checks) on the public images; validate /output."""
+    try:
+        import docker  # noqa: F401  (only to tell a missing SDK apart)
+    except ImportError:
+        print(f"covid-triage: {DOCKER_MISSING}", file=sys.stderr)
+        return 2
+    import dataclasses
+    import tempfile
+
+    from docker.errors import DockerException
+
+    from evaluator.public_images import load_public_images
+
+    from .containers.client import connect, engine_url
+    from .containers.images import ImageLoadError
+    from .containers.limits import ContainerLimits, GpuRequest
+    from .containers.run_local import run_local
+    from .containers.sandbox import REASON_TEXT
+
+    images = load_public_images(args.images)
+    limits = ContainerLimits()
+    if args.gpus:
+        limits = dataclasses.replace(limits, gpu=GpuRequest(count=-1))
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="covid-triage-run-local-"))
+    try:
+        client = connect()
+    except DockerException as exc:
+        print(f"covid-triage: no container engine answers at {engine_url()} ({exc}); start Docker or Podman, or "
+              "set DOCKER_HOST", file=sys.stderr)
+        return 2
+    try:
+        run = run_local(client, args.image, images=images, out=out, limits=limits)
+    except InvalidInput as invalid:
+        print(f"{args.image} would be REFUSED by the server", file=sys.stderr)
+        _print_problems([p.to_dict() for p in invalid.problems])
+        return 1
+    except (ImageLoadError, ValueError) as exc:
+        print(f"covid-triage: {exc}", file=sys.stderr)
+        return 1 if isinstance(exc, ImageLoadError) else 2
+    finally:
+        client.close()
+    result = run.result
+    if result.logs:
+        print(result.logs, end="", file=sys.stderr)
+    print(f"ran {run.image[:19]} on {len(images.geometries)} public cases in {result.timings.model:.1f} s "
+          f"(limits: {limits.memory_bytes >> 20} MiB, {limits.cpus:g} CPUs, {limits.wall_clock_seconds:g} s); "
+          f"input and output in {out}")
+    if not result.ok:
+        reason = REASON_TEXT[result.reason] if result.reason is not None else "failed"
+        print(f"the run FAILED, as it would on the server: {reason}: {result.message}", file=sys.stderr)
+        return 1
+    if run.problems:
+        print(f"/output is INVALID (the server would fail the evaluation with these problems; {out / 'output.tar'})",
+              file=sys.stderr)
+        _print_problems([p.to_dict() for p in run.problems])
+        return 1
+    print(f"/output is valid ({out / 'output.tar'}): the server would score it")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     client = _client(args)
     rows = [client.submission(args.id)] if args.id is not None else client.submissions(limit=5)
@@ -194,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-image", help="check a `docker save` tarball as the server does before upload")
     p.add_argument("tarball")
     p.set_defaults(func=cmd_check_image)
+
+    p = sub.add_parser("run-local", help="run a model image as the server does and validate its /output")
+    p.add_argument("image", help="an image in the local engine (name, tag or id) or a `docker save` tarball")
+    p.add_argument("--images", required=True, help="the unzipped public-images download: the cases of /input")
+    p.add_argument("--out", help="a new or empty folder for input/ and output.tar (default: a new temporary one)")
+    p.add_argument("--gpus", action="store_true", help="give the container every GPU, as a GPU worker does")
+    p.set_defaults(func=cmd_run_local)
 
     p = sub.add_parser("quota", help="submissions used and remaining in the window")
     p.set_defaults(func=cmd_quota)

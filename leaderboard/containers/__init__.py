@@ -1,23 +1,23 @@
 """Containerised model submissions: check an image, run it on the test images within limits, collect its output.
 
-Django-free: the site's Celery tasks call these functions with a ``docker`` client connected to
-Docker (GPU hosts) or to Podman's Docker-compatible service (scripts/setup-podman). The
-contract for teams and both set-ups are in deploy/containers.md.
+The code lives in ``covid_triage.containers`` (Django-free, shared with ``covid-triage run-local``) and is
+re-exported here. The site's Celery tasks call it with a ``docker`` client connected to Docker (GPU hosts) or to
+Podman's Docker-compatible service (scripts/setup-podman). The contract for teams and both set-ups are in
+deploy/containers.md.
 """
 
+from covid_triage.containers.client import PODMAN_SOCKET, connect, engine_url
 from covid_triage.containers.image_tarball import ImageInfo, inspect_image_tarball
-from covid_triage.containers.limits import ContainerLimits, GpuRequest, ImageLimits
-
-from .client import PODMAN_SOCKET, connect, engine_url
-from .images import (
+from covid_triage.containers.images import (
     ImageLoadError,
     load_image_tarball,
     pull_image,
     reference_problems,
     remove_image,
 )
-from .input_dir import prepare_input_dir
-from .sandbox import (
+from covid_triage.containers.input_dir import prepare_input_dir
+from covid_triage.containers.limits import ContainerLimits, GpuRequest, ImageLimits
+from covid_triage.containers.sandbox import (
     REASON_TEXT,
     FailureReason,
     RunResult,

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from covid_triage.containers.sandbox import LABEL_EVALUATION, evaluation_key
 from evaluator.problems import InvalidInput, Problem
 from leaderboard.containers import (
     REASON_TEXT,
@@ -43,7 +44,6 @@ from leaderboard.containers import (
     remove_leftovers,
     run_model,
 )
-from leaderboard.containers.sandbox import LABEL_EVALUATION, evaluation_key
 from leaderboard.testsets.models import LabelVersion
 from leaderboard.testsets.services import scoring_inputs, scratch
 

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from covid_triage.containers.sandbox import REASON_TEXT, FailureReason
 from evaluator.metrics.registry import METRICS
 from leaderboard.accounts.models import Team
-from leaderboard.containers.sandbox import REASON_TEXT, FailureReason
 from leaderboard.frozen import FrozenFieldsModel
 from leaderboard.storage import private_storage
 from leaderboard.testsets.models import LabelVersion, ReportedResult, TestSet

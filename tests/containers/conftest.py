@@ -20,9 +20,9 @@ import pytest
 from docker.errors import DockerException
 
 from covid_triage.containers.limits import KiB, MiB
+from covid_triage.containers.sandbox import LABEL_EVALUATION
 from evaluator.testset import TestSet, load_testset
 from leaderboard.containers import ContainerLimits, connect, engine_url, prepare_input_dir, remove_image
-from leaderboard.containers.sandbox import LABEL_EVALUATION
 
 from ..evaluator.tiny_testset import write_tiny_testset
 

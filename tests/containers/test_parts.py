@@ -14,6 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from covid_triage.containers.holder import holder_archive, pause_program
+from covid_triage.containers.logs import keep_tail
+from covid_triage.containers.output import PAGE_BYTES, tmpfs_volume_options
+from covid_triage.containers.sandbox import _model_options
 from covid_triage.containers.users import passwd_uid, runs_as_root, user_problem
 from evaluator.testset import load_testset
 from leaderboard.containers import (
@@ -23,10 +27,6 @@ from leaderboard.containers import (
     prepare_input_dir,
     reference_problems,
 )
-from leaderboard.containers.holder import holder_archive, pause_program
-from leaderboard.containers.logs import keep_tail
-from leaderboard.containers.output import PAGE_BYTES, tmpfs_volume_options
-from leaderboard.containers.sandbox import _model_options
 
 from ..evaluator.tiny_testset import write_tiny_testset
 

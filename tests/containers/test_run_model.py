@@ -17,6 +17,7 @@ import docker
 import pytest
 from docker.errors import ImageNotFound
 
+from covid_triage.containers.sandbox import LABEL_EVALUATION
 from evaluator.archive import read_archive
 from evaluator.problems import InvalidInput
 from evaluator.scoring import ScoringOptions, Track, score_archive
@@ -33,7 +34,6 @@ from leaderboard.containers import (
     remove_leftovers,
     run_model,
 )
-from leaderboard.containers.sandbox import LABEL_EVALUATION
 
 from .archives import write_archive
 from .conftest import GOOD_SCRIPT, LIMITS, ImageFactory

@@ -17,8 +17,8 @@ import docker
 import pytest
 import requests
 
+from covid_triage.containers.sandbox import LABEL_EVALUATION, LABEL_ROLE
 from leaderboard.containers import engine_url, remove_image
-from leaderboard.containers.sandbox import LABEL_EVALUATION, LABEL_ROLE
 from tests.containers.conftest import GOOD_SCRIPT, base_image, engine, make_image  # noqa: F401  (fixtures)
 
 from .integration.conftest import logs, postgres_url, site_env, sql  # noqa: F401  (fixtures)

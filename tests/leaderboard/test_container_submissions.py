@@ -17,8 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django.utils import timezone
 
+from covid_triage.containers.sandbox import OUTPUT_TAR
 from leaderboard.containers import FailureReason, GpuRequest, RunResult, RunStatus, RunTimings
-from leaderboard.containers.sandbox import OUTPUT_TAR
 from leaderboard.submissions import claims, container_config, container_job, dispatch
 from leaderboard.submissions.models import ContainerPolicy, ContainerRun, Evaluation, Submission
 from leaderboard.submissions.services import SubmissionMeta, SubmissionRejected, submit_container

@@ -21,7 +21,8 @@ PROBE = """
 import importlib.util, json
 print(json.dumps({name: importlib.util.find_spec(name) is not None
                   for name in ["evaluator", "covid_triage", "numpy", "nibabel", "sklearn", "scipy",
-                               "torch", "django", "rest_framework", "celery", "leaderboard", "reference_models"]}))
+                               "torch", "django", "rest_framework", "celery", "docker", "leaderboard",
+                               "reference_models"]}))
 """
 
 
@@ -44,8 +45,12 @@ def test_pip_install_gives_the_slim_participant_package(tmp_path: Path) -> None:
                                       cwd=tmp_path).stdout)
     assert found == {"evaluator": True, "covid_triage": True, "numpy": True, "nibabel": True, "sklearn": True,
                      "scipy": True, "torch": False, "django": False, "rest_framework": False, "celery": False,
-                     "leaderboard": False, "reference_models": False}
+                     "docker": False, "leaderboard": False, "reference_models": False}
     for command in ("covid-triage-eval", "covid-triage"):
         shown = subprocess.run([str(scripts / command), "--help"], check=True, capture_output=True, text=True,
                                cwd=tmp_path)
         assert f"usage: {command}" in shown.stdout
+    # run-local needs the `containers` extra, and says how to install it
+    refused = subprocess.run([str(scripts / "covid-triage"), "run-local", "model:1", "--images", str(tmp_path)],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert refused.returncode == 2 and "pip install 'covid-triage[containers]'" in refused.stderr, refused.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from docker.models.containers import Container
 
-from covid_triage.containers.limits import ContainerLimits, MiB
+from .limits import ContainerLimits, MiB
 
 PAGE_BYTES = 4096
 #: Slack above the limits so that an output exactly at the limits always fits.

@@ -15,9 +15,10 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, NotFound
 
-from covid_triage.containers.image_tarball import ImageInfo, compression_of, config_problems, iter_tar_bytes
-from covid_triage.containers.limits import ImageLimits
 from evaluator.problems import InvalidInput, Problem
+
+from .image_tarball import ImageInfo, compression_of, config_problems, iter_tar_bytes
+from .limits import ImageLimits
 
 #: ``registry[:port]/path/name@sha256:<64 hex>``: a registry host and a digest are required.
 IMAGE_REFERENCE = re.compile(

@@ -33,14 +33,13 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 from docker.types import DeviceRequest, Mount
 
-from covid_triage.containers.image_tarball import config_problems
-from covid_triage.containers.limits import ContainerLimits, MiB
-from covid_triage.containers.users import numeric_uid, passwd_uid, runs_as_root, split_user
-
 from .holder import HOLDER_USER, ensure_holder_image
+from .image_tarball import config_problems
 from .images import image_config_from_attrs
+from .limits import ContainerLimits, MiB
 from .logs import log_config, read_logs
 from .output import collect_output, tmpfs_volume_options
+from .users import numeric_uid, passwd_uid, runs_as_root, split_user
 
 LABEL_EVALUATION = "leaderboard.evaluation"
 LABEL_ROLE = "leaderboard.role"
