@@ -937,7 +937,12 @@ def clean_run(t: Topology, choices: list[Payload], token: str) -> None:
         raise RuntimeError(f"clean run did not score: {states}\n{t.procs['worker-gpu'].tail()}")
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through main's finally, which stops the whole topology
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if argv[:1] == ["gate"]:
         run_gate(int(argv[1]), int(argv[2]))
         return 0

@@ -24,9 +24,19 @@ def test_ci_soak_loses_nothing(tmp_path):
     report_path = tmp_path / "soak.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///run/podman/podman.sock")}
-    result = subprocess.run([sys.executable, "scripts/soak.py", "--profile", "ci", "--json", str(report_path)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
+    with subprocess.Popen([sys.executable, "scripts/soak.py", "--profile", "ci", "--json", str(report_path)],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as soak:
+        try:
+            stdout, stderr = soak.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            soak.terminate()  # SIGTERM: the soak stops its servers and workers before it exits
+            try:
+                stdout, stderr = soak.communicate(timeout=180)
+            except subprocess.TimeoutExpired:
+                soak.kill()
+                stdout, stderr = soak.communicate()
+            pytest.fail(f"the CI soak did not finish in 600 s\n{stdout[-6000:]}\n{stderr[-4000:]}", pytrace=False)
+    assert soak.returncode == 0, f"{stdout[-6000:]}\n{stderr[-4000:]}"
     report = json.loads(report_path.read_text())
     assert report["failures"] == []
     assert report["accepted"] >= 40 and report["lost"] == 0 and report["duplicates"] == 0
