@@ -44,11 +44,12 @@ def example() -> tuple[dict[str, str], set[str]]:
 
 
 def settings_read_by_code() -> set[str]:
-    """Every variable the settings read through leaderboard.env, plus direct os.environ reads in leaderboard/."""
+    """Every variable the settings read through leaderboard.env, plus direct os.environ reads in the server's code
+    (leaderboard/ and the container run it shares with the participant package, covid_triage/containers/)."""
     names = set()
     for path in (ROOT / "leaderboard" / "settings.py", ROOT / "leaderboard" / "env.py"):
         names |= set(_ENV_READ.findall(path.read_text()))
-    for path in (ROOT / "leaderboard").rglob("*.py"):
+    for path in [*(ROOT / "leaderboard").rglob("*.py"), *(ROOT / "covid_triage" / "containers").rglob("*.py")]:
         names |= {a or b for a, b in _OS_ENVIRON.findall(path.read_text())}
     return names
 
