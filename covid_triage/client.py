@@ -28,6 +28,9 @@ FINAL_STATES = frozenset({"done", "failed"})
 CHUNK = 256 * 1024
 
 
+SERVER_ERROR_RETRIES = 5  # polls answered 5xx in a row before wait() gives up
+
+
 class ClientError(Exception):
     """A request the server refused, or a configuration problem; ``payload`` is the server's JSON answer."""
 
@@ -133,10 +136,22 @@ class Client:
     def wait(self, pk: int, *, interval: float = 5.0, timeout: float | None = None,
              on_state: Callable[[dict[str, Any]], None] | None = None,
              sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-        """Poll a submission until its evaluation is done or failed (``on_state`` sees every answer)."""
+        """Poll a submission until its evaluation is done or failed (``on_state`` sees every answer).
+
+        A server error (HTTP 5xx) on a poll is retried at the next interval, up to ``SERVER_ERROR_RETRIES`` in a
+        row: the submission is stored, so a transient fault of the site must not end the wait."""
         started = time.monotonic()
+        errors_in_a_row = 0
         while True:
-            current = self.submission(pk)
+            try:
+                current = self.submission(pk)
+            except ClientError as error:
+                errors_in_a_row += 1
+                if (error.status or 0) < 500 or errors_in_a_row > SERVER_ERROR_RETRIES:
+                    raise
+                sleep(interval)
+                continue
+            errors_in_a_row = 0
             if on_state:
                 on_state(current)
             if current.get("state") in FINAL_STATES:
