@@ -5,8 +5,9 @@
 
 Each picture has two panels of the same slice in a lung window (W 1500, L -600): the image alone, and the
 image with its labels tinted (COVID-19 lesions red, other findings — pneumonia, effusion, nodules — orange). The
-slice is, for COVID-19, the one where the less affected lung has the most lesion; for pneumonia and nodules, the one
-with the most findings; for normal lungs, the one with the most lung. The phantoms are
+slice is, among those with at least 60% of the largest lung area, for COVID-19 the one where the less affected lung
+has the most lesion, for pneumonia and nodules the one with the most findings; for normal lungs, the one with the
+most lung. The phantoms are
 made on a 224 × 224 × 72 grid of 1.6 × 1.6 × 5 mm (fixed, so the pictures compare), deterministic per seed.
 
 PNG is written with the standard library (zlib): no imaging library is a dependency of the project.
@@ -57,13 +58,15 @@ def picture(group: Group, seed: int) -> np.ndarray:
                       severity=COVID_SEVERITY if group is Group.COVID else None)
     lesion = p.lesions[0] if p.lesions else np.zeros(p.image.shape, bool)
     finding = p.findings if p.findings is not None else np.zeros(p.image.shape, bool)
+    area = (p.lungs > 0).sum(axis=(0, 1))
+    wide = area >= 0.6 * area.max()  # slices through most of the lungs, not the bases behind the heart
     if group is Group.COVID:  # both lungs affected
         per_lung = [(lesion & (p.lungs == k)).sum(axis=(0, 1)) for k in (1, 2)]
-        z = int(np.argmax(np.minimum(*per_lung)))
+        z = int(np.argmax(np.where(wide, np.minimum(*per_lung), -1)))
     elif finding.any():
-        z = int(np.argmax(finding.sum(axis=(0, 1))))
+        z = int(np.argmax(np.where(wide, finding.sum(axis=(0, 1)), -1)))
     else:
-        z = int(np.argmax((p.lungs > 0).sum(axis=(0, 1))))
+        z = int(np.argmax(area))
     lo, hi = WINDOW
     gray = np.clip((p.image[:, :, z].astype(np.float32) - lo) / (hi - lo), 0.0, 1.0) * 255.0
     plain = np.repeat(gray[..., None], 3, axis=2)
