@@ -13,7 +13,9 @@ confusion tables, charts) comes from :func:`release` or :func:`release_many`, ap
 - the guard (``feedback_guard``): a degenerate submission releases nothing; the team is told why.
 
 Maintainers (``viewer`` a staff account) always get the exact view. The derived documents (split, held-out,
-guard verdict) are computed by the scorer once per evaluation and kept in ``Evaluation.feedback``.
+guard verdict) are computed by the worker that scored the evaluation and saved with its result
+(``Evaluation.feedback``, :func:`documents_at_finish`): a board or page re-scores only evaluations whose
+documents predate a change of the policy's split or scoring sizes (:meth:`Policy.parts_key`).
 A later measure added to the scorer's result (``evaluator.scoring.score_cases``) passes through unchanged.
 
 The triage impact (the document's ``triage`` part, label-derived like the metrics) is released with the document
@@ -180,15 +182,11 @@ def _per_case(pk: int) -> list[dict[str, Any]]:
     return list(stored.get("per_case", []))
 
 
-def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, per_case_of) -> dict[str, Any]:
-    """The evaluation's derived documents, computed by the scorer once (then kept in ``Evaluation.feedback``)."""
-    key = policy.parts_key()
-    stored = row.get("feedback")
-    if stored and stored.get("key") == key:
-        return stored
-    per_case = per_case_of(row["pk"])
-    result = row["result"] or {}
-    parts: dict[str, Any] = {"key": key, "open": None, "final": None, "open_cases": None}
+def _derive(result: dict[str, Any], per_case: list[dict[str, Any]], earlier: list[list[dict[str, Any]]],
+            policy: Policy) -> dict[str, Any]:
+    """The derived documents of one result (``earlier``: the per-case rows of the team's earlier submissions, for
+    the guard). CPU-bound (re-scoring, triage simulation): only the scorer's process calls it."""
+    parts: dict[str, Any] = {"key": policy.parts_key(), "open": None, "final": None, "open_cases": None}
     if policy.split:
         groups = {case["case_id"]: case["group"] for case in per_case}
         split = policy_logic.split_cases(groups, fraction=policy.split_fraction, seed=policy.split_seed)
@@ -197,15 +195,48 @@ def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, p
         parts["final"] = _rescore(result, per_case, set(groups) - split)
     sent_severity = (result.get("inputs") or {}).get("severity") == "column"
     columns = [c for c in policy_logic.OWN_COLUMNS if c != "predicted_severity" or sent_severity]
-    parts["guard"] = policy_logic.guard_reason(per_case, [per_case_of(other["pk"]) for other in earlier],
-                                               columns=columns)
+    parts["guard"] = policy_logic.guard_reason(per_case, earlier, columns=columns)
+    return parts
+
+
+def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, per_case_of) -> dict[str, Any]:
+    """The evaluation's derived documents, computed by the scorer once (then kept in ``Evaluation.feedback``).
+    Normally the worker stored them with the result (:func:`documents_at_finish`); derived here only when they
+    are missing or the policy's :meth:`Policy.parts_key` changed since."""
+    stored = row.get("feedback")
+    if stored and stored.get("key") == policy.parts_key():
+        return stored
+    parts = _derive(row["result"] or {}, per_case_of(row["pk"]), [per_case_of(other["pk"]) for other in earlier],
+                    policy)
     Evaluation.objects.filter(pk=row["pk"]).update(feedback=parts)
     row["feedback"] = parts
     return parts
 
 
-_HISTORY_FIELDS = ("pk", "submission_id", "submission__is_final_choice", "submission__team_id",
-                   "submission__is_reference", "intervals", "feedback", *METRIC_KEYS, VALUE_PATH, INTERVAL_PATH)
+def documents_at_finish(evaluation: Evaluation, *, result: dict[str, Any], per_case: list[dict[str, Any]]
+                        ) -> dict[str, Any] | None:
+    """The derived documents of an evaluation its worker is about to record ``done``, from the new ``result``
+    (as it will be stored: the public view) and its per-case rows, to be saved in the same write as the result
+    (``Evaluation.feedback``). So a done evaluation carries them from its first moment on a board, and web
+    requests never re-score (the same documents :func:`_parts` would derive: the guard compares with the team's
+    earlier submissions on these labels and track, as in :func:`_team_releases`). ``None`` under ``exact``."""
+    submission = evaluation.submission
+    policy = Policy.of(evaluation.label_version.testset)
+    if policy.exact:
+        return None
+    earlier: list[list[dict[str, Any]]] = []
+    if not submission.is_reference:  # a reference entry is a history of its own
+        history = _histories(label_version_id=evaluation.label_version_id, track=evaluation.track,
+                             team_ids={submission.team_id}, documents=False).get(submission.team_id, [])
+        mine = (submission.created_at, submission.pk)
+        earlier = [_per_case(row["pk"]) for row in history
+                   if (row["submission__created_at"], row["submission_id"]) < mine]
+    return _derive(result, per_case, earlier, policy)
+
+
+_HISTORY_FIELDS = ("pk", "submission_id", "submission__created_at", "submission__is_final_choice",
+                   "submission__team_id", "submission__is_reference", "intervals", "feedback", *METRIC_KEYS,
+                   VALUE_PATH, INTERVAL_PATH)
 
 
 def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool
@@ -379,8 +410,9 @@ def release_many(team_ids: set[int], *, label_version_id: int, track: str, tests
 
 
 def _derive_on_done(sender, instance: Evaluation, **kwargs) -> None:
-    """Once an evaluation is done (saved by the worker that scored it), derive its documents there, after the
-    commit, rather than in the first web request that shows it. Failures only log: release derives them later."""
+    """A fallback for an evaluation recorded done without its documents (the worker saves them with the result,
+    :func:`documents_at_finish`): derive them in the process that saved it, after the commit, rather than in the
+    first web request that shows it. Failures only log: release derives them later."""
     if kwargs.get("raw") or instance.state != EvaluationState.DONE or instance.feedback is not None:
         return
     pk = instance.pk
@@ -432,5 +464,5 @@ def score_final(testset: TestSet) -> int:
     return count
 
 
-__all__ = ["Policy", "Released", "Stage", "release", "release_many", "board_basis", "score_final",
-           "team_releases"]
+__all__ = ["Policy", "Released", "Stage", "board_basis", "documents_at_finish", "release", "release_many",
+           "score_final", "team_releases"]
