@@ -206,6 +206,8 @@ def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, p
     stored = row.get("feedback")
     if stored and stored.get("key") == policy.parts_key():
         return stored
+    if row.get("result") is None:  # not loaded with the history (see _needs_results)
+        row["result"] = Evaluation.objects.filter(pk=row["pk"]).values_list("result", flat=True).first()
     parts = _derive(row["result"] or {}, per_case_of(row["pk"]), [per_case_of(other["pk"]) for other in earlier],
                     policy)
     Evaluation.objects.filter(pk=row["pk"]).update(feedback=parts)
@@ -256,6 +258,13 @@ def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, 
     for row in latest.values():
         histories.setdefault(_history_key(row), []).append(row)
     return histories
+
+
+def _needs_results(policy: Policy, *, for_board: bool) -> bool:
+    """Whether releasing needs the stored result documents: not under a split (the derived documents in
+    ``feedback`` are shown; a result is read only to derive missing ones), nor for a board under ``exact`` (the
+    columns suffice; an entry page shows the document)."""
+    return not policy.split and not (for_board and policy.exact)
 
 
 def _history_key(row: dict[str, Any]) -> Any:
@@ -370,7 +379,8 @@ def team_releases(team_id: int, label_version_id: int, track: str, testset: Test
     key = f"feedback:{CACHE_VERSION}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
     def compute() -> dict[int, Released]:
-        histories = _histories(label_version_id=label_version_id, track=track, team_ids={team_id}, documents=True)
+        histories = _histories(label_version_id=label_version_id, track=track, team_ids={team_id},
+                               documents=_needs_results(policy, for_board=False))
         out: dict[int, Released] = {}
         for history in histories.values():
             out.update(_team_releases(history, policy))
@@ -402,7 +412,7 @@ def release_many(team_ids: set[int], *, label_version_id: int, track: str, tests
     queries; under ``exact`` without the documents, which a board does not need)."""
     policy = Policy.of(testset)
     histories = _histories(label_version_id=label_version_id, track=track, team_ids=team_ids,
-                           documents=not policy.exact)
+                           documents=_needs_results(policy, for_board=True))
     out: dict[int, Released] = {}
     for history in histories.values():
         out.update(_team_releases(history, policy))

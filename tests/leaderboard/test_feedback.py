@@ -249,3 +249,19 @@ def test_the_triage_impact_shown_is_the_released_one_on_the_split(client, hidden
     client.force_login(maintainer)
     page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
     assert f"Triage gain: {minutes(full)} minutes" in page
+
+
+def test_documents_missing_after_a_policy_change_are_derived_from_the_stored_result(client, hidden, team_a,
+                                                                                   archives):
+    """A board reads only the derived documents under a split; where they are missing (or the split changed), the
+    stored result is read to derive them, and the board shows the same numbers as before."""
+    from leaderboard.board import cached as board_cache
+    from leaderboard.submissions.models import Evaluation
+
+    evaluation = submit_and_score(team_a, archives["noisy"])
+    before = client.get(reverse("api-leaderboard")).json()["entries"][0]["metrics"]
+    saved = Evaluation.objects.get(pk=evaluation.pk).feedback
+    Evaluation.objects.filter(pk=evaluation.pk).update(feedback=None)
+    board_cache.clear()  # the board is built again (a new revision would do the same)
+    assert client.get(reverse("api-leaderboard")).json()["entries"][0]["metrics"] == before
+    assert Evaluation.objects.get(pk=evaluation.pk).feedback == saved
