@@ -241,18 +241,50 @@ _HISTORY_FIELDS = ("pk", "submission_id", "submission__created_at", "submission_
                    VALUE_PATH, INTERVAL_PATH)
 
 
-def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool
-               ) -> dict[int, list[dict[str, Any]]]:
+#: What a board reads of the derived documents (``Evaluation.feedback``): the numbers of the open and final
+#: documents, not their charts and tables (a tenth of the JSON to decode per evaluation).
+_SLIM_FEEDBACK = {"key": "key", "guard": "guard", "open_cases": "open_cases",
+                  **{f"{part}.{name}": f"{part}__{path}" for part in ("open", "final") for name, path in (
+                      ("metrics", "metrics"), ("intervals", "intervals"), ("n_cases", "n_cases"),
+                      ("gain", "triage__measures__triage_gain"), ("gain_interval", "triage__intervals__triage_gain"))}}
+
+
+def _slim_feedback(row: dict[str, Any]) -> dict[str, Any] | None:
+    """``row["feedback"]`` rebuilt from the :data:`_SLIM_FEEDBACK` columns (``None``: none stored)."""
+    values = {name: row.pop(f"feedback__{path}") for name, path in _SLIM_FEEDBACK.items()}
+    if values["key"] is None:
+        return None
+    parts: dict[str, Any] = {"key": values["key"], "guard": values["guard"], "open_cases": values["open_cases"]}
+    for part in ("open", "final"):
+        if values[f"{part}.metrics"] is None:
+            parts[part] = None
+            continue
+        parts[part] = {"metrics": values[f"{part}.metrics"], "intervals": values[f"{part}.intervals"],
+                       "n_cases": values[f"{part}.n_cases"],
+                       "triage": {"measures": {"triage_gain": values[f"{part}.gain"]},
+                                  "intervals": {"triage_gain": values[f"{part}.gain_interval"]}}}
+    return parts
+
+
+def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool,
+               slim: bool = False) -> dict[int, list[dict[str, Any]]]:
     """Per team: its scored submissions on these labels and track, oldest first (the latest done evaluation of
-    each), in one query. ``documents``: also load the stored result documents."""
+    each), in one query. ``documents``: also load the stored result documents; ``slim``: of the derived
+    documents only what a board shows (:data:`_SLIM_FEEDBACK`)."""
     queryset = Evaluation.objects.filter(label_version_id=label_version_id, track=track, state=EvaluationState.DONE)
     if team_ids is not None:
         queryset = queryset.filter(submission__team_id__in=team_ids)
-    fields = (*_HISTORY_FIELDS, "result") if documents else _HISTORY_FIELDS
+    fields = [field for field in _HISTORY_FIELDS if not (slim and field == "feedback")]
+    if slim:
+        fields += [f"feedback__{path}" for path in _SLIM_FEEDBACK.values()]
+    if documents:
+        fields.append("result")
     rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields)
     latest: dict[int, dict[str, Any]] = {}
     for row in rows:
         row.setdefault("result", None)
+        if slim:
+            row["feedback"] = _slim_feedback(row)
         latest.setdefault(row["submission_id"], row)
     histories: dict[Any, list[dict[str, Any]]] = {}
     for row in latest.values():
@@ -409,10 +441,12 @@ def release(evaluation: Evaluation, *, viewer=None) -> Released:
 
 def release_many(team_ids: set[int], *, label_version_id: int, track: str, testset: TestSet) -> dict[int, Released]:
     """Released views of every evaluation of these teams on one board, for building it (a fixed number of
-    queries; under ``exact`` without the documents, which a board does not need)."""
+    queries). Their ``document`` holds only the numbers (metrics, intervals, case count, triage gain): a board
+    reads nothing else, and decoding every evaluation's whole documents was most of a board build's time;
+    :func:`release` gives the full document of one evaluation."""
     policy = Policy.of(testset)
     histories = _histories(label_version_id=label_version_id, track=track, team_ids=team_ids,
-                           documents=_needs_results(policy, for_board=True))
+                           documents=_needs_results(policy, for_board=True), slim=True)
     out: dict[int, Released] = {}
     for history in histories.values():
         out.update(_team_releases(history, policy))
