@@ -13,7 +13,9 @@ confusion tables, charts) comes from :func:`release` or :func:`release_many`, ap
 - the guard (``feedback_guard``): a degenerate submission releases nothing; the team is told why.
 
 Maintainers (``viewer`` a staff account) always get the exact view. The derived documents (split, held-out,
-guard verdict) are computed by the scorer once per evaluation and kept in ``Evaluation.feedback``.
+guard verdict) are computed by the worker that scored the evaluation and saved with its result
+(``Evaluation.feedback``, :func:`documents_at_finish`): a board or page re-scores only evaluations whose
+documents predate a change of the policy's split or scoring sizes (:meth:`Policy.parts_key`).
 A later measure added to the scorer's result (``evaluator.scoring.score_cases``) passes through unchanged.
 
 The triage impact (the document's ``triage`` part, label-derived like the metrics) is released with the document
@@ -180,15 +182,11 @@ def _per_case(pk: int) -> list[dict[str, Any]]:
     return list(stored.get("per_case", []))
 
 
-def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, per_case_of) -> dict[str, Any]:
-    """The evaluation's derived documents, computed by the scorer once (then kept in ``Evaluation.feedback``)."""
-    key = policy.parts_key()
-    stored = row.get("feedback")
-    if stored and stored.get("key") == key:
-        return stored
-    per_case = per_case_of(row["pk"])
-    result = row["result"] or {}
-    parts: dict[str, Any] = {"key": key, "open": None, "final": None, "open_cases": None}
+def _derive(result: dict[str, Any], per_case: list[dict[str, Any]], earlier: list[list[dict[str, Any]]],
+            policy: Policy) -> dict[str, Any]:
+    """The derived documents of one result (``earlier``: the per-case rows of the team's earlier submissions, for
+    the guard). CPU-bound (re-scoring, triage simulation): only the scorer's process calls it."""
+    parts: dict[str, Any] = {"key": policy.parts_key(), "open": None, "final": None, "open_cases": None}
     if policy.split:
         groups = {case["case_id"]: case["group"] for case in per_case}
         split = policy_logic.split_cases(groups, fraction=policy.split_fraction, seed=policy.split_seed)
@@ -197,34 +195,108 @@ def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, p
         parts["final"] = _rescore(result, per_case, set(groups) - split)
     sent_severity = (result.get("inputs") or {}).get("severity") == "column"
     columns = [c for c in policy_logic.OWN_COLUMNS if c != "predicted_severity" or sent_severity]
-    parts["guard"] = policy_logic.guard_reason(per_case, [per_case_of(other["pk"]) for other in earlier],
-                                               columns=columns)
+    parts["guard"] = policy_logic.guard_reason(per_case, earlier, columns=columns)
+    return parts
+
+
+def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, per_case_of) -> dict[str, Any]:
+    """The evaluation's derived documents, computed by the scorer once (then kept in ``Evaluation.feedback``).
+    Normally the worker stored them with the result (:func:`documents_at_finish`); derived here only when they
+    are missing or the policy's :meth:`Policy.parts_key` changed since."""
+    stored = row.get("feedback")
+    if stored and stored.get("key") == policy.parts_key():
+        return stored
+    if row.get("result") is None:  # not loaded with the history (see _needs_results)
+        row["result"] = Evaluation.objects.filter(pk=row["pk"]).values_list("result", flat=True).first()
+    parts = _derive(row["result"] or {}, per_case_of(row["pk"]), [per_case_of(other["pk"]) for other in earlier],
+                    policy)
     Evaluation.objects.filter(pk=row["pk"]).update(feedback=parts)
     row["feedback"] = parts
     return parts
 
 
-_HISTORY_FIELDS = ("pk", "submission_id", "submission__is_final_choice", "submission__team_id",
-                   "submission__is_reference", "intervals", "feedback", *METRIC_KEYS, VALUE_PATH, INTERVAL_PATH)
+def documents_at_finish(evaluation: Evaluation, *, result: dict[str, Any], per_case: list[dict[str, Any]]
+                        ) -> dict[str, Any] | None:
+    """The derived documents of an evaluation its worker is about to record ``done``, from the new ``result``
+    (as it will be stored: the public view) and its per-case rows, to be saved in the same write as the result
+    (``Evaluation.feedback``). So a done evaluation carries them from its first moment on a board, and web
+    requests never re-score (the same documents :func:`_parts` would derive: the guard compares with the team's
+    earlier submissions on these labels and track, as in :func:`_team_releases`). ``None`` under ``exact``."""
+    submission = evaluation.submission
+    policy = Policy.of(evaluation.label_version.testset)
+    if policy.exact:
+        return None
+    earlier: list[list[dict[str, Any]]] = []
+    if not submission.is_reference:  # a reference entry is a history of its own
+        history = _histories(label_version_id=evaluation.label_version_id, track=evaluation.track,
+                             team_ids={submission.team_id}, documents=False).get(submission.team_id, [])
+        mine = (submission.created_at, submission.pk)
+        earlier = [_per_case(row["pk"]) for row in history
+                   if (row["submission__created_at"], row["submission_id"]) < mine]
+    return _derive(result, per_case, earlier, policy)
 
 
-def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool
-               ) -> dict[int, list[dict[str, Any]]]:
+_HISTORY_FIELDS = ("pk", "submission_id", "submission__created_at", "submission__is_final_choice",
+                   "submission__team_id", "submission__is_reference", "intervals", "feedback", *METRIC_KEYS,
+                   VALUE_PATH, INTERVAL_PATH)
+
+
+#: What a board reads of the derived documents (``Evaluation.feedback``): the numbers of the open and final
+#: documents, not their charts and tables (a tenth of the JSON to decode per evaluation).
+_SLIM_FEEDBACK = {"key": "key", "guard": "guard", "open_cases": "open_cases",
+                  **{f"{part}.{name}": f"{part}__{path}" for part in ("open", "final") for name, path in (
+                      ("metrics", "metrics"), ("intervals", "intervals"), ("n_cases", "n_cases"),
+                      ("gain", "triage__measures__triage_gain"), ("gain_interval", "triage__intervals__triage_gain"))}}
+
+
+def _slim_feedback(row: dict[str, Any]) -> dict[str, Any] | None:
+    """``row["feedback"]`` rebuilt from the :data:`_SLIM_FEEDBACK` columns (``None``: none stored)."""
+    values = {name: row.pop(f"feedback__{path}") for name, path in _SLIM_FEEDBACK.items()}
+    if values["key"] is None:
+        return None
+    parts: dict[str, Any] = {"key": values["key"], "guard": values["guard"], "open_cases": values["open_cases"]}
+    for part in ("open", "final"):
+        if values[f"{part}.metrics"] is None:
+            parts[part] = None
+            continue
+        parts[part] = {"metrics": values[f"{part}.metrics"], "intervals": values[f"{part}.intervals"],
+                       "n_cases": values[f"{part}.n_cases"],
+                       "triage": {"measures": {"triage_gain": values[f"{part}.gain"]},
+                                  "intervals": {"triage_gain": values[f"{part}.gain_interval"]}}}
+    return parts
+
+
+def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool,
+               slim: bool = False) -> dict[int, list[dict[str, Any]]]:
     """Per team: its scored submissions on these labels and track, oldest first (the latest done evaluation of
-    each), in one query. ``documents``: also load the stored result documents."""
+    each), in one query. ``documents``: also load the stored result documents; ``slim``: of the derived
+    documents only what a board shows (:data:`_SLIM_FEEDBACK`)."""
     queryset = Evaluation.objects.filter(label_version_id=label_version_id, track=track, state=EvaluationState.DONE)
     if team_ids is not None:
         queryset = queryset.filter(submission__team_id__in=team_ids)
-    fields = (*_HISTORY_FIELDS, "result") if documents else _HISTORY_FIELDS
+    fields = [field for field in _HISTORY_FIELDS if not (slim and field == "feedback")]
+    if slim:
+        fields += [f"feedback__{path}" for path in _SLIM_FEEDBACK.values()]
+    if documents:
+        fields.append("result")
     rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields)
     latest: dict[int, dict[str, Any]] = {}
     for row in rows:
         row.setdefault("result", None)
+        if slim:
+            row["feedback"] = _slim_feedback(row)
         latest.setdefault(row["submission_id"], row)
     histories: dict[Any, list[dict[str, Any]]] = {}
     for row in latest.values():
         histories.setdefault(_history_key(row), []).append(row)
     return histories
+
+
+def _needs_results(policy: Policy, *, for_board: bool) -> bool:
+    """Whether releasing needs the stored result documents: not under a split (the derived documents in
+    ``feedback`` are shown; a result is read only to derive missing ones), nor for a board under ``exact`` (the
+    columns suffice; an entry page shows the document)."""
+    return not policy.split and not (for_board and policy.exact)
 
 
 def _history_key(row: dict[str, Any]) -> Any:
@@ -339,7 +411,8 @@ def team_releases(team_id: int, label_version_id: int, track: str, testset: Test
     key = f"feedback:{CACHE_VERSION}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
     def compute() -> dict[int, Released]:
-        histories = _histories(label_version_id=label_version_id, track=track, team_ids={team_id}, documents=True)
+        histories = _histories(label_version_id=label_version_id, track=track, team_ids={team_id},
+                               documents=_needs_results(policy, for_board=False))
         out: dict[int, Released] = {}
         for history in histories.values():
             out.update(_team_releases(history, policy))
@@ -368,10 +441,12 @@ def release(evaluation: Evaluation, *, viewer=None) -> Released:
 
 def release_many(team_ids: set[int], *, label_version_id: int, track: str, testset: TestSet) -> dict[int, Released]:
     """Released views of every evaluation of these teams on one board, for building it (a fixed number of
-    queries; under ``exact`` without the documents, which a board does not need)."""
+    queries). Their ``document`` holds only the numbers (metrics, intervals, case count, triage gain): a board
+    reads nothing else, and decoding every evaluation's whole documents was most of a board build's time;
+    :func:`release` gives the full document of one evaluation."""
     policy = Policy.of(testset)
     histories = _histories(label_version_id=label_version_id, track=track, team_ids=team_ids,
-                           documents=not policy.exact)
+                           documents=_needs_results(policy, for_board=True), slim=True)
     out: dict[int, Released] = {}
     for history in histories.values():
         out.update(_team_releases(history, policy))
@@ -379,8 +454,9 @@ def release_many(team_ids: set[int], *, label_version_id: int, track: str, tests
 
 
 def _derive_on_done(sender, instance: Evaluation, **kwargs) -> None:
-    """Once an evaluation is done (saved by the worker that scored it), derive its documents there, after the
-    commit, rather than in the first web request that shows it. Failures only log: release derives them later."""
+    """A fallback for an evaluation recorded done without its documents (the worker saves them with the result,
+    :func:`documents_at_finish`): derive them in the process that saved it, after the commit, rather than in the
+    first web request that shows it. Failures only log: release derives them later."""
     if kwargs.get("raw") or instance.state != EvaluationState.DONE or instance.feedback is not None:
         return
     pk = instance.pk
@@ -432,5 +508,5 @@ def score_final(testset: TestSet) -> int:
     return count
 
 
-__all__ = ["Policy", "Released", "Stage", "release", "release_many", "board_basis", "score_final",
-           "team_releases"]
+__all__ = ["Policy", "Released", "Stage", "board_basis", "documents_at_finish", "release", "release_many",
+           "score_final", "team_releases"]

@@ -51,6 +51,10 @@ LABEL_EVALUATION = "leaderboard.evaluation"  # the label the site puts on every 
 IMAGE_REPOSITORY = "localhost/leaderboard-soak"
 CONTAINER_TASK = "leaderboard.containers.tasks.run_container_evaluation"
 PRIVATE_BUCKET, PUBLIC_BUCKET = "soak-private", "soak-public"
+#: gunicorn's access log: time of the answer (epoch seconds, from the log's own clock), request, status, and the
+#: time gunicorn spent on it in ms (what the site took, without the queueing of the load generator's own CPU)
+ACCESS_LOG_FORMAT = '%(t)s "%(r)s" %(s)s %(M)s'
+ENDPOINT_OF = {"/": "board", "/api/leaderboard/": "api-leaderboard", "/api/testsets/": "api-testsets"}
 FINAL = ("done", "failed")
 
 #: A model that writes constant predictions for every case after a short pause (so a kill finds it running).
@@ -65,28 +69,36 @@ echo "model done"
 
 @dataclass(frozen=True)
 class Profile:
-    load_seconds: float
+    load_seconds: float  # at least; the load goes on until the last fault has recovered
     quota: int  # counted submissions per team in the (1 h) window
     container_every: int  # every n-th upload of a team is a container image
-    faults: tuple[tuple[float, str, float], ...]  # (seconds into the load, fault, duration)
+    faults: tuple[tuple[float, str, float], ...]  # (earliest second into the load, fault, duration), in order
     drain_seconds: float
     scratch_mb: int
     min_submissions: int
     latency_target_ms: float | None
+    deadline_seconds: float  # the whole run, start-up to checks; past it the run stops its topology and fails
 
 
 PROFILES = {
     "full": Profile(load_seconds=600, quota=25, container_every=5, drain_seconds=420, scratch_mb=256,
-                    min_submissions=200, latency_target_ms=300,
+                    min_submissions=200, latency_target_ms=300, deadline_seconds=1800,
                     faults=((60, "kill-scoring-worker", 3), (130, "restart-postgres", 0),
                             (200, "restart-broker", 0), (250, "restart-redis", 0), (300, "s3-outage", 30),
                             (380, "scratch-full", 30), (460, "kill-gpu-worker", 3))),
-    "ci": Profile(load_seconds=110, quota=5, container_every=5, drain_seconds=120, scratch_mb=96,
-                  min_submissions=40, latency_target_ms=None,
-                  faults=((8, "kill-scoring-worker", 2), (22, "restart-postgres", 0), (34, "restart-broker", 0),
-                          (44, "restart-redis", 0), (52, "s3-outage", 10), (68, "scratch-full", 10),
-                          (84, "kill-gpu-worker", 2))),
+    # faults back to back once the clean run is scored (each after the previous one's recovery); the teardown
+    # after the deadline takes seconds, so the whole run stays within 4 minutes
+    "ci": Profile(load_seconds=90, quota=5, container_every=10, drain_seconds=60, scratch_mb=96,
+                  min_submissions=40, latency_target_ms=None, deadline_seconds=215,
+                  faults=((0, "kill-scoring-worker", 2), (0, "restart-postgres", 0), (0, "restart-broker", 0),
+                          (0, "restart-redis", 0), (0, "s3-outage", 10), (0, "scratch-full", 10),
+                          (0, "kill-gpu-worker", 2))),
 }
+
+
+class DeadlineExceeded(BaseException):
+    """Raised in the main thread when the run's deadline passes (a BaseException: no ``except Exception`` of a
+    wait or a request swallows it)."""
 
 
 def free_port() -> int:
@@ -211,6 +223,35 @@ class Topology:
         self.site_url = f"http://127.0.0.1:{self.ports['web']}"
         self.pg_url = f"postgres://postgres@127.0.0.1:{self.ports['pg']}/leaderboard"
         self.rabbit_node = f"soak{secrets.token_hex(3)}@localhost"
+        self.held_down: set[str] = set()  # stopped on purpose (a fault) or for good (the teardown)
+        self.unexpected_exits: list[dict] = []
+        self._supervisor: threading.Thread | None = None
+
+    # restart: unless-stopped ----------------------------------------------------------------------------------
+    SUPERVISED = ("web", "worker-cpu", "worker-gpu")
+
+    def supervise(self) -> None:
+        """Restart the site's processes that exit on their own, as the compose file's ``restart: unless-stopped``
+        does, and record each exit with the last CRITICAL/ERROR line of its log."""
+        starts = {"web": lambda: self.start_web(wait=False), "worker-cpu": self.start_cpu_worker,
+                  "worker-gpu": self.start_gpu_worker}
+
+        def loop() -> None:
+            while "all" not in self.held_down:
+                for name in self.SUPERVISED:
+                    proc = self.procs.get(name)
+                    if proc is None or proc.alive() or name in self.held_down or "all" in self.held_down:
+                        continue
+                    lines = [line for line in proc.tail(400).splitlines() if "CRITICAL" in line or "ERROR" in line]
+                    self.unexpected_exits.append({"process": name, "at": time.time(),
+                                                  "exit": proc.process.returncode if proc.process else None,
+                                                  "last_error": (lines[-1] if lines else "")[:200]})
+                    log(f"{name} exited on its own ({self.unexpected_exits[-1]['last_error'][:120]}); restarting")
+                    starts[name]()
+                time.sleep(1)
+
+        self._supervisor = threading.Thread(target=loop, daemon=True)
+        self._supervisor.start()
 
     # PostgreSQL -------------------------------------------------------------------------------------------
     def start_postgres(self, *, first: bool = False) -> None:
@@ -320,30 +361,40 @@ class Topology:
                 "LEADERBOARD_S3_PRIVATE_BUCKET": PRIVATE_BUCKET, "LEADERBOARD_S3_PUBLIC_BUCKET": PUBLIC_BUCKET,
                 "AWS_ACCESS_KEY_ID": "soak", "AWS_SECRET_ACCESS_KEY": "soak",
                 "LEADERBOARD_DAILY_QUOTA": str(self.profile.quota), "LEADERBOARD_QUOTA_WINDOW_HOURS": "1",
+                # sized down like the bootstrap: the soak tests the topology, not the statistics (the triage
+                # simulation's defaults, 1,000 + 100 x 5 days, take ~10 s per scoring here, three per evaluation)
                 "LEADERBOARD_BOOTSTRAP_RESAMPLES": "200", "LEADERBOARD_SCORING_PROCESSES": "1",
+                "LEADERBOARD_TRIAGE_DAYS": "60", "LEADERBOARD_TRIAGE_RESAMPLES": "20",
+                "LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE": "2",
                 "LEADERBOARD_HEARTBEAT_SECONDS": "2", "LEADERBOARD_STALE_AFTER_SECONDS": "15",
                 "LEADERBOARD_WATCHDOG_SECONDS": "3", "LEADERBOARD_QUEUED_RESEND_AFTER_SECONDS": "30",
                 "LEADERBOARD_CONTAINER_TASK": CONTAINER_TASK, "LEADERBOARD_CONTAINER_LIMITS": json.dumps(limits),
                 "LEADERBOARD_CONTAINER_USE_GPU": "0",
                 "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///run/podman/podman.sock")}
 
-    def manage(self, *args: str, timeout: float = 300) -> str:
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+    def run_self(self, *args: str, timeout: float = 300) -> str:
+        """``soak.py ARGS`` in the site's environment (a sub-command that sets Django up)."""
+        result = subprocess.run([sys.executable, __file__, *args], cwd=ROOT, env=self.env, capture_output=True,
                                 text=True, timeout=timeout)
         if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(f"soak.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def start_web(self) -> None:
+    def wait_web(self) -> None:
+        wait_until(lambda: requests.get(self.site_url + "/api/testsets/", timeout=5).ok, timeout=90,
+                   what="gunicorn", procs=(self.procs["web"],))
+
+    def start_web(self, *, wait: bool = True) -> None:
         # the web service's command of deploy/docker-compose.yml (gevent workers), 3 workers on this machine
         self.procs["web"] = Proc("web", [sys.executable, "-m", "gunicorn", "leaderboard.wsgi", "--bind",
                                          f"127.0.0.1:{self.ports['web']}", "--worker-class", "gevent",
                                          "--workers", "3", "--worker-connections", "1000", "--timeout", "120",
                                          "--graceful-timeout", "30", "--keep-alive", "5",
-                                         "--access-logfile", str(self.logs / "access.log")],
+                                         "--access-logfile", str(self.logs / "access.log"),
+                                         "--access-logformat", ACCESS_LOG_FORMAT],
                                  env=self.env, log_path=self.logs / "web.log").start()
-        wait_until(lambda: requests.get(self.site_url + "/api/testsets/", timeout=5).ok, timeout=90,
-                   what="gunicorn", procs=(self.procs["web"],))
+        if wait:
+            self.wait_web()
 
     def start_cpu_worker(self) -> None:
         env = {**self.env, "LEADERBOARD_SCRATCH_DIR": str(self.scratch)}
@@ -374,26 +425,56 @@ class Topology:
                         str(self.scratch)], check=True)
         self.env = self.site_env()
         self.engine_before = set(labelled(self.env["DOCKER_HOST"]))
-        self.manage("migrate", "--noinput")
-        self.manage("collectstatic", "--noinput", "-v0")
         from tests.evaluator.tiny_testset import write_tiny_testset
 
         testset = write_tiny_testset(self.dir / "tiny-testset", private_groups=("nodules",))
-        self.manage("import_testset", str(testset), "--noinput")
         self.testset_dir = testset
-        self.start_web()
+        # migrate, collectstatic, import_testset and create_team in one process (each Django start-up costs
+        # seconds on a busy machine); the model image is built meanwhile
+        teams = ([("Clean run", "clean-run")] + [(f"Team {k:02d}", f"team-{k:02d}") for k in range(10)]
+                 + [(f"Probe {name}", f"probe-{name}") for _, name, _ in self.profile.faults])
+        tokens = json.loads(self.run_self("setup-site", str(testset), json.dumps(teams)).splitlines()[-1])
+        self.clean_token, self.teams = tokens[0][1], tokens[1:11]
+        self.probe_tokens = {name[len("Probe "):]: token for name, token in tokens[11:]}
+        self.start_web(wait=False)
         self.start_cpu_worker()
         self.start_gpu_worker()
+        self.supervise()
 
     def stop(self) -> None:
-        for name in ("worker-gpu", "worker-cpu", "web", "s3-gate", "moto", "redis", "postgres"):
+        self.held_down.add("all")
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
+        quick = {"worker-cpu": signal.SIGQUIT, "web": signal.SIGINT, "postgres": signal.SIGINT}  # no graceful wait
+        for name in ("worker-gpu", "worker-cpu", "web"):
             if name in self.procs:
-                self.procs[name].stop(signal.SIGINT if name == "postgres" else signal.SIGTERM, timeout=30)
+                self.procs[name].stop(quick.get(name, signal.SIGTERM), timeout=30 if name == "worker-gpu" else 10)
+        self.remove_leftovers()
+        for name in ("s3-gate", "moto", "redis", "postgres"):
+            if name in self.procs:
+                self.procs[name].stop(quick.get(name, signal.SIGTERM), timeout=30)
         if "rabbitmq" in self.procs:
             subprocess.run(["rabbitmqctl", "-n", self.rabbit_node, "stop"], env=self._rabbit_env(),
                            capture_output=True, timeout=120)
             self.procs["rabbitmq"].stop()
         subprocess.run(["umount", "-l", str(self.scratch)], capture_output=True)
+
+    def remove_leftovers(self) -> None:
+        """After a run stopped early (deadline, SIGTERM) with a container running: remove what the engine still
+        holds of this run's evaluations (after a complete run the end checks have found nothing)."""
+        if "postgres" not in self.procs or not self.env:
+            return
+        try:
+            mine = {str(row[0]) for row in self.sql("SELECT id FROM submissions_evaluation")}
+            left = {name for name, key in labelled(self.env["DOCKER_HOST"]).items()
+                    if name not in getattr(self, "engine_before", set()) and key in mine}
+        except Exception as error:  # noqa: BLE001 - the teardown goes on
+            log(f"could not look for leftover containers: {error}")
+            return
+        for name in sorted(left):
+            subprocess.run(["podman", "rm", "-f", "-v", name], capture_output=True, timeout=60)
+            subprocess.run(["podman", "volume", "rm", "-f", name], capture_output=True, timeout=60)
+            log(f"removed leftover {name}")
 
     def sql(self, query: str, *params) -> list[tuple]:
         with psycopg.connect(self.pg_url, connect_timeout=5) as connection:
@@ -443,7 +524,7 @@ class Payload:
     sha256: str
 
 
-def payloads(run_dir: Path, testset_dir: Path) -> list[Payload]:
+def payloads(run_dir: Path, testset_dir: Path, tarball: Path) -> list[Payload]:
     from evaluator.examples import ExampleKind, write_example_archive
     from evaluator.testset import load_testset
 
@@ -454,7 +535,6 @@ def payloads(run_dir: Path, testset_dir: Path) -> list[Payload]:
             for seed in range(3)]
     made.append(write_example_archive(folder / "perfect.zip", testset=testset, kind=ExampleKind.PERFECT))
     result = [Payload("archive", path, hashlib.sha256(path.read_bytes()).hexdigest()) for path in made]
-    tarball = build_model_tarball(run_dir)
     result.append(Payload("container", tarball, hashlib.sha256(tarball.read_bytes()).hexdigest()))
     return result
 
@@ -494,18 +574,18 @@ def upload(site: str, token: str, payload: Payload, method: str, team: str) -> U
 
 
 def submitter(site: str, team: str, token: str, index: int, choices: list[Payload], profile: Profile,
-              stop_at: float, out: list[Upload], lock: threading.Lock) -> None:
-    """Spread the quota evenly over 85 % of the load phase; after a 429 wait, then try again."""
+              stop: threading.Event, out: list[Upload], lock: threading.Lock) -> None:
+    """Spread the quota evenly over 85 % of the (shortest) load phase; after a 429 wait, then try again."""
     archives = [p for p in choices if p.kind == "archive"]
     container = next(p for p in choices if p.kind == "container")
     rng = random.Random(index)
     begin, accepted, n = time.time(), 0, 0
     pace = profile.load_seconds * 0.85 / profile.quota
-    time.sleep(rng.uniform(0, pace))
-    while time.time() < stop_at:
+    if stop.wait(rng.uniform(0, pace)):
+        return
+    while not stop.is_set():
         if accepted >= profile.quota or time.time() < begin + accepted * pace:
-            time.sleep(0.5)
-            if accepted < profile.quota:
+            if stop.wait(0.5) or accepted < profile.quota:
                 continue
         n += 1
         payload = container if (n + index) % profile.container_every == 0 else rng.choice(archives)
@@ -515,12 +595,12 @@ def submitter(site: str, team: str, token: str, index: int, choices: list[Payloa
         if result.status == 201:
             accepted += 1
         elif result.status == 429:
-            time.sleep(5)
+            stop.wait(5)
         else:
-            time.sleep(1)
+            stop.wait(1)
 
 
-def reader_process(site: str, clients: int, stop_at: float, out_path: str, seed: int) -> None:
+def reader_process(site: str, clients: int, stop, out_path: str, seed: int) -> None:
     """``clients`` threads reading pages with a 0.5-1.5 s think time; samples (t, endpoint, status, ms) → JSON."""
     samples: list[tuple[float, str, int, float]] = []
     lock = threading.Lock()
@@ -529,7 +609,7 @@ def reader_process(site: str, clients: int, stop_at: float, out_path: str, seed:
         rng = random.Random(seed * 1000 + k)
         session = requests.Session()
         entries: list[str] = []
-        while time.time() < stop_at:
+        while not stop.is_set():
             endpoint = rng.choice(("board", "board", "api-leaderboard", "entry", "api-testsets"))
             url = {"board": "/", "api-leaderboard": "/api/leaderboard/", "api-testsets": "/api/testsets/"}.get(endpoint)
             if endpoint == "entry":
@@ -547,7 +627,7 @@ def reader_process(site: str, clients: int, stop_at: float, out_path: str, seed:
                 status = 0
             with lock:
                 samples.append((started, endpoint, status, (time.time() - started) * 1000))
-            time.sleep(rng.uniform(0.5, 1.5))
+            stop.wait(rng.uniform(0.5, 1.5))
 
     threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
     for thread in threads:
@@ -575,8 +655,14 @@ class FaultRecord:
 
 
 class Faults:
-    def __init__(self, topology: Topology):
+    """Injects the faults. ``probe(kind, fault)`` uploads one submission of that kind for the fault (from a team of
+    its own, so the load's quotas do not decide whether there is anything to interrupt or to recover with):
+    before a worker is killed, so that it is busy, and after every restore, so that "an evaluation claimed after
+    the restore" exists."""
+
+    def __init__(self, topology: Topology, probe):
         self.t = topology
+        self.probe = probe
         self.records: list[FaultRecord] = []
 
     def active(self, states: tuple[str, ...], worker: str) -> tuple[int, str] | None:
@@ -586,6 +672,7 @@ class Faults:
 
     def _kill_worker(self, record: FaultRecord, *, name: str, states: tuple[str, ...], host: str, start,
                      pause: float) -> None:
+        self.probe("container" if name == "worker-gpu" else "archive", record.name)
         try:
             found = wait_until(lambda: self.active(states, host), timeout=60, interval=0.1,
                                what=f"an evaluation in {states} on {host}")
@@ -593,9 +680,11 @@ class Faults:
         except RuntimeError:
             record.hit, record.detail = False, f"no evaluation in {states} within 60 s"
         record.started = time.time()
+        self.t.held_down.add(name)
         self.t.procs[name].stop(signal.SIGKILL, timeout=10)
         time.sleep(pause)
         start()
+        self.t.held_down.discard(name)
 
     def inject(self, name: str, duration: float) -> FaultRecord:
         record = FaultRecord(name, time.time())
@@ -651,6 +740,7 @@ class Faults:
         after the GPU worker's kill, an archive one otherwise)."""
         since = record.restored
         kind = "container" if record.name == "kill-gpu-worker" else "archive"
+        self.probe(kind, record.name)
 
         def board_ok():
             return requests.get(self.t.site_url + "/api/leaderboard/", timeout=5).status_code == 200
@@ -711,8 +801,12 @@ class Report:
     lost: int = 0
     rescored_compared: int = 0
     latency: dict = field(default_factory=dict)
+    server_latency: dict = field(default_factory=dict)  # gunicorn's own request time (access log)
     faults: list = field(default_factory=list)
     failures: list = field(default_factory=list)
+    phases: dict = field(default_factory=dict)  # seconds: start-up, load, drain, checks, teardown, total
+    unexpected_exits: list = field(default_factory=list)  # site processes that exited on their own (restarted)
+    board_revisions: dict = field(default_factory=dict)  # BoardChange rows recorded during the load, by cause
 
 
 METRICS = ("roc_auc_all", "roc_auc_normal", "roc_auc_bacterial_pneumonia", "roc_auc_nodules", "spearman_rho",
@@ -886,6 +980,31 @@ def check(t: Topology, uploads: list[Upload], samples: list, faults: list[FaultR
         fail(f"only {report.accepted} submissions accepted (at least {profile.min_submissions} wanted)")
 
 
+def server_latency(access_log: Path, faults: list[FaultRecord]) -> dict:
+    """Per endpoint the time gunicorn spent on the readers' GET requests (its access log), outside the fault
+    windows: tells the site's own time from the queueing in front of it (a busy machine, the load generator)."""
+    from datetime import datetime
+
+    windows = [(f.started, f.recovered or f.restored) for f in faults]
+    times: dict[str, list[float]] = {}
+    for line in access_log.read_text(errors="replace").splitlines():
+        try:
+            stamp, rest = line[1:].split("] ", 1)
+            request, status, ms = rest.rsplit(" ", 2)
+            method, path = request.strip('"').split(" ")[:2]
+            at = datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S %z").timestamp()
+        except ValueError:
+            continue
+        endpoint = ENDPOINT_OF.get(path, "entry" if path.startswith("/entries/") else None)
+        if method != "GET" or endpoint is None or status != "200":
+            continue
+        if any(begin - 1 <= at <= end + 1 for begin, end in windows):  # the log's clock has whole seconds
+            continue
+        times.setdefault(endpoint, []).append(float(ms))
+    return {endpoint: {"requests": len(values), "p50_ms": percentile(values, 0.5),
+                       "p99_ms": percentile(values, 0.99)} for endpoint, values in sorted(times.items())}
+
+
 def table(report: Report) -> str:
     fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     lines = [f"soak: broker {report.broker}, profile {report.profile}, load {report.load_seconds:.0f} s",
@@ -903,6 +1022,11 @@ def table(report: Report) -> str:
         lines.append(f"| {endpoint} | {v['requests']} | {v['errors']} | {fmt(v['p50_ms'])} | {fmt(v['p99_ms'])} | "
                      f"{v['calm_requests']} | {v['calm_errors']} | {fmt(v['calm_p50_ms'])} | "
                      f"{fmt(v['calm_p99_ms'])} |")
+    if report.server_latency:
+        lines += ["", "| endpoint (gunicorn's own time, outside faults) | requests | p50 ms | p99 ms |",
+                  "| --- | --- | --- | --- |"]
+        for endpoint, v in report.server_latency.items():
+            lines.append(f"| {endpoint} | {v['requests']} | {fmt(v['p50_ms'])} | {fmt(v['p99_ms'])} |")
     lines += ["", "| fault | at s | lasted s | recovery s | what it hit |", "| --- | --- | --- | --- | --- |"]
     for f in report.faults:
         lines.append(f"| {f['name']} | {f['at']:.0f} | {f['lasted']:.1f} | "
@@ -912,6 +1036,12 @@ def table(report: Report) -> str:
               f"{report.answered_error_but_stored}",
               f"5xx answers to uploads: {report.refused_5xx_causes or '-'}",
               f"re-run evaluations compared with the clean run: {report.rescored_compared}",
+              f"board revisions during the load: {sum(report.board_revisions.values())} "
+              f"({report.board_revisions or '-'})",
+              "site processes that exited on their own (restarted as by `restart: unless-stopped`): "
+              + (", ".join(f"{e['process']} at {e['at']:.0f} s ({e['last_error'][:100]})"
+                           for e in report.unexpected_exits) or "none"),
+              "seconds: " + (", ".join(f"{k} {v:.0f}" for k, v in report.phases.items()) or "-"),
               "result: " + ("PASS" if not report.failures else f"FAIL ({len(report.failures)} problem(s))")]
     lines += [f"  - {problem}" for problem in report.failures[:40]]
     return "\n".join(lines)
@@ -920,25 +1050,71 @@ def table(report: Report) -> str:
 # --- main ---------------------------------------------------------------------------------------------------
 
 
-def clean_run(t: Topology, choices: list[Payload], token: str) -> None:
-    """Each payload once, before any load or fault: the metrics every later evaluation must reproduce."""
+def clean_run(t: Topology, choices: list[Payload], token: str) -> int:
+    """Each payload once, before any fault: the metrics every later evaluation must reproduce. Returns how many
+    were sent (:func:`wait_clean_run` waits for them)."""
     sent = [upload(t.site_url, token, p, f"clean {p.kind} {i}", "clean") for i, p in enumerate(choices)]
     for u in sent:
         if u.status != 201:
             raise RuntimeError(f"clean run upload refused: {u.status} {u.body}")
+    return len(sent)
 
+
+def wait_clean_run(t: Topology, count: int) -> None:
     def finished():
         states = [r[0] for r in t.sql("SELECT e.state FROM submissions_evaluation e JOIN submissions_submission s "
                                       "ON s.id = e.submission_id WHERE s.method_name LIKE %s", "clean %")]
-        return len(states) == len(sent) and all(s in FINAL for s in states) and states
+        return len(states) == count and all(s in FINAL for s in states) and states
     states = wait_until(finished, timeout=240, what="the clean run",
                         procs=(t.procs["worker-cpu"], t.procs["worker-gpu"]))
     if set(states) != {"done"}:
         raise RuntimeError(f"clean run did not score: {states}\n{t.procs['worker-gpu'].tail()}")
 
 
+def setup_site(testset_dir: str, teams_json: str) -> None:
+    """``soak.py setup-site TESTSET TEAMS`` (in the site's environment): ``migrate``, ``collectstatic``,
+    ``import_testset`` and ``create_team`` for each ``[name, username]`` of TEAMS, in one process; prints
+    ``[[name, API token], ...]`` as JSON on its last line."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from leaderboard.accounts.services import ensure_team
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    call_command("import_testset", testset_dir, "--noinput")
+    print(json.dumps([[name, ensure_team(name=name, username=user).token] for name, user in json.loads(teams_json)]))
+
+
+class Background(threading.Thread):
+    """``function()`` in a thread; :meth:`result` joins it and returns its value or raises its exception."""
+
+    def __init__(self, function) -> None:
+        super().__init__(daemon=True)
+        self.function, self.value, self.error = function, None, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.value = self.function()
+        except BaseException as error:  # noqa: BLE001 - raised again in result()
+            self.error = error
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds through main's finally, which stops the whole topology
+
+
+def _deadline(signum: int, frame: object) -> None:
+    raise DeadlineExceeded("the run's deadline passed")
 
 
 def main(argv: list[str]) -> int:
@@ -946,45 +1122,76 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["gate"]:
         run_gate(int(argv[1]), int(argv[2]))
         return 0
+    if argv[:1] == ["setup-site"]:
+        setup_site(argv[1], argv[2])
+        return 0
+    started = time.time()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis")
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, data) afterwards")
+    parser.add_argument("--deadline", type=float, help="seconds for the whole run before the topology is stopped "
+                        "and the run fails (default: the profile's, 215 s for ci)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("runs as root: it mounts the worker's scratch tmpfs and runs PostgreSQL/RabbitMQ as their users")
     profile = PROFILES[args.profile]
+    deadline = args.deadline or profile.deadline_seconds
+    signal.signal(signal.SIGALRM, _deadline)
+    signal.alarm(max(1, int(deadline)))
     run_dir = Path(f"/tmp/leaderboard-soak-{secrets.token_hex(4)}")
     run_dir.mkdir(mode=0o755)
     t = Topology(run_dir, broker=args.broker, profile=profile)
     report = Report(broker=args.broker, profile=args.profile, load_seconds=profile.load_seconds)
+    phases: dict[str, float] = {}
+    load_began = started
+    import multiprocessing
+
+    stop, stop_readers = threading.Event(), multiprocessing.get_context("spawn").Event()
+    readers: list = []
     try:
+        tarball = Background(lambda: build_model_tarball(run_dir))  # meanwhile the topology starts
         t.start()
-        choices = payloads(run_dir, t.testset_dir)
-        clean_token = t.manage("create_team", "Clean run", "--user", "clean-run").strip()
-        log("clean run")
-        clean_run(t, choices, clean_token)
-        teams = [(f"Team {k:02d}", t.manage("create_team", f"Team {k:02d}", "--user", f"team-{k:02d}").strip())
-                 for k in range(10)]
-        log(f"load for {profile.load_seconds:.0f} s: 10 teams, 32 readers")
-        begin = time.time()
-        stop_at = begin + profile.load_seconds
+        choices = payloads(run_dir, t.testset_dir, tarball.result())
+        t.wait_web()
+        phases["start-up"] = time.time() - started
+        log(f"clean run, then load for at least {profile.load_seconds:.0f} s: 10 teams, 32 readers")
+        clean_count = clean_run(t, choices, t.clean_token)
+        begin = load_began = time.time()
         uploads: list[Upload] = []
         lock = threading.Lock()
-        import multiprocessing
-
         context = multiprocessing.get_context("spawn")
-        readers = [context.Process(target=reader_process, args=(t.site_url, 16, stop_at, str(run_dir / f"r{k}.json"),
-                                                                  k)) for k in range(2)]
+        readers = [context.Process(target=reader_process, args=(t.site_url, 16, stop_readers,
+                                                                  str(run_dir / f"r{k}.json"), k))
+                   for k in range(2)]
         for process in readers:
             process.start()
-        threads = [threading.Thread(target=submitter, args=(t.site_url, name, token, k, choices, profile, stop_at,
+        threads = [threading.Thread(target=submitter, args=(t.site_url, name, token, k, choices, profile, stop,
                                                             uploads, lock), daemon=True)
-                   for k, (name, token) in enumerate(teams)]
+                   for k, (name, token) in enumerate(t.teams)]
         for thread in threads:
             thread.start()
-        faults = Faults(t)
+        wait_clean_run(t, clean_count)  # scored under load, before any fault
+        log(f"clean run scored ({time.time() - begin:.0f} s into the load)")
+        archive = next(p for p in choices if p.kind == "archive")
+        container = next(p for p in choices if p.kind == "container")
+        probes: dict[str, int] = {}
+
+        def probe(kind: str, fault: str) -> None:
+            """One upload for ``fault`` (tried again each second until taken, for at most a minute)."""
+            give_up = time.time() + 60
+            while time.time() < give_up:
+                probes[fault] = probes.get(fault, 0) + 1
+                result = upload(t.site_url, t.probe_tokens[fault], container if kind == "container" else archive,
+                                f"probe {fault} {probes[fault]}", f"Probe {fault}")
+                with lock:
+                    uploads.append(result)
+                if result.status == 201:
+                    return
+                time.sleep(1)
+
+        faults = Faults(t, probe)
         for at, name, duration in profile.faults:
             time.sleep(max(0.0, begin + at - time.time()))
             log(f"fault: {name}")
@@ -993,34 +1200,57 @@ def main(argv: list[str]) -> int:
             log(f"  {name}: restored after {record.restored - record.started:.1f} s, recovery "
                 f"{record.recovery_seconds if record.recovery_seconds is None else round(record.recovery_seconds, 1)}"
                 f" s; {record.detail}")
+        time.sleep(max(0.0, begin + profile.load_seconds - time.time()))
+        stop.set()
+        stop_readers.set()
+        report.load_seconds = time.time() - begin
         for thread in threads:
             thread.join()
         for process in readers:
             process.join()
         samples = [tuple(s) for k in range(2) for s in json.loads((run_dir / f"r{k}.json").read_text())]
-        log(f"load over ({len(uploads)} uploads); draining up to {profile.drain_seconds:.0f} s")
+        phases["load"] = time.time() - begin
+        log(f"load over after {report.load_seconds:.0f} s ({len(uploads)} uploads); draining up to "
+            f"{profile.drain_seconds:.0f} s")
+        drain_begin = time.time()
         try:
             wait_until(lambda: not t.sql("SELECT 1 FROM submissions_evaluation WHERE state <> ALL(%s) LIMIT 1",
                                          list(FINAL)), timeout=profile.drain_seconds, interval=1, what="the drain")
         except RuntimeError as error:
             report.failures.append(str(error).splitlines()[0])
-        report.faults = [{"name": f.name, "at": f.started - begin, "lasted": f.restored - f.started,
-                          "recovery": f.recovery_seconds, "detail": f.detail}
-                         for f in faults.records if f.hit is not None]
+        phases["drain"] = time.time() - drain_begin
         faults.records = [f for f in faults.records if f.hit is not None]
+        check_begin = time.time()
         check(t, uploads, samples, faults.records, report, profile)
+        report.board_revisions = dict(t.sql(  # every one of them invalidates every cached board and entry page
+            "SELECT what, count(*) FROM board_boardchange WHERE at BETWEEN to_timestamp(%s) AND to_timestamp(%s) "
+            "GROUP BY what ORDER BY 2 DESC", begin, begin + report.load_seconds))
+        report.server_latency = server_latency(t.logs / "access.log", faults.records)
+        phases["checks"] = time.time() - check_begin
         report.faults = [{"name": f.name, "at": f.started - begin, "lasted": f.restored - f.started,
                           "recovery": f.recovery_seconds, "detail": f.detail} for f in faults.records]
-    except Exception as error:  # noqa: BLE001 - reported as a failure with the logs' tails
+    except (Exception, DeadlineExceeded) as error:  # noqa: BLE001 - reported as a failure with the logs' tails
         report.failures.append(f"the soak stopped: {type(error).__name__}: {error}")
         for proc in t.procs.values():
             print(f"--- {proc.name} ---\n{proc.tail(15)}", file=sys.stderr)
     finally:
+        signal.alarm(0)
+        stop.set()
+        stop_readers.set()
+        for process in readers:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+        teardown_begin = time.time()
         t.stop()
+        phases["teardown"] = time.time() - teardown_begin
         if not args.keep and not report.failures:
             shutil.rmtree(run_dir, ignore_errors=True)
         else:
             log(f"logs kept in {t.logs}")
+    phases["total"] = time.time() - started
+    report.phases = phases
+    report.unexpected_exits = [{**e, "at": e["at"] - load_began} for e in t.unexpected_exits]
     print(table(report), flush=True)
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=1, default=str))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import shutil
 import tempfile
@@ -38,6 +39,7 @@ from .claims import (
     finish,
     release,
     server_fault_problems,
+    stored_result,
 )
 from .models import Evaluation, Submission
 from .states import FailureKind
@@ -75,7 +77,8 @@ def scoring_options(testset: TestSet | None = None) -> ScoringOptions:
 
 def score_claimed(current: Claim, archive: Path) -> Outcome:
     """Score ``archive`` for a claimed evaluation and record the outcome (also for the container runner)."""
-    evaluation = Evaluation.objects.select_related("label_version__testset").get(pk=current.evaluation_id)
+    evaluation = Evaluation.objects.select_related("label_version__testset", "submission").get(
+        pk=current.evaluation_id)
     testset, truth = scoring_inputs(evaluation.label_version)
     try:
         document = score_archive(archive, testset=testset, truth=truth, track=ScorerTrack(evaluation.track),
@@ -88,7 +91,13 @@ def score_claimed(current: Claim, archive: Path) -> Outcome:
     if document["scorer_version"] != evaluation.scorer_version:
         raise RuntimeError(f"this worker runs scorer {document['scorer_version']}, the evaluation asks for "
                            f"{evaluation.scorer_version}")
-    return Outcome.DONE if finish(current, document) else Outcome.LOST
+    from leaderboard.feedback import documents_at_finish  # imports this module
+
+    # the feedback policy's derived documents, computed here and saved with the result: the CPU-bound re-scoring
+    # stays in the worker, and a board never shows a done evaluation whose documents a web request must derive
+    result, private = json.loads(json.dumps(stored_result(document)))  # as read back from the database
+    feedback = documents_at_finish(evaluation, result=result, per_case=list(private.get("per_case", [])))
+    return Outcome.DONE if finish(current, document, feedback=feedback) else Outcome.LOST
 
 
 def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = None) -> Outcome:

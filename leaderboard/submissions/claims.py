@@ -216,8 +216,15 @@ def compact_intervals(document: dict[str, Any]) -> dict[str, list[float] | None]
             for key, value in document["intervals"].items() if key in METRIC_KEYS}
 
 
-def finish(current: Claim, document: dict[str, Any]) -> bool:
-    """Record the result document; ``False`` (and nothing written) if the claim was lost."""
+def stored_result(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(result, per_case)`` as :func:`finish` stores them: the public view and the private part, JSON-safe."""
+    document = json_safe(document)
+    return public_view(document), document["private"]
+
+
+def finish(current: Claim, document: dict[str, Any], *, feedback: dict[str, Any] | None = None) -> bool:
+    """Record the result document (and ``feedback``, the evaluation's derived documents:
+    :func:`leaderboard.feedback.documents_at_finish`); ``False`` (and nothing written) if the claim was lost."""
     with transaction.atomic():
         evaluation = _locked_if_mine(current)
         if evaluation is None:
@@ -227,15 +234,16 @@ def finish(current: Claim, document: dict[str, Any]) -> bool:
             raise RuntimeError(f"scored on labels {document['testset']['labels_digest'][:12]}, evaluation asks for "
                                f"{label_version.labels_digest[:12]}")
         document = json_safe(document)
-        evaluation.result = public_view(document)
-        evaluation.per_case = document["private"]
+        evaluation.result, evaluation.per_case = stored_result(document)
+        evaluation.feedback = feedback
         evaluation.intervals = compact_intervals(document)
         for key in METRIC_KEYS:
             setattr(evaluation, key, document["metrics"][key])
         evaluation.finished_at, evaluation.claim_token = timezone.now(), None
         events.transition(evaluation, EvaluationState.DONE, worker=current.worker,
                           message=f"scored in {sum(document.get('timings', {}).values()):.1f} s",
-                          fields=("result", "per_case", "intervals", *METRIC_KEYS, "finished_at", "claim_token"))
+                          fields=("result", "per_case", "feedback", "intervals", *METRIC_KEYS, "finished_at",
+                                  "claim_token"))
         if evaluation.is_initial:  # scored submissions count (again, if a maintainer re-ran a failed one)
             Submission.objects.filter(pk=evaluation.submission_id, is_reference=False).update(counts_toward_quota=True)
         notifications.notify_on_commit(evaluation)
@@ -276,4 +284,5 @@ class Heartbeat:
 
 
 __all__ = ["Claim", "Heartbeat", "Outcome", "TRANSIENT_ERRORS", "TransientFailure", "advance", "claim", "fail",
-           "fail_interrupted_locked", "fail_unclaimed", "finish", "release", "server_fault_problems", "stale_before"]
+           "fail_interrupted_locked", "fail_unclaimed", "finish", "release", "server_fault_problems", "stale_before",
+           "stored_result"]

@@ -182,14 +182,43 @@ def test_each_reference_entry_is_released_on_its_own(client, hidden, team_a, arc
     assert strong.pk < weak.pk < twin.pk
 
 
-def test_the_worker_derives_the_documents_once_the_evaluation_is_done(hidden, team_a, archives,
-                                                                     django_capture_on_commit_callbacks):
-    submission = submit(team_a, archives["noisy"])
-    with django_capture_on_commit_callbacks(execute=True):
-        evaluation = score(submission)
-    evaluation.refresh_from_db()
+def test_the_worker_saves_the_documents_with_the_result(hidden, team_a, archives,
+                                                        django_capture_on_commit_callbacks):
+    """Derived in the scoring task and written with the ``done`` state (no after-commit step that a database
+    restart could lose), so no web request re-scores."""
+    first = submit(team_a, archives["noisy"])
+    with django_capture_on_commit_callbacks(execute=False):  # the after-commit fallback does not run
+        evaluation = score(first)
+    assert evaluation.state == "done"
     assert evaluation.feedback["open"]["n_cases"] == 6 and evaluation.feedback["final"]["n_cases"] == 3
     assert evaluation.feedback["guard"] is None
+    twin = submit(team_a, archives["noisy"], method="Twin")  # the guard compares with the team's earlier ones
+    with django_capture_on_commit_callbacks(execute=False):
+        second = score(twin)
+    assert "earlier submissions in only 0 of" in second.feedback["guard"]
+
+
+def test_the_saved_documents_equal_those_a_release_would_derive(hidden, team_a, archives):
+    from leaderboard.feedback import Policy, _derive, _per_case
+
+    evaluations = [submit_and_score(team_a, archives[kind], method=kind) for kind in ("noisy", "shuffled", "noisy")]
+    policy = Policy.of(hidden)
+    for index, evaluation in enumerate(evaluations):
+        evaluation.refresh_from_db()
+        earlier = [_per_case(other.pk) for other in evaluations[:index]]
+        assert evaluation.feedback == _derive(evaluation.result, _per_case(evaluation.pk), earlier, policy)
+
+
+def test_showing_the_board_re_scores_nothing(client, hidden, team_a, team_b, archives, monkeypatch):
+    for handle, kind in ((team_a, "noisy"), (team_b, "shuffled"), (team_a, "shuffled")):
+        submit_and_score(handle, archives[kind], method=f"{handle.team.name} {kind}")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a web request re-scored an evaluation")
+
+    monkeypatch.setattr("leaderboard.feedback.policy_logic.rescore", refuse)
+    assert len(client.get(reverse("api-leaderboard")).json()["entries"]) == 2
+    assert client.get(reverse("board")).status_code == 200
 
 
 def test_the_triage_impact_shown_is_the_released_one_on_the_split(client, hidden, team_a, maintainer, archives):
@@ -220,3 +249,19 @@ def test_the_triage_impact_shown_is_the_released_one_on_the_split(client, hidden
     client.force_login(maintainer)
     page = client.get(reverse("entry", args=[evaluation.pk])).content.decode()
     assert f"Triage gain: {minutes(full)} minutes" in page
+
+
+def test_documents_missing_after_a_policy_change_are_derived_from_the_stored_result(client, hidden, team_a,
+                                                                                   archives):
+    """A board reads only the derived documents under a split; where they are missing (or the split changed), the
+    stored result is read to derive them, and the board shows the same numbers as before."""
+    from leaderboard.board import cached as board_cache
+    from leaderboard.submissions.models import Evaluation
+
+    evaluation = submit_and_score(team_a, archives["noisy"])
+    before = client.get(reverse("api-leaderboard")).json()["entries"][0]["metrics"]
+    saved = Evaluation.objects.get(pk=evaluation.pk).feedback
+    Evaluation.objects.filter(pk=evaluation.pk).update(feedback=None)
+    board_cache.clear()  # the board is built again (a new revision would do the same)
+    assert client.get(reverse("api-leaderboard")).json()["entries"][0]["metrics"] == before
+    assert Evaluation.objects.get(pk=evaluation.pk).feedback == saved

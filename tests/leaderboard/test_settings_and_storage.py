@@ -98,3 +98,44 @@ def test_embedded_defaults_need_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "broker").is_dir()
+
+
+def test_s3_storages_share_one_boto3_session_per_process(monkeypatch):
+    """django-storages makes a boto3 session per thread, and under gevent every request is a thread: each upload
+    parsed botocore's S3 model again (~0.7 s of CPU stalling the web process). One session per credentials; the
+    resources stay per thread."""
+    import threading
+
+    import boto3
+    import storages.backends.s3
+
+    from leaderboard import storage
+
+    made = []
+
+    class CountingSession(boto3.Session):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs.get("aws_access_key_id"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(storages.backends.s3.boto3, "Session", CountingSession)
+    monkeypatch.setattr(storage, "_SESSIONS", {})
+    options = {"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1", "access_key": "k",
+               "secret_key": "s"}
+    private = storage.PrivateS3Storage(bucket_name="private", **options)
+    public = storage.PublicS3Storage(bucket_name="public", **options)
+    resources = []
+
+    def connect():
+        resources.extend([private.connection, public.connection, private.connection])
+
+    threads = [threading.Thread(target=connect) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == ["k"]  # one session for both storages and four threads
+    assert len({id(r) for r in resources}) == 8  # a resource per storage and thread, reused within the thread
+    other = storage.PrivateS3Storage(bucket_name="private", **{**options, "access_key": "other"})
+    assert other.connection is not None
+    assert made == ["k", "other"]
