@@ -53,7 +53,10 @@ sys.path.insert(0, str(ROOT))
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/13"
 TESTSET_COUNTS = {"covid": 10, "bacterial_pneumonia": 8, "nodules": 8, "normal": 8}
-URLS = ("/", "/api/leaderboard/", "/?entries=all", "/api/leaderboard/?entries=all")
+URLS = ("/", "/?page=2", "/?q=team+01", "/api/leaderboard/", "/api/leaderboard/?page=2&q=method",
+        "/?entries=all", "/?entries=all&page=3", "/api/leaderboard/?entries=all",
+        "/api/leaderboard/?entries=all&page=3")
+EXPORT_URLS = ("/api/leaderboard/?format=csv&entries=all",)  # the complete export: measured, not size-bounded
 
 
 # --- the child process that fills the database (Django configured from the environment) ---------------------
@@ -110,11 +113,15 @@ def populate(args: argparse.Namespace) -> None:
         evaluation.refresh_from_db()
         if evaluation.state != EvaluationState.DONE:
             raise SystemExit(f"scoring {path.name} failed: {evaluation.problems}")
+        if evaluation.feedback is None:  # derived after the commit by leaderboard.feedback (copied below)
+            raise SystemExit(f"scoring {path.name}: the feedback documents were not derived")
         scored.append(evaluation)
     print(f"scored {len(scored)} archives in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
-    copied_fields = ["scorer_version", "track", "result", "per_case", "intervals", "roc_auc_all", "roc_auc_normal",
-                     "roc_auc_bacterial_pneumonia", "roc_auc_nodules", "spearman_rho", "mean_dice"]
+    # the feedback documents too (leaderboard/feedback.py): the worker derives them once per evaluation when it
+    # finishes (split, held-out part, guard); without them the first board build would re-score every copy
+    copied_fields = ["scorer_version", "track", "result", "per_case", "intervals", "feedback", "roc_auc_all",
+                     "roc_auc_normal", "roc_auc_bacterial_pneumonia", "roc_auc_nodules", "spearman_rho", "mean_dice"]
 
     def fill_to(total: int) -> None:
         """Public submissions with one done evaluation each until the board's label version has ``total``."""
@@ -386,15 +393,17 @@ def main() -> None:
         results.update(json.loads(report_path.read_text()))
         results["populate_s"] = round(time.monotonic() - started, 1)
         server = start_gunicorn(env, workers=args.web_workers, threads=args.threads, log=work / "gunicorn.log")
-        urls = [*URLS, f"/entries/{results['entry_id']}/"]
+        urls = [*URLS, f"/entries/{results['entry_id']}/", *EXPORT_URLS]
+        sizes = {}
         for url in urls:  # warm-up: every worker renders every page once (and fills the cache)
             for _ in range(args.web_workers * 3):
                 connection = http.client.HTTPConnection("127.0.0.1", int(server.base.rsplit(":", 1)[1]))
                 connection.request("GET", url)
                 response = connection.getresponse()
-                response.read()
+                sizes[url] = len(response.read())
                 if response.status != 200:
                     raise SystemExit(f"GET {url}: HTTP {response.status}")
+        results["bytes"] = sizes
         if not args.skip_load:
             results["load_average_before"] = os.getloadavg()
             results["load"] = [wrk(server.base + url, connections=args.connections, threads=args.wrk_threads,
@@ -437,9 +446,9 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
 def print_load(results: dict) -> None:
     print("load average (1, 5, 15 min) before the load: {:.1f} {:.1f} {:.1f}, after: {:.1f} {:.1f} {:.1f}\n".format(
         *results["load_average_before"], *results["load_average_after"]))
-    print("| URL | p50 ms | p90 ms | p99 ms | req/s | non-2xx |\n|---|---|---|---|---|---|")
+    print("| URL | bytes | p50 ms | p90 ms | p99 ms | req/s | non-2xx |\n|---|---|---|---|---|---|---|")
     for row in results["load"]:
-        print(f"| `{row['path']}` | "
+        print(f"| `{row['path']}` | {results['bytes'].get(row['path'], 0):,} | "
               f"{row['p50_ms']:.1f} | {row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['requests_per_s']:.0f} | "
               f"{row['non_2xx']}{' ' + row['socket_errors'] if row['socket_errors'] else ''} |")
 
