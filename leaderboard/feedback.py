@@ -208,19 +208,64 @@ _HISTORY_FIELDS = ("pk", "submission_id", "submission__is_final_choice", "submis
                    "submission__is_reference", "intervals", "feedback", *METRIC_KEYS, VALUE_PATH, INTERVAL_PATH)
 
 
-def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool
-               ) -> dict[int, list[dict[str, Any]]]:
+#: What a board reads of a result document (:func:`release_many`): the numbers, never the extras.
+_SLIM_PATHS = ("metrics", "intervals", "triage__measures__triage_gain", "triage__intervals__triage_gain")
+_SLIM_DOCUMENTS = ("result", "feedback__open", "feedback__final")
+_SLIM_FIELDS = ("feedback__key", "feedback__guard", "feedback__open_cases",
+                *(f"{document}__{path}" for document in _SLIM_DOCUMENTS for path in _SLIM_PATHS))
+
+
+def _slim_document(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    """The part of a document ``row`` holds as ``prefix__…`` columns (``None``: no such document)."""
+    metrics, intervals, gain, gain_interval = (row.pop(f"{prefix}__{path}") for path in _SLIM_PATHS)
+    if metrics is None and intervals is None:
+        return None
+    document: dict[str, Any] = {"metrics": metrics or {}, "intervals": intervals or {}}
+    if gain is not None or gain_interval is not None:
+        document["triage"] = {"measures": {"triage_gain": gain}, "intervals": {"triage_gain": gain_interval}}
+    return document
+
+
+def _slim_rows(rows: list[dict[str, Any]], *, policy_key: str) -> None:
+    """Turn rows read with ``_SLIM_FIELDS`` into rows with slim ``result`` and ``feedback`` documents; rows whose
+    derived documents are missing or stale get their whole documents (one more query), to derive them."""
+    stale = []
+    for row in rows:
+        key, guard, open_cases = row.pop("feedback__key"), row.pop("feedback__guard"), row.pop("feedback__open_cases")
+        row["result"] = _slim_document(row, "result")
+        opened, final = _slim_document(row, "feedback__open"), _slim_document(row, "feedback__final")
+        row["feedback"] = {"key": key, "guard": guard, "open_cases": open_cases, "open": opened, "final": final}
+        if key != policy_key:
+            stale.append(row)
+    if stale:
+        whole = {pk: (result, feedback) for pk, result, feedback in Evaluation.objects.filter(
+            pk__in=[row["pk"] for row in stale]).values_list("pk", "result", "feedback")}
+        for row in stale:
+            row["result"], row["feedback"] = whole[row["pk"]]
+
+
+def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool,
+               policy: Policy | None = None) -> dict[int, list[dict[str, Any]]]:
     """Per team: its scored submissions on these labels and track, oldest first (the latest done evaluation of
-    each), in one query. ``documents``: also load the stored result documents."""
+    each), in one query. ``documents``: also load the stored result documents; with ``policy``, only the numbers
+    of the result and derived documents (``_SLIM_PATHS``: what a board shows), the whole documents only where
+    the derived ones must be computed again."""
     queryset = Evaluation.objects.filter(label_version_id=label_version_id, track=track, state=EvaluationState.DONE)
     if team_ids is not None:
         queryset = queryset.filter(submission__team_id__in=team_ids)
-    fields = (*_HISTORY_FIELDS, "result") if documents else _HISTORY_FIELDS
+    fields: tuple[str, ...] = _HISTORY_FIELDS
+    if documents and policy is not None:
+        fields = (*(f for f in _HISTORY_FIELDS if f != "feedback"), *_SLIM_FIELDS)
+    elif documents:
+        fields = (*_HISTORY_FIELDS, "result")
     rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields)
     latest: dict[int, dict[str, Any]] = {}
     for row in rows:
-        row.setdefault("result", None)
         latest.setdefault(row["submission_id"], row)
+    if documents and policy is not None:
+        _slim_rows(list(latest.values()), policy_key=policy.parts_key())
+    for row in latest.values():
+        row.setdefault("result", None)
     histories: dict[Any, list[dict[str, Any]]] = {}
     for row in latest.values():
         histories.setdefault(_history_key(row), []).append(row)
@@ -368,10 +413,11 @@ def release(evaluation: Evaluation, *, viewer=None) -> Released:
 
 def release_many(team_ids: set[int], *, label_version_id: int, track: str, testset: TestSet) -> dict[int, Released]:
     """Released views of every evaluation of these teams on one board, for building it (a fixed number of
-    queries; under ``exact`` without the documents, which a board does not need)."""
+    queries; under ``exact`` without the documents, which a board does not need, else only their numbers: the
+    released ``document`` holds metrics, intervals and the triage gain, no extras)."""
     policy = Policy.of(testset)
     histories = _histories(label_version_id=label_version_id, track=track, team_ids=team_ids,
-                           documents=not policy.exact)
+                           documents=not policy.exact, policy=policy)
     out: dict[int, Released] = {}
     for history in histories.values():
         out.update(_team_releases(history, policy))

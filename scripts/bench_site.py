@@ -155,14 +155,17 @@ def populate(args: argparse.Namespace) -> None:
 
     def count_queries() -> dict[str, dict[str, int]]:
         counts = {}
-        for url in URLS:
+        for url in (*URLS, f"/entries/{scored[0].pk}/", *EXPORT_URLS):
             clear_boards()  # both cache layers: the first request builds the board
+            started = time.perf_counter()
             with CaptureQueriesContext(connection) as cold:
                 response = client.get(url)
+            cold_ms = (time.perf_counter() - started) * 1000
             assert response.status_code == 200, (url, response.status_code)
             with CaptureQueriesContext(connection) as warm:
                 client.get(url)
-            counts[url] = {"cold": len(cold), "warm": len(warm), "bytes": len(response.content)}
+            counts[url] = {"cold": len(cold), "warm": len(warm), "bytes": len(response.content),
+                           "cold_ms": round(cold_ms)}
         return counts
 
     report = {"scored_archives": len(scored), "queries": {}}
@@ -456,11 +459,12 @@ def print_load(results: dict) -> None:
 def print_queries(results: dict) -> None:
     sizes = sorted(results["queries"], key=int)
     print("\n| URL | " + " | ".join(f"queries at {s} (cold / warm)" for s in sizes) + " | bytes at " +
-          f"{sizes[-1]} |\n|---|" + "---|" * (len(sizes) + 1))
+          f"{sizes[-1]} | cold request at {sizes[-1]}, ms |\n|---|" + "---|" * (len(sizes) + 2))
     for url in results["queries"][sizes[0]]:
         cells = " | ".join(f"{results['queries'][s][url]['cold']} / {results['queries'][s][url]['warm']}"
                            for s in sizes)
-        print(f"| `{url}` | {cells} | {results['queries'][sizes[-1]][url]['bytes']:,} |")
+        last = results["queries"][sizes[-1]][url]
+        print(f"| `{url}` | {cells} | {last['bytes']:,} | {last.get('cold_ms', '')} |")
 
 
 if __name__ == "__main__":

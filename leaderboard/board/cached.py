@@ -106,16 +106,32 @@ def clear() -> None:
     cache.clear()
 
 
+_building: dict[str, threading.Lock] = {}  # one lock per key being built in this process
+_building_lock = threading.Lock()
+
+
 def cached(key: str, build: Callable[[], T], *, shared: bool = True) -> T:
-    """``build()`` once per key (exceptions propagate and nothing is cached). ``shared=False``: kept in this
+    """``build()`` once per key (exceptions propagate and nothing is cached). Concurrent requests of this
+    process wait for the one building the key (other processes may build it too). ``shared=False``: kept in this
     process only (renderings of a search: any text makes a key, so they stay out of the site's cache)."""
     value = process_cache.get(key)
     if value is not None:
         return value
-    value = cache.get(key) if shared else None
-    if value is None:
-        value = build()
-        if shared:
-            cache.set(key, value, CACHE_SECONDS)
-    process_cache.set(key, value)
-    return value
+    with _building_lock:
+        lock = _building.setdefault(key, threading.Lock())
+    try:
+        with lock:
+            value = process_cache.get(key)  # built by the thread this one waited for
+            if value is not None:
+                return value
+            value = cache.get(key) if shared else None
+            if value is None:
+                value = build()
+                if shared:
+                    cache.set(key, value, CACHE_SECONDS)
+            process_cache.set(key, value)
+            return value
+    finally:
+        with _building_lock:
+            if _building.get(key) is lock and not lock.locked():
+                del _building[key]
