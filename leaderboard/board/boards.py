@@ -114,7 +114,7 @@ class Board:
     reported: list[ReportedResult]
     scorer_versions: list[str] = field(default_factory=list)
     feedback_basis: str = ""  # what the numbers are under the test set's feedback policy (leaderboard.feedback)
-    statistics: dict[str, Any] | None = None  # the sorted metric's honest ranks (.statistics.board_view)
+    statistics: dict[str, Any] | None = None  # the sorted metric's honest ranks (.statistics.metric_view)
     n_matching: int = 0  # entries of the board matching the search (all of them without one), on every page
     n_pages: int = 1
 
