@@ -180,9 +180,10 @@ def _per_case(pk: int) -> list[dict[str, Any]]:
     return list(stored.get("per_case", []))
 
 
-def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, per_case_of) -> dict[str, Any]:
+def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, per_case_of, *,
+           parts_key: str | None = None) -> dict[str, Any]:
     """The evaluation's derived documents, computed by the scorer once (then kept in ``Evaluation.feedback``)."""
-    key = policy.parts_key()
+    key = parts_key or policy.parts_key()
     stored = row.get("feedback")
     if stored and stored.get("key") == key:
         return stored
@@ -204,19 +205,32 @@ def _parts(row: dict[str, Any], earlier: list[dict[str, Any]], policy: Policy, p
     return parts
 
 
-_HISTORY_FIELDS = ("pk", "submission_id", "submission__is_final_choice", "submission__team_id",
-                   "submission__is_reference", "intervals", "feedback", *METRIC_KEYS, VALUE_PATH, INTERVAL_PATH)
+_HISTORY_KEYS = ("pk", "submission_id", "submission__is_final_choice", "submission__team_id",
+                 "submission__is_reference")
+_HISTORY_FIELDS = (*_HISTORY_KEYS, "intervals", "feedback", *METRIC_KEYS, VALUE_PATH, INTERVAL_PATH)
 
 
 #: What a board reads of a result document (:func:`release_many`): the numbers, never the extras.
 _SLIM_PATHS = ("metrics", "intervals", "triage__measures__triage_gain", "triage__intervals__triage_gain")
-_SLIM_DOCUMENTS = ("result", "feedback__open", "feedback__final")
-_SLIM_FIELDS = ("feedback__key", "feedback__guard", "feedback__open_cases",
-                *(f"{document}__{path}" for document in _SLIM_DOCUMENTS for path in _SLIM_PATHS))
+
+
+def _slim_documents(policy: Policy) -> tuple[str, ...]:
+    """The documents a board under ``policy`` reads (not ``exact``): the scorer's result, else the derived
+    leaderboard-split part, and the held-out part once the phase is closed."""
+    if not policy.split:
+        return ("result",)
+    return ("feedback__open", "feedback__final") if policy.phase == Phase.CLOSED else ("feedback__open",)
+
+
+def _slim_fields(policy: Policy) -> tuple[str, ...]:
+    return ("feedback__key", "feedback__guard", "feedback__open_cases",
+            *(f"{document}__{path}" for document in _slim_documents(policy) for path in _SLIM_PATHS))
 
 
 def _slim_document(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
     """The part of a document ``row`` holds as ``prefix__…`` columns (``None``: no such document)."""
+    if f"{prefix}__metrics" not in row:  # not read under this policy
+        return None
     metrics, intervals, gain, gain_interval = (row.pop(f"{prefix}__{path}") for path in _SLIM_PATHS)
     if metrics is None and intervals is None:
         return None
@@ -227,8 +241,8 @@ def _slim_document(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
 
 
 def _slim_rows(rows: list[dict[str, Any]], *, policy_key: str) -> None:
-    """Turn rows read with ``_SLIM_FIELDS`` into rows with slim ``result`` and ``feedback`` documents; rows whose
-    derived documents are missing or stale get their whole documents (one more query), to derive them."""
+    """Turn rows read with :func:`_slim_fields` into rows with slim ``result`` and ``feedback`` documents; rows
+    whose derived documents are missing or stale get their whole documents (one more query), to derive them."""
     stale = []
     for row in rows:
         key, guard, open_cases = row.pop("feedback__key"), row.pop("feedback__guard"), row.pop("feedback__open_cases")
@@ -254,8 +268,8 @@ def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, 
     if team_ids is not None:
         queryset = queryset.filter(submission__team_id__in=team_ids)
     fields: tuple[str, ...] = _HISTORY_FIELDS
-    if documents and policy is not None:
-        fields = (*(f for f in _HISTORY_FIELDS if f != "feedback"), *_SLIM_FIELDS)
+    if documents and policy is not None:  # the columns of the exact view are not read either
+        fields = (*_HISTORY_KEYS, *_slim_fields(policy))
     elif documents:
         fields = (*_HISTORY_FIELDS, "result")
     rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields)
@@ -278,7 +292,9 @@ def _history_key(row: dict[str, Any]) -> Any:
     return ("reference", row["submission_id"]) if row["submission__is_reference"] else row["submission__team_id"]
 
 
-def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, Released]:
+def _team_releases(history: list[dict[str, Any]], policy: Policy, *, parts_key: str | None = None
+                   ) -> dict[int, Released]:
+    """``parts_key``: ``policy.parts_key()``, when the caller has it already."""
     if policy.exact:
         return {row["pk"]: _exact(row) for row in history}
     open_docs: list[dict[str, Any] | None] = []
@@ -291,7 +307,7 @@ def _team_releases(history: list[dict[str, Any]], policy: Policy) -> dict[int, R
         return loaded[pk]
 
     for index, row in enumerate(history):
-        parts = _parts(row, history[:index], policy, per_case_of)
+        parts = _parts(row, history[:index], policy, per_case_of, parts_key=parts_key)
         withheld = parts.get("guard") if policy.guard and not row["submission__is_reference"] else None
         open_docs.append(None if withheld else (parts["open"] if policy.split else row["result"]))
         if withheld:
@@ -419,8 +435,9 @@ def release_many(team_ids: set[int], *, label_version_id: int, track: str, tests
     histories = _histories(label_version_id=label_version_id, track=track, team_ids=team_ids,
                            documents=not policy.exact, policy=policy)
     out: dict[int, Released] = {}
+    parts_key = None if policy.exact else policy.parts_key()
     for history in histories.values():
-        out.update(_team_releases(history, policy))
+        out.update(_team_releases(history, policy, parts_key=parts_key))
     return out
 
 

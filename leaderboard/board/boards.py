@@ -139,8 +139,8 @@ _ENTRY_COLUMNS = {  # Entry field: column of shown evaluations (read as plain va
     "description": "submission__description", "paper_url": "submission__paper_url",
     "code_url": "submission__code_url", "is_reference": "submission__is_reference",
     "reported_id": "submission__reported_result_id", "created_at": "submission__created_at",
-    "scorer_version": "scorer_version", "intervals": "intervals",
-}  # the metrics and the triage gain come from the feedback release, never from the stored result
+    "scorer_version": "scorer_version",
+}  # the metrics, intervals and triage gain come from the feedback release, never from the stored result
 
 
 def _entries(label_version: LabelVersion, track: str, reported: dict[int, ReportedResult]) -> list[Entry]:
@@ -160,8 +160,8 @@ def _entries(label_version: LabelVersion, track: str, reported: dict[int, Report
             continue
         fields = {name: row[column] for name, column in _ENTRY_COLUMNS.items()}
         reported_id = fields.pop("reported_id")
-        fields["intervals"] = shown.intervals
         entries.append(Entry(**fields, reported=reported.get(reported_id), metrics=dict(shown.metrics),
+                             intervals=shown.intervals,
                              triage_gain=shown.triage_gain, triage_interval=shown.triage_interval,
                              source_id=shown.source_id, released_cases=shown.cases))
     return entries
