@@ -34,7 +34,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import JSONField
+from django.db.models.expressions import RawSQL
 
 from evaluator import feedback as policy_logic
 from evaluator.scoring import ScoringOptions
@@ -227,6 +229,24 @@ def _slim_fields(policy: Policy) -> tuple[str, ...]:
             *(f"{document}__{path}" for document in _slim_documents(policy) for path in _SLIM_PATHS))
 
 
+def _slim_postgresql(policy: Policy) -> dict[str, RawSQL]:
+    """:func:`_slim_fields` on PostgreSQL, one JSON object per stored column (keys: the field names): each
+    column is decompressed once (``column - 'drop'`` makes one in-memory copy, then every path reads it), where
+    one key path per field would decompress the whole document for each (7 × the time for 10,000 rows)."""
+    table = Evaluation._meta.db_table
+    columns: dict[str, list[str]] = {}
+    for name in _slim_fields(policy):
+        columns.setdefault(name.split("__", 1)[0], []).append(name)
+    drop = {"result": "extras", "feedback": "" if policy.phase == Phase.CLOSED else "final"}
+    expressions = {}
+    for column, names in columns.items():
+        pairs = ", ".join(f"'{name}', x #> '{{{','.join(name.split('__')[1:])}}}'" for name in names)
+        expressions[f"slim_{column}"] = RawSQL(
+            f'(SELECT jsonb_build_object({pairs}) FROM (SELECT "{table}"."{column}" - %s AS x OFFSET 0) AS slim)',
+            (drop[column],), output_field=JSONField())
+    return expressions
+
+
 def _slim_document(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
     """The part of a document ``row`` holds as ``prefix__…`` columns (``None``: no such document)."""
     if f"{prefix}__metrics" not in row:  # not read under this policy
@@ -268,13 +288,20 @@ def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, 
     if team_ids is not None:
         queryset = queryset.filter(submission__team_id__in=team_ids)
     fields: tuple[str, ...] = _HISTORY_FIELDS
+    slim: dict[str, Any] = {}
     if documents and policy is not None:  # the columns of the exact view are not read either
-        fields = (*_HISTORY_KEYS, *_slim_fields(policy))
+        fields = _HISTORY_KEYS
+        if connection.vendor == "postgresql":
+            slim = _slim_postgresql(policy)
+        else:
+            fields = (*_HISTORY_KEYS, *_slim_fields(policy))
     elif documents:
         fields = (*_HISTORY_FIELDS, "result")
-    rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields)
+    rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields, **slim)
     latest: dict[int, dict[str, Any]] = {}
     for row in rows:
+        for name in slim:
+            row.update(row.pop(name) or {})
         latest.setdefault(row["submission_id"], row)
     if documents and policy is not None:
         _slim_rows(list(latest.values()), policy_key=policy.parts_key())
