@@ -36,7 +36,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import JSONField
+from django.db.models.expressions import RawSQL
 
 from evaluator import feedback as policy_logic
 from evaluator.scoring import ScoringOptions
@@ -266,6 +268,17 @@ def _slim_feedback(row: dict[str, Any]) -> dict[str, Any] | None:
     return parts
 
 
+def _slim_feedback_postgresql() -> RawSQL:
+    """The :data:`_SLIM_FEEDBACK` columns on PostgreSQL as one JSON object (keys ``feedback__<path>``): the
+    stored document is decompressed once per row (``OFFSET 0`` keeps the sub-select from being inlined), where
+    one key path per column decompresses it once per path (7 x the time of a 10,000-evaluation board)."""
+    pairs = ", ".join(f"'feedback__{path}', x #> '{{{','.join(path.split('__'))}}}'"
+                      for path in _SLIM_FEEDBACK.values())
+    table = Evaluation._meta.db_table
+    return RawSQL(f'(SELECT jsonb_build_object({pairs}) FROM (SELECT "{table}"."feedback" AS x OFFSET 0) AS slim)',
+                  (), output_field=JSONField())
+
+
 def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, documents: bool,
                slim: bool = False) -> dict[int, list[dict[str, Any]]]:
     """Per team: its scored submissions on these labels and track, oldest first (the latest done evaluation of
@@ -275,14 +288,19 @@ def _histories(*, label_version_id: int, track: str, team_ids: set[int] | None, 
     if team_ids is not None:
         queryset = queryset.filter(submission__team_id__in=team_ids)
     fields = [field for field in _HISTORY_FIELDS if not (slim and field == "feedback")]
-    if slim:
+    packed: dict[str, RawSQL] = {}
+    if slim and connection.vendor == "postgresql":
+        packed = {"slim_feedback": _slim_feedback_postgresql()}
+    elif slim:
         fields += [f"feedback__{path}" for path in _SLIM_FEEDBACK.values()]
     if documents:
         fields.append("result")
-    rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields)
+    rows = queryset.order_by("submission__created_at", "submission_id", "-pk").values(*fields, **packed)
     latest: dict[int, dict[str, Any]] = {}
     for row in rows:
         row.setdefault("result", None)
+        if packed:
+            row.update(row.pop("slim_feedback") or {})
         if slim:
             row["feedback"] = _slim_feedback(row)
         latest.setdefault(row["submission_id"], row)

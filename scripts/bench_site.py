@@ -4,6 +4,7 @@ counts at two board sizes, and the web process's memory while a 2 GB upload stre
 
     python scripts/bench_site.py [--evaluations 1000] [--small 100] [--duration 15] [--connections 32]
                                  [--web-workers 4] [--threads 8] [--upload-bytes 2000000000] [--skip-upload]
+                                 [--max-load 4 --max-wait 1800]
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres), Redis on 127.0.0.1:6379 (the production
 cache) and wrk (``bash scripts/setup-browser`` installs it). What it does:
@@ -53,7 +54,10 @@ sys.path.insert(0, str(ROOT))
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 REDIS_URL = "redis://127.0.0.1:6379/13"
 TESTSET_COUNTS = {"covid": 10, "bacterial_pneumonia": 8, "nodules": 8, "normal": 8}
-URLS = ("/", "/api/leaderboard/", "/?entries=all", "/api/leaderboard/?entries=all")
+URLS = ("/", "/?page=2", "/?q=team+01", "/api/leaderboard/", "/api/leaderboard/?page=2&q=method",
+        "/?entries=all", "/?entries=all&page=3", "/api/leaderboard/?entries=all",
+        "/api/leaderboard/?entries=all&page=3")
+EXPORT_URLS = ("/api/leaderboard/?format=csv&entries=all",)  # the complete export: measured, not size-bounded
 
 
 # --- the child process that fills the database (Django configured from the environment) ---------------------
@@ -110,11 +114,15 @@ def populate(args: argparse.Namespace) -> None:
         evaluation.refresh_from_db()
         if evaluation.state != EvaluationState.DONE:
             raise SystemExit(f"scoring {path.name} failed: {evaluation.problems}")
+        if evaluation.feedback is None:  # derived after the commit by leaderboard.feedback (copied below)
+            raise SystemExit(f"scoring {path.name}: the feedback documents were not derived")
         scored.append(evaluation)
     print(f"scored {len(scored)} archives in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
-    copied_fields = ["scorer_version", "track", "result", "per_case", "intervals", "roc_auc_all", "roc_auc_normal",
-                     "roc_auc_bacterial_pneumonia", "roc_auc_nodules", "spearman_rho", "mean_dice"]
+    # the feedback documents too (leaderboard/feedback.py): the worker derives them once per evaluation when it
+    # finishes (split, held-out part, guard); without them the first board build would re-score every copy
+    copied_fields = ["scorer_version", "track", "result", "per_case", "intervals", "feedback", "roc_auc_all",
+                     "roc_auc_normal", "roc_auc_bacterial_pneumonia", "roc_auc_nodules", "spearman_rho", "mean_dice"]
 
     def fill_to(total: int) -> None:
         """Public submissions with one done evaluation each until the board's label version has ``total``."""
@@ -148,14 +156,17 @@ def populate(args: argparse.Namespace) -> None:
 
     def count_queries() -> dict[str, dict[str, int]]:
         counts = {}
-        for url in URLS:
+        for url in (*URLS, f"/entries/{scored[0].pk}/", *EXPORT_URLS):
             clear_boards()  # both cache layers: the first request builds the board
+            started = time.perf_counter()
             with CaptureQueriesContext(connection) as cold:
                 response = client.get(url)
+            cold_ms = (time.perf_counter() - started) * 1000
             assert response.status_code == 200, (url, response.status_code)
             with CaptureQueriesContext(connection) as warm:
                 client.get(url)
-            counts[url] = {"cold": len(cold), "warm": len(warm), "bytes": len(response.content)}
+            counts[url] = {"cold": len(cold), "warm": len(warm), "bytes": len(response.content),
+                           "cold_ms": round(cold_ms)}
         return counts
 
     report = {"scored_archives": len(scored), "queries": {}}
@@ -264,6 +275,15 @@ def wrk(url: str, *, connections: int, threads: int, duration: int) -> dict:
             "socket_errors": errors.group(1) if errors else ""}
 
 
+def wait_for_load(max_load: float | None, *, seconds: float) -> float:
+    """Wait (at most ``seconds``) until the 1-minute load average is below ``max_load``, so that the load runs
+    when other jobs on a shared machine leave it the most room; returns the seconds waited."""
+    started = time.monotonic()
+    while max_load is not None and os.getloadavg()[0] >= max_load and time.monotonic() - started < seconds:
+        time.sleep(5)
+    return round(time.monotonic() - started, 1)
+
+
 def write_upload(path: Path, *, size: int, predictions: bytes) -> Path:
     """A valid zip of about ``size`` bytes: predictions.csv and a stored member of zeros (written in 1 MiB
     blocks; never in memory)."""
@@ -349,6 +369,11 @@ def main() -> None:
     parser.add_argument("--upload-bytes", type=int, default=2_000_000_000)
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--skip-load", action="store_true", help="no wrk runs (e.g. to measure only the upload)")
+    parser.add_argument("--max-load", type=float, help="before the load, wait until the 1-minute load average is "
+                                                         "below this (shared machines)")
+    parser.add_argument("--max-wait", type=float, default=300, help="seconds --max-load waits at most (cached "
+                                                                   "boards expire after 600 s: the wait comes before "
+                                                                   "the warm-up)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--populate", action="store_true", help=argparse.SUPPRESS)  # the child's role
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -386,15 +411,19 @@ def main() -> None:
         results.update(json.loads(report_path.read_text()))
         results["populate_s"] = round(time.monotonic() - started, 1)
         server = start_gunicorn(env, workers=args.web_workers, threads=args.threads, log=work / "gunicorn.log")
-        urls = [*URLS, f"/entries/{results['entry_id']}/"]
+        urls = [*URLS, f"/entries/{results['entry_id']}/", *EXPORT_URLS]
+        if not args.skip_load:  # before the warm-up: cached boards expire after 10 minutes
+            results["waited_for_load_s"] = wait_for_load(args.max_load, seconds=args.max_wait)
+        sizes = {}
         for url in urls:  # warm-up: every worker renders every page once (and fills the cache)
             for _ in range(args.web_workers * 3):
                 connection = http.client.HTTPConnection("127.0.0.1", int(server.base.rsplit(":", 1)[1]))
                 connection.request("GET", url)
                 response = connection.getresponse()
-                response.read()
+                sizes[url] = len(response.read())
                 if response.status != 200:
                     raise SystemExit(f"GET {url}: HTTP {response.status}")
+        results["bytes"] = sizes
         if not args.skip_load:
             results["load_average_before"] = os.getloadavg()
             results["load"] = [wrk(server.base + url, connections=args.connections, threads=args.wrk_threads,
@@ -435,11 +464,12 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
 
 
 def print_load(results: dict) -> None:
-    print("load average (1, 5, 15 min) before the load: {:.1f} {:.1f} {:.1f}, after: {:.1f} {:.1f} {:.1f}\n".format(
-        *results["load_average_before"], *results["load_average_after"]))
-    print("| URL | p50 ms | p90 ms | p99 ms | req/s | non-2xx |\n|---|---|---|---|---|---|")
+    print("load average (1, 5, 15 min) before the load: {:.1f} {:.1f} {:.1f}, after: {:.1f} {:.1f} {:.1f}".format(
+        *results["load_average_before"], *results["load_average_after"])
+          + f" (waited {results.get('waited_for_load_s', 0)} s for it)\n")
+    print("| URL | bytes | p50 ms | p90 ms | p99 ms | req/s | non-2xx |\n|---|---|---|---|---|---|---|")
     for row in results["load"]:
-        print(f"| `{row['path']}` | "
+        print(f"| `{row['path']}` | {results['bytes'].get(row['path'], 0):,} | "
               f"{row['p50_ms']:.1f} | {row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['requests_per_s']:.0f} | "
               f"{row['non_2xx']}{' ' + row['socket_errors'] if row['socket_errors'] else ''} |")
 
@@ -447,11 +477,12 @@ def print_load(results: dict) -> None:
 def print_queries(results: dict) -> None:
     sizes = sorted(results["queries"], key=int)
     print("\n| URL | " + " | ".join(f"queries at {s} (cold / warm)" for s in sizes) + " | bytes at " +
-          f"{sizes[-1]} |\n|---|" + "---|" * (len(sizes) + 1))
+          f"{sizes[-1]} | cold request at {sizes[-1]}, ms |\n|---|" + "---|" * (len(sizes) + 2))
     for url in results["queries"][sizes[0]]:
         cells = " | ".join(f"{results['queries'][s][url]['cold']} / {results['queries'][s][url]['warm']}"
                            for s in sizes)
-        print(f"| `{url}` | {cells} | {results['queries'][sizes[-1]][url]['bytes']:,} |")
+        last = results["queries"][sizes[-1]][url]
+        print(f"| `{url}` | {cells} | {last['bytes']:,} | {last.get('cold_ms', '')} |")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ BOARD_PARAMETERS = [
     OpenApiParameter("labels", int, description="label version id (default: the current one)"),
     OpenApiParameter("q", str, description="only entries whose team or method contains this (ranks stay those of "
                                            "the whole board)"),
-    OpenApiParameter("page", int, description="page of 50 entries, from 1 (default 1); 0: every entry. The CSV "
-                                              "always has every entry"),
+    OpenApiParameter("page", int, description="page of 50 entries, from 1 (default 1). The CSV always has every "
+                                              "entry (matching q)"),
     OpenApiParameter("format", str, enum=["json", "csv"]),
 ]
 
@@ -64,17 +64,21 @@ class LeaderboardView(APIView):
         renderer = request.accepted_renderer
         if renderer.format not in ("json", "csv"):  # the browsable API: rendered per request
             return Response(self._document(request, slug)[0])
+        complete = renderer.format == "csv"  # the export is complete: every entry, whatever page was asked for
+        if not complete and request.query_params.get("page") == "0":
+            return Response({"detail": "page counts from 1 (the JSON has 50 entries per page: see n_pages); the "
+                                       "complete board is the CSV export, format=csv"}, status=400)
         options = BoardOptions.from_query(request.query_params)
-        if renderer.format == "csv":  # the export is complete: every entry, whatever page was asked for
-            options = dataclasses.replace(options, page=0)
+        if complete:
+            options = dataclasses.replace(options, page=1)
         key = board_key(f"api-{renderer.format}", slug=slug, options=options,
                         variant=f"{request.build_absolute_uri('/')}|{request.accepted_media_type}")
 
         def render() -> tuple[str | bytes, str]:
-            document, name = self._document(request, slug, options)
+            document, name = self._document(request, slug, options, every_entry=complete)
             return renderer.render(document, request.accepted_media_type, self.get_renderer_context()), name
 
-        content, name = cached(key, render)
+        content, name = cached(key, render, shared=not options.search)
         media_type = renderer.media_type + (f"; charset={renderer.charset}" if renderer.charset else "")
         response = HttpResponse(content, content_type=media_type)
         if renderer.format == "csv":
@@ -82,9 +86,11 @@ class LeaderboardView(APIView):
         return response
 
     @staticmethod
-    def _document(request: Request, slug: str | None, options: BoardOptions | None = None) -> tuple[dict, str]:
+    def _document(request: Request, slug: str | None, options: BoardOptions | None = None, *,
+                  every_entry: bool = False) -> tuple[dict, str]:
         try:
-            board = board_for_request(request.query_params, testset_slug=slug, options=options)
+            board = board_for_request(request.query_params, testset_slug=slug, options=options,
+                                      every_entry=every_entry)
         except BoardNotFound as missing:
             raise Http404(str(missing)) from None
         name = f"leaderboard-{board.testset.slug}-v{slugify(board.label_version.version)}-{board.options.track}"

@@ -5,7 +5,9 @@ Keys hold the board revision (:mod:`.revision`), the test set asked for and the 
 result, an edited submission or new labels are visible at once on every web process. Two layers: a small
 in-process LRU (no network round trip, no unpickling of a large board on every request) over the site's
 cache (shared by the web processes in production: one build per revision for all of them); entries expire
-after ``CACHE_SECONDS`` anyway.
+after ``CACHE_SECONDS`` anyway. Under the renderings, the board itself (its entries, each ranking with its ranks
+and honest ranks) is built once per board revision and every page, search and export slices it
+(:func:`.boards.cached_board`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def hashed_key(*parts: object) -> str:
 
 
 def _size(value: Any) -> int:
+    estimate = getattr(value, "cache_bytes", None)  # a built board (boards.BoardData, BoardOrder) estimates its own
+    if isinstance(estimate, int):
+        return estimate
     if isinstance(value, (str, bytes)):
         return len(value)
     if isinstance(value, dict):
@@ -101,14 +106,32 @@ def clear() -> None:
     cache.clear()
 
 
-def cached(key: str, build: Callable[[], T]) -> T:
-    """``build()`` once per key (exceptions propagate and nothing is cached)."""
+_building: dict[str, threading.Lock] = {}  # one lock per key being built in this process
+_building_lock = threading.Lock()
+
+
+def cached(key: str, build: Callable[[], T], *, shared: bool = True) -> T:
+    """``build()`` once per key (exceptions propagate and nothing is cached). Concurrent requests of this
+    process wait for the one building the key (other processes may build it too). ``shared=False``: kept in this
+    process only (renderings of a search: any text makes a key, so they stay out of the site's cache)."""
     value = process_cache.get(key)
     if value is not None:
         return value
-    value = cache.get(key)
-    if value is None:
-        value = build()
-        cache.set(key, value, CACHE_SECONDS)
-    process_cache.set(key, value)
-    return value
+    with _building_lock:
+        lock = _building.setdefault(key, threading.Lock())
+    try:
+        with lock:
+            value = process_cache.get(key)  # built by the thread this one waited for
+            if value is not None:
+                return value
+            value = cache.get(key) if shared else None
+            if value is None:
+                value = build()
+                if shared:
+                    cache.set(key, value, CACHE_SECONDS)
+            process_cache.set(key, value)
+            return value
+    finally:
+        with _building_lock:
+            if _building.get(key) is lock and not lock.locked():
+                del _building[key]

@@ -37,7 +37,7 @@ from leaderboard.testsets.services import scoring_inputs
 from .models import BoardStatisticsRecord
 
 if TYPE_CHECKING:
-    from .boards import BoardOptions, Entry
+    from .boards import BoardData, BoardOptions, Entry
 
 log = logging.getLogger(__name__)
 TASK_NAME = "leaderboard.board.tasks.compute_board_statistics"
@@ -140,30 +140,43 @@ def _entry_view(rank: dict[str, Any]) -> dict[str, Any]:
             "rank_counts": rank["rank_counts"]}
 
 
-def board_view(label_version: LabelVersion, options: BoardOptions, entries: Sequence[Entry]) -> dict[str, Any] | None:
-    """The stored statistics of the board's current revision for the sorted metric (``None``: no entries).
-
-    ``{"status": "ready"|"pending"|"not_ranked", "metric", "entries": {evaluation id: rank range, p_first,
-    tied_for_first, rank_counts}, "not_ranked", "robustness", "n_cases", "n_resamples"}``; ``pending`` until the
-    worker has stored them (and it is asked to), ``not_ranked`` for a column the statistics do not cover.
-    """
+def stored_statistics(label_version: LabelVersion, track: str, entries: Sequence[Entry]) -> dict[str, Any] | None:
+    """The stored statistics document of the board's current revision (``None``: no entries, or not stored yet:
+    the worker is asked, at most once per key and ``REQUEST_SECONDS``). Read once per board revision
+    (:class:`.boards.BoardData`); ``_bytes`` is added: the size of the stored JSON."""
     if not entries:
         return None
-    metric = MEAN_RANK if options.mean_rank else options.sort
-    view: dict[str, Any] = {"status": "pending", "metric": metric, "entries": {}, "not_ranked": [],
-                            "robustness": None, "n_cases": None, "n_resamples": None}
-    key = revision_key(label_version, options.track, ordered(entries))
+    key = revision_key(label_version, track, ordered(entries))
     document = BoardStatisticsRecord.objects.filter(key=key).values_list("document", flat=True).first()
     if document is None:
         if cache.add(f"board-statistics-requested:{key}", 1, REQUEST_SECONDS):
-            send(label_version.pk, options.track)
+            send(label_version.pk, track)
+        return None
+    return {**json.loads(document), "_bytes": len(document)}
+
+
+def metric_view(data: BoardData, options: BoardOptions) -> dict[str, Any]:
+    """The board's honest ranks for the sorted metric.
+
+    ``{"status": "ready"|"pending"|"not_ranked", "metric", "entries": {evaluation id: rank range, p_first,
+    tied_for_first, rank_counts}, "not_ranked", "robustness", "n_cases", "n_resamples", "methods"}``; ``pending``
+    until the worker has stored them, ``not_ranked`` for a column the statistics do not cover; ``methods``
+    names the robustness panel's winners.
+    """
+    metric = MEAN_RANK if options.mean_rank else options.sort
+    view: dict[str, Any] = {"status": "pending", "metric": metric, "entries": {}, "not_ranked": [],
+                            "robustness": None, "n_cases": None, "n_resamples": None, "methods": {}, "_bytes": 0}
+    if data.statistics is None:
         return view
-    data = json.loads(document)
-    ranking = data["rankings"].get(metric)
+    ranking = data.statistics["rankings"].get(metric)
     if ranking is None:
         view["status"] = "not_ranked"
         return view
+    winners = {key for keys in ((ranking["robustness"] or {}).get("winners") or {}).values() for key in keys or ()}
+    named = {key: data.by_id[int(key)] for key in winners if key.isdigit() and int(key) in data.by_id}
     view.update(status="ready", entries={e["key"]: _entry_view(e) for e in ranking["entries"]},
-                not_ranked=ranking["not_ranked"], robustness=ranking["robustness"], n_cases=data["n_cases"],
-                n_resamples=ranking["n_valid_resamples"])
+                not_ranked=ranking["not_ranked"], robustness=ranking["robustness"], n_cases=data.statistics["n_cases"],
+                n_resamples=ranking["n_valid_resamples"],
+                methods={key: f"{e.method_name} ({e.team_name})" for key, e in named.items()},
+                _bytes=data.statistics["_bytes"] // max(1, len(data.statistics["rankings"])))
     return view

@@ -14,10 +14,11 @@ from leaderboard.feedback import Stage, release
 from leaderboard.metric_defs import DEFAULT_METRIC, METRIC_BY_KEY, METRICS
 from leaderboard.submissions.access import can_view_submission
 from leaderboard.submissions.container_config import containers_enabled
-from leaderboard.submissions.models import Track
+from leaderboard.submissions.models import Evaluation, Track
+from leaderboard.submissions.states import EvaluationState
 
 from . import charts, entry_data, triage
-from .boards import BoardNotFound, BoardOptions, board_for_request, build_board, visible_evaluation
+from .boards import BoardNotFound, BoardOptions, board_for_request, cached_board, visible_evaluation
 from .cached import board_key, cached, hashed_key
 from .revision import revision
 
@@ -34,9 +35,10 @@ def board(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     options = BoardOptions.from_query(request.GET)
     at = revision()
     variant = "containers" if containers_enabled() else "archives-only"  # the tabs depend on it
+    shared = not options.search  # a search's renderings stay in this process (any text makes a key)
     try:
         part = cached(board_key("page", slug=slug, options=options, at_revision=at, variant=variant),
-                      lambda: _board_part(board_for_request(request.GET, testset_slug=slug)))
+                      lambda: _board_part(board_for_request(testset_slug=slug, options=options)), shared=shared)
     except BoardNotFound as missing:
         if slug:
             raise Http404(str(missing)) from None
@@ -44,7 +46,7 @@ def board(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     if not _plain_visitor(request):
         return render(request, "board/board.html", part)
     content = cached(board_key("anonymous-page", slug=slug, options=options, at_revision=at, variant=variant),
-                     lambda: render(request, "board/board.html", part).content)
+                     lambda: render(request, "board/board.html", part).content, shared=shared)
     response = HttpResponse(content)
     patch_vary_headers(response, ("Cookie",))
     return response
@@ -72,7 +74,7 @@ def _board_part(board) -> dict[str, str]:
     api_query = {**options.query(), "testset": board.testset.slug}
     context = {
         "board": board, "options": options, "columns": columns, "tracks": tracks, "containers_open": containers_open,
-        "methods": (board.statistics or {}).get("methods", {}),
+        "methods": (board.statistics or {}).get("methods", {}),  # the robustness panel's winners
         "triage_column": column(triage.TRIAGE_GAIN),
         "mean_rank_link": _link(options, rank="" if options.mean_rank else "mean", order="desc"),
         "entries_link": _link(options, entries="" if options.all_entries else "all"),
@@ -108,57 +110,57 @@ def board_link(evaluation) -> str:
     return url + ("?" + urlencode(query) if query else "")
 
 
+def _entry_board(evaluation):
+    """The first page of the entry's board on the released ROC-AUC (COVID-19 vs all others), from the cached
+    build of that board (:func:`.boards.cached_board`: built once per board revision, through the feedback
+    policy)."""
+    lv = evaluation.label_version
+    options = BoardOptions(track=evaluation.track, sort=DEFAULT_METRIC, label_version_id=lv.pk)
+    return cached_board(testset_id=lv.testset_id, label_version_id=lv.pk, options=options)
+
+
 def _leader(evaluation) -> dict | None:
-    """The leader of the entry's board on the released ROC-AUC (COVID-19 vs all others): ``{"pk",
-    "method_name"}``, found once per board revision from the board itself (so through the feedback policy)."""
-    def find() -> dict:
-        lv = evaluation.label_version
-        options = BoardOptions(track=evaluation.track, sort=DEFAULT_METRIC, label_version_id=lv.pk)
-        top = [e for e in build_board(lv.testset, options).entries if e.metrics.get("roc_auc_all") is not None]
-        return {"pk": top[0].evaluation_id, "method_name": top[0].method_name} if top else {}
-
-    return cached(hashed_key("leader", revision(), evaluation.label_version_id, evaluation.track), find) or None
-
-
-def _honest_ranks(evaluation) -> dict:
-    """The board's stored honest ranks on the released ROC-AUC (COVID-19 vs all others) by evaluation id, read
-    once per board revision from the board itself (so only entries the feedback policy shows have one)."""
-    def find() -> dict:
-        lv = evaluation.label_version
-        options = BoardOptions(track=evaluation.track, sort=DEFAULT_METRIC, label_version_id=lv.pk)
-        stats = build_board(lv.testset, options).statistics or {}
-        return {"status": stats.get("status"), "n_ranked": len(stats.get("entries", {})),
-                "entries": stats.get("entries", {})}
-
-    return cached(hashed_key("honest-ranks", revision(), evaluation.label_version_id, evaluation.track), find)
+    """The leader of the entry's board on the released ROC-AUC: ``{"pk", "method_name"}``."""
+    top = [e for e in _entry_board(evaluation).entries if e.metrics.get("roc_auc_all") is not None]
+    return {"pk": top[0].evaluation_id, "method_name": top[0].method_name} if top else None
 
 
 def _rank_chart(evaluation, released) -> dict | None:
-    """The entry's rank distribution ("blob") plot, when the statistics of its board are stored."""
+    """The entry's rank distribution ("blob") plot, when the statistics of its board are stored (only entries the
+    feedback policy shows have one)."""
     if not released.shown:
         return None
-    ranks = _honest_ranks(evaluation)
-    mine = ranks["entries"].get(str(evaluation.pk))
+    board = _entry_board(evaluation)
+    stats = board.statistics or {}
+    mine = stats.get("entries", {}).get(str(evaluation.pk))
     if mine is None:
-        return {"status": ranks["status"], "svg": None}
-    svg = charts.rank_distribution(mine["rank_counts"], n_ranked=ranks["n_ranked"], rank_low=mine["rank_low"],
+        return {"status": stats.get("status"), "svg": None}
+    svg = charts.rank_distribution(mine["rank_counts"], n_ranked=len(stats["entries"]), rank_low=mine["rank_low"],
                                    rank_high=mine["rank_high"], rank_median=mine["rank_median"])
-    return {"status": ranks["status"], "svg": svg, "rank": mine}
+    return {"status": stats.get("status"), "svg": svg, "rank": mine}
 
 
 def entry(request: HttpRequest, pk: int) -> HttpResponse:
-    """An entry's page. For visitors without a session or pending messages it is the same for all, so it is
-    rendered once per evaluation and board revision (which changes with the label version, a new result or the
-    feedback policy) and served from the caches."""
+    """An entry's page. For visitors without a session or pending messages it is the same for all, so a public
+    entry's page is rendered once per evaluation, label version and board revision (which changes with a new
+    result, new labels or the feedback policy) and served from the caches after one small query."""
+    if _plain_visitor(request):
+        label_version_id = (Evaluation.objects.filter(pk=pk, state=EvaluationState.DONE, submission__is_public=True)
+                            .values_list("label_version_id", flat=True).first())
+        if label_version_id is not None:
+            def render_page() -> bytes:
+                evaluation = visible_evaluation(pk, user=request.user)
+                if evaluation is None:  # changed meanwhile
+                    raise Http404("no such entry")
+                return _entry_page(request, evaluation).content
+
+            response = HttpResponse(cached(hashed_key("entry-page", revision(), pk, label_version_id), render_page))
+            patch_vary_headers(response, ("Cookie",))
+            return response
     evaluation = visible_evaluation(pk, user=request.user)
     if evaluation is None:
         raise Http404("no such entry")
-    if not _plain_visitor(request):
-        return _entry_page(request, evaluation)
-    key = hashed_key("entry-page", revision(), evaluation.pk, evaluation.label_version_id)
-    response = HttpResponse(cached(key, lambda: _entry_page(request, evaluation).content))
-    patch_vary_headers(response, ("Cookie",))
-    return response
+    return _entry_page(request, evaluation)
 
 
 def _entry_page(request: HttpRequest, evaluation) -> HttpResponse:

@@ -132,3 +132,26 @@ def test_an_entry_page_follows_a_new_leader(client, label_version, team_a, team_
     submit_and_score(team_b, archives["perfect"], method="Better method")
     text = client.get(url).content.decode()
     assert "This entry leads the board" not in text and "Better method</a>" in text
+
+
+def test_concurrent_first_requests_of_a_process_build_once(settings):
+    import threading
+    import time
+
+    from leaderboard.board.cached import cached, clear
+
+    clear()
+    builds = []
+
+    def build() -> str:
+        builds.append(1)
+        time.sleep(0.2)  # a slow build: the other threads arrive meanwhile
+        return "board"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cached("concurrent-key", build))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["board"] * 8 and len(builds) == 1
