@@ -3,6 +3,7 @@ a worker SIGKILLed mid-scoring, and the quota under 20 concurrent uploads."""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -141,3 +142,53 @@ def test_quota_holds_under_20_concurrent_uploads(site_env, web, postgres_url, no
     stored = sql(postgres_url, "SELECT count(*) FROM submissions_submission s JOIN accounts_team t "
                                "ON s.team_id = t.id WHERE t.name = 'Concurrent team'")[0][0]
     assert stored == 3
+
+
+_PACKED_CHECK = """
+import json
+from leaderboard import feedback
+from leaderboard.submissions.models import Evaluation
+evaluation = Evaluation.objects.select_related("label_version__testset").get(pk={pk})
+testset = evaluation.label_version.testset
+testset.feedback_policy = "split_ladder"  # in memory only: the derived documents of the default policy
+policy = feedback.Policy.of(testset)
+documents = feedback._derive(evaluation.result, evaluation.per_case["per_case"], [], policy)
+Evaluation.objects.filter(pk=evaluation.pk).update(feedback=documents)
+rows = feedback._histories(label_version_id=evaluation.label_version_id, track=evaluation.track,
+                           team_ids={{evaluation.submission.team_id}}, documents=False, slim=True)
+read = next(row for history in rows.values() for row in history if row["pk"] == evaluation.pk)["feedback"]
+
+def walk(document, path):
+    for key in path.split("__"):
+        document = document.get(key) if isinstance(document, dict) else None
+    return document
+
+expected = feedback._slim_feedback({{f"feedback__{{path}}": walk(documents, path)
+                                    for path in feedback._SLIM_FEEDBACK.values()}})
+Evaluation.objects.filter(pk=evaluation.pk).update(feedback=None)
+print(json.dumps({{"packed": read, "expected": expected}}, sort_keys=True))
+"""
+
+
+def test_boards_read_the_derived_documents_numbers_packed_on_postgresql(site_env, web, logs, postgres_url,
+                                                                          noisy_archive):
+    """On PostgreSQL a board reads the derived documents' numbers as one JSON object per row (one decompression);
+    what it reads equals the same numbers taken from the whole stored document."""
+    worker = celery_worker(site_env, logs / "worker-packed.log", name="packed")
+    try:
+        token = team_token(site_env, "Packed team")
+        response = upload(web, token, noisy_archive, "Packed method")
+        assert response.status_code == 201, response.text
+        submission_id = response.json()["id"]
+        wait_for(lambda: sql(postgres_url, "SELECT count(*) FROM submissions_evaluation WHERE submission_id = %s "
+                                           "AND state = 'done'", submission_id)[0][0] == 1,
+                 timeout=90, what="the evaluation to finish", services=(worker,))
+    finally:
+        worker.stop()
+    evaluation_id = sql(postgres_url, "SELECT id FROM submissions_evaluation WHERE submission_id = %s",
+                        submission_id)[0][0]
+    out = json.loads(manage("shell", "-c", _PACKED_CHECK.format(pk=evaluation_id), env=site_env).strip()
+                     .splitlines()[-1])
+    assert out["packed"]["open"]["metrics"], out  # the leaderboard split's numbers were read, not nulls
+    assert out["packed"]["final"]["intervals"], out
+    assert out["packed"] == out["expected"]
