@@ -68,7 +68,8 @@ class Batching:
     ``unit``: ``"slices"`` (``size`` single axial slices), ``"series"`` (``size`` series crops, see the module
     doc) or ``"patches"`` (``size`` 3D patches of ``patch`` voxels). ``sampling``: ``"uniform"``, ``"balanced"``
     (half positives, half negatives) or ``"multitask"`` (negatives 0.25, positives without a mask 0.25,
-    positives with a mask 0.5; the notes).
+    positives with a mask 0.5; the notes). ``lesion_patches``: the fraction of patches placed around a lesion
+    voxel instead of uniformly (``"patches"`` only).
     """
 
     unit: str
@@ -77,6 +78,7 @@ class Batching:
     max_slices: int | None = None
     max_in_plane: tuple[int, int] | None = None
     patch: tuple[int, int, int] | None = None
+    lesion_patches: float = 0.0
 
 
 _ADAM_CLASSIFIER = Schedule("adam", 3e-4, 30_000, ((0.8, 1e-4),))
