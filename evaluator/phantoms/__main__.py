@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="layout", required=True, metavar="LAYOUT")
 
     def add(
-        name: str, help_text: str, spacing: tuple[float, float, float] = DEFAULT_SPACING
+        name: str, help_text: str, spacing: tuple[float, float, float] = DEFAULT_SPACING, *, varies: bool = True
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("out", type=Path, metavar="OUT", help="new or empty output folder")
@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0, help="seed of the whole set (default 0)")
         p.add_argument("--workers", type=int, default=1, help="processes generating cases (default 1)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        if varies:
+            p.add_argument("--fixed-spacing", action="store_true",
+                           help="every series on the --shape/--spacing grid (default: slice spacing 1/8..1 × the "
+                                "nominal one and pixels 0.8..1.2 × it, drawn per series, same field of view)")
         return p
 
     p = add("testset", "the leaderboard's test-set layout (hidden labels)")
@@ -84,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--counts", type=_group_counts, default=dict(MOSMED_TEST_COUNTS),
                    help=f"cases per group (default {_default_counts()})")
     p.add_argument("--multi-rater-fraction", type=float, default=1 / 3)
-    p = add("mosmed", "MosMedData COVID19_1110 (studies/CT-k, masks/)", spacing=MOSMED_SPACING)
+    p = add("mosmed", "MosMedData COVID19_1110 (studies/CT-k, masks/)", spacing=MOSMED_SPACING, varies=False)
     p.add_argument("--counts", type=_counts, default=None,
                    help="studies per category, e.g. CT-0=5,CT-1=5 (default: --per-category each)")
     p.add_argument("--per-category", type=int, default=2, help="studies per category when --counts is not given")
@@ -95,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coronacases", type=int, default=10)
     p.add_argument("--radiopaedia", type=int, default=10)
     p = add("nsclc-radiomics", "NSCLC-Radiomics as DICOM series (TCIA layout) with PleThora thoracic-cavity masks",
-            spacing=MOSMED_SPACING)
+            spacing=MOSMED_SPACING, varies=False)
     p.add_argument("--n", type=int, default=4, help="patients (default 4; the real set: 422)")
     p = add("sample", "a small public sample in the test-set layout")
     p.add_argument("--per-group", type=int, default=2)
@@ -133,27 +137,30 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         progress=not args.quiet,
     )
+    vary = not getattr(args, "fixed_spacing", True)
     started = time.perf_counter()
     try:
         if args.layout == "testset":
             write_testset(args.out, counts=args.counts, name=args.name, version=args.version,
                           description=args.description, multi_rater_fraction=args.multi_rater_fraction,
-                          private_groups=args.private_groups, **common)
+                          private_groups=args.private_groups, **common, vary_spacing=vary)
         elif args.layout == "authors":
-            write_authors_layout(args.out, counts=args.counts, multi_rater_fraction=args.multi_rater_fraction, **common)
+            write_authors_layout(args.out, counts=args.counts, multi_rater_fraction=args.multi_rater_fraction,
+                                 **common, vary_spacing=vary)
         elif args.layout == "mosmed":
             write_mosmed(args.out, per_category=args.counts if args.counts is not None else args.per_category,
                          n_masks=args.masks, **common)
         elif args.layout == "medseg":
-            write_medseg(args.out, n=args.n, **common)
+            write_medseg(args.out, n=args.n, **common, vary_spacing=vary)
         elif args.layout == "covid-ct-seg":
-            write_covid_ct_seg(args.out, n_coronacases=args.coronacases, n_radiopaedia=args.radiopaedia, **common)
+            write_covid_ct_seg(args.out, n_coronacases=args.coronacases, n_radiopaedia=args.radiopaedia, **common,
+                               vary_spacing=vary)
         elif args.layout == "nsclc-radiomics":
             from evaluator.phantoms.dicom import write_nsclc_radiomics
 
             write_nsclc_radiomics(args.out, n=args.n, **common)
         else:
-            write_sample(args.out, per_group=args.per_group, **common)
+            write_sample(args.out, per_group=args.per_group, **common, vary_spacing=vary)
     except (FileExistsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

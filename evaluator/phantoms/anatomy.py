@@ -56,7 +56,7 @@ class Anatomy:
     domes: tuple[float, float]  # t of the right and left diaphragm domes
     fissures: tuple[float, float, float]  # oblique anterior t, oblique posterior t, right horizontal t
     lung_hu: float
-    dependent: tuple[float, float, float]  # AP gradient (HU), subpleural band (HU), band width (mm)
+    dependent: tuple[float, float, float]  # AP gradient (HU), posterior subpleural band (HU), band width (mm)
     hila: tuple[Hilum, Hilum]  # right, left
 
 
@@ -140,8 +140,10 @@ def sample_anatomy(grid: Grid, rng: np.random.Generator) -> Anatomy:
         ribs=(u(24.0, 30.0) * sz, u(0.0, 1.0), u(40.0, 70.0) * sz, u(7.0, 10.0) * s, u(0.35, 0.45)),
         domes=(dome_r, dome_r - u(0.02, 0.08)),
         fissures=(u(0.0, 0.08), u(0.55, 0.68), u(0.45, 0.58)),
-        lung_hu=u(-880.0, -820.0),
-        dependent=(u(20.0, 80.0), u(0.0, 160.0), u(4.0, 15.0) * s),
+        # Inspiration level: a well-inflated lung at -900 HU, a shallow breath up to -790 HU.
+        lung_hu=-900.0 + 110.0 * u(0.0, 1.0) ** 1.5,
+        # Supine CT: the posterior (dependent) lung is denser, most of all just inside the posterior pleura.
+        dependent=(u(40.0, 120.0), u(0.0, 1.0) ** 1.5 * 420.0, u(4.0, 20.0) * s),
         hila=(hila[0], hila[1]),
     )
 

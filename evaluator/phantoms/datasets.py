@@ -22,6 +22,7 @@ from evaluator.phantoms.generate import DEFAULT_SHAPE, generate_case
 from evaluator.phantoms.jobs import prepare_output_dir, run_jobs
 from evaluator.phantoms.nifti import write_nifti
 from evaluator.phantoms.pathology import draw_severity
+from evaluator.phantoms.protocols import scan_geometry
 from evaluator.phantoms.seeds import case_seed, set_rng
 
 #: Study numbers of each MosMedData category: CT-k → (first, last).
@@ -62,6 +63,7 @@ class _Job:
     shape: tuple[int, int, int]
     spacing: tuple[float, float, float]
     with_mask: bool = True
+    vary_spacing: bool = False
 
 
 def window_to_uint8(image: np.ndarray, window: tuple[float, float] = RADIOPAEDIA_WINDOW) -> np.ndarray:
@@ -73,10 +75,13 @@ def window_to_uint8(image: np.ndarray, window: tuple[float, float] = RADIOPAEDIA
 
 def _write(job: _Job) -> list[str]:
     root = Path(job.root)
+    shape, spacing = job.shape, job.spacing
+    if job.vary_spacing:
+        shape, spacing = scan_geometry(shape, spacing, seed=job.seed)
     phantom = generate_case(
         job.group,
-        shape=job.shape,
-        spacing=job.spacing,
+        shape=shape,
+        spacing=spacing,
         seed=job.seed,
         severity=job.severity,
         lesion_types=job.layout == "medseg",
@@ -137,7 +142,9 @@ def write_mosmed(
     progress: bool = False,
 ) -> list[str]:
     """MosMedData COVID19_1110: the first ``per_category`` studies of each CT-k (real numbering; CT-0 normal,
-    CT-k severities inside the k-th 25% band) and masks for the first ``n_masks`` CT-1 studies (at most 50)."""
+    CT-k severities inside the k-th 25% band) and masks for the first ``n_masks`` CT-1 studies (at most 50).
+
+    Every study has the given grid (the public set keeps every 10th slice of each series)."""
     out = prepare_output_dir(out_dir)
     counts = _category_counts(per_category)
     rng = set_rng(seed, "mosmed")
@@ -169,14 +176,19 @@ def write_medseg(
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     spacing: tuple[float, float, float] = (5.5, 5.5, 8.0),
     seed: int = 0,
+    vary_spacing: bool = True,
     workers: int = 1,
     progress: bool = False,
 ) -> list[str]:
-    """MedSeg's Radiopaedia volumes ``1..n`` (COVID-19), with ground-glass/consolidation and lung masks."""
+    """MedSeg's Radiopaedia volumes ``1..n`` (COVID-19), with ground-glass/consolidation and lung masks.
+
+    With ``vary_spacing`` each volume gets its own grid around the nominal one (``protocols.scan_geometry``).
+    """
     out = prepare_output_dir(out_dir)
     rng = set_rng(seed, "medseg")
     jobs = [
-        _Job(str(out), "medseg", str(i), Group.COVID, case_seed(seed, "medseg", i), draw_severity(rng), shape, spacing)
+        _Job(str(out), "medseg", str(i), Group.COVID, case_seed(seed, "medseg", i), draw_severity(rng), shape, spacing,
+             vary_spacing=vary_spacing)
         for i in range(1, n + 1)
     ]
     return [f for files in run_jobs(_write, jobs, workers=workers, progress=progress, desc="MedSeg") for f in files]
@@ -190,11 +202,12 @@ def write_covid_ct_seg(
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     spacing: tuple[float, float, float] = (5.5, 5.5, 8.0),
     seed: int = 0,
+    vary_spacing: bool = True,
     workers: int = 1,
     progress: bool = False,
 ) -> list[str]:
     """COVID-19-CT-Seg: ``coronacases_001``… in HU and ``radiopaedia_*`` windowed to 0..255, with lung
-    (1 left, 2 right), infection and combined masks."""
+    (1 left, 2 right), infection and combined masks; with ``vary_spacing`` each volume gets its own grid."""
     out = prepare_output_dir(out_dir)
     rng = set_rng(seed, "covid-ct-seg")
     names = [f"coronacases_{i:03d}" for i in range(1, n_coronacases + 1)]
@@ -204,7 +217,7 @@ def write_covid_ct_seg(
     ]
     jobs = [
         _Job(str(out), "covid-ct-seg", name, Group.COVID, case_seed(seed, "covid-ct-seg", i), draw_severity(rng),
-             shape, spacing)
+             shape, spacing, vary_spacing=vary_spacing)
         for i, name in enumerate(names)
     ]
     written = run_jobs(_write, jobs, workers=workers, progress=progress, desc="COVID-19-CT-Seg")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from evaluator.groups import Group
 from evaluator.phantoms.anatomy import Anatomy, AnatomyFields, build_fields, sample_anatomy
@@ -13,6 +14,7 @@ from evaluator.phantoms.pathology import (
     NODULE_CHANNEL,
     CovidFields,
     bacterial_pneumonia,
+    chronic_changes,
     covid_lesions,
     draw_severity,
     nodules,
@@ -93,6 +95,57 @@ class _NoisePool:
         else:
             start = int(self.rng.integers(0, self.POOL))
         return self.values[start : start + n].reshape(shape)
+
+
+#: Chronic background changes (``pathology.chronic_changes``) per group: the share of patients who have them, and
+#: the largest ``amount`` (drawn from 0.3 up to it). The nodule cohort is older (over 50 in the paper).
+_CHRONIC = {
+    Group.COVID: (0.2, 1.0),
+    Group.BACTERIAL_PNEUMONIA: (0.3, 1.0),
+    Group.NODULES: (0.9, 1.8),
+    Group.NORMAL: (0.4, 1.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Kernel:
+    """The series' reconstruction: in-plane blur (Gaussian PSF) and noise, both set by one sharpness.
+
+    A soft kernel (sharpness 0) blurs with σ = 1.4 mm and has 8–20 HU of noise, grainy over ~1 mm; a sharp (lung)
+    kernel (sharpness 1) blurs with σ = 0.3 mm and has 45–90 HU of finer-grained noise. Noise is white Gaussian
+    filtered in-plane, rescaled to its standard deviation ``noise_hu``. Blurs below 0.2 voxel are skipped.
+    """
+
+    sharpness: float
+    blur_mm: float
+    noise_hu: float
+    blur_vox: tuple[float, float]
+    grain_vox: tuple[float, float]
+    grain_gain: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, spacing: tuple[float, float, float]) -> _Kernel:
+        sharpness = float(rng.uniform(0.0, 1.0))
+        blur_mm = 1.4 - 1.1 * sharpness
+        noise_hu = float(np.exp(rng.uniform(np.log(8.0), np.log(20.0))) * (1.0 + 3.5 * sharpness))
+        grain_mm = 1.0 - 0.6 * sharpness
+        blur = tuple(blur_mm / s if blur_mm / s >= 0.2 else 0.0 for s in spacing[:2])
+        grain = tuple(grain_mm / s if grain_mm / s >= 0.2 else 0.0 for s in spacing[:2])
+        gain = 1.0
+        for sigma in grain:  # the filter's gain on white noise's standard deviation, per axis
+            if sigma > 0:
+                radius = int(4.0 * sigma + 0.5)
+                w = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+                gain *= float(np.sqrt(np.sum((w / w.sum()) ** 2)))
+        return cls(sharpness, blur_mm, noise_hu, blur, grain, gain)  # type: ignore[arg-type]
+
+    def apply(self, hu: np.ndarray, white: np.ndarray) -> None:
+        """Blur the slab ``hu`` [x, y, z] in-plane and add noise made from ``white`` (unit variance), in place."""
+        if any(self.blur_vox):
+            hu[...] = ndimage.gaussian_filter(hu, sigma=(*self.blur_vox, 0.0), mode="nearest")
+        if any(self.grain_vox):
+            white = ndimage.gaussian_filter(white, sigma=(*self.grain_vox, 0.0), mode="wrap")
+        hu += white * np.float32(self.noise_hu / self.grain_gain)
 
 
 def _tree_points(fields: AnatomyFields, side: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -211,15 +264,29 @@ def generate_case(
     findings_field: np.ndarray | None = None
     caps = [_trees(fields, anatomy, grid, rngs["trees"])]
     target = None
+    extra: dict[str, float] = {}
+    # Older patients (the nodule cohort) more often have chronic background changes; they are no finding.
+    prevalence, most = _CHRONIC[group]
+    chronic = pathology.uniform(0.3, most) if pathology.random() < prevalence else 0.0
+    chronic_changes(fields, anatomy, pathology, amount=chronic)
+    extra["chronic_changes"] = float(chronic)
     if group is Group.COVID:
         target = severity if severity is not None else draw_severity(pathology)
         covid = covid_lesions(fields, anatomy, pathology, severity=target, n_raters=n_raters)
+        extra["target_severity"] = float(target)
     elif group is Group.BACTERIAL_PNEUMONIA:
-        findings_field = bacterial_pneumonia(fields, anatomy, pathology)
+        findings_field, info = bacterial_pneumonia(fields, anatomy, pathology)
+        extra.update(pneumonia_lobe=float(info.lobe), pneumonia_lobar=float(info.lobar),
+                     effusion=float(info.effusion))
     elif group is Group.NODULES:
-        caps.append(nodules(fields, pathology))
+        nodule_caps, diameters = nodules(fields, pathology)
+        caps.append(nodule_caps)
+        extra.update(nodule_count=float(len(diameters)), nodule_min_mm=min(diameters, default=0.0),
+                     nodule_max_mm=max(diameters, default=0.0))
     nodule_hu = np.float32(pathology.uniform(10.0, 40.0))
-    noise_hu = float(rngs["noise"].uniform(15.0, 30.0))
+    kernel = _Kernel.draw(rngs["noise"], spacing)
+    noise_hu = kernel.noise_hu
+    extra.update(kernel_sharpness=kernel.sharpness, blur_mm=kernel.blur_mm)
 
     h = grid.voxel_size_mm
     all_caps = Capsules.concat(caps)
@@ -241,7 +308,7 @@ def generate_case(
 
     fz = coarse.factors[2]
     slab = max(fz, fz * int(round((1 << 22) / (shape[0] * shape[1] * fz))))
-    noise = _NoisePool(rngs["noise"], total=int(np.prod(shape)), largest=shape[0] * shape[1] * slab, sigma=noise_hu)
+    noise = _NoisePool(rngs["noise"], total=int(np.prod(shape)), largest=shape[0] * shape[1] * slab, sigma=1.0)
     for z0 in range(0, shape[2], slab):
         z1 = min(shape[2], z0 + slab)
         box = (slice(0, shape[0]), slice(0, shape[1]), slice(z0, z1))
@@ -272,7 +339,7 @@ def generate_case(
                 if findings_field is not None:
                     found |= upsample_linear(findings_field, coarse, lb) > 0.5
                 findings[lb] = found & inside
-        hu += noise.take(hu.shape)
+        kernel.apply(hu, noise.take(hu.shape))
         np.rint(hu, out=hu)
         np.clip(hu, -1024, 3071, out=hu)
         image[box] = hu
@@ -298,5 +365,5 @@ def generate_case(
         spacing=spacing,
         seed=seed,
         noise_hu=noise_hu,
-        extra={"target_severity": float(target)} if target is not None else {},
+        extra=extra,
     )

@@ -27,6 +27,7 @@ from evaluator.groups import Distribution, Group
 from evaluator.phantoms.generate import DEFAULT_SHAPE, DEFAULT_SPACING, generate_case
 from evaluator.phantoms.jobs import prepare_output_dir, run_jobs
 from evaluator.phantoms.nifti import write_nifti
+from evaluator.phantoms.protocols import scan_geometry
 from evaluator.phantoms.seeds import case_seed, set_rng
 
 #: Mosmed-Test's group sizes (Sec. 3.5 of the paper).
@@ -98,11 +99,15 @@ class _CaseJob:
     shape: tuple[int, int, int]
     spacing: tuple[float, float, float]
     layout: str  # "testset" or "authors"
+    vary_spacing: bool = True
 
 
 def _write_case(job: _CaseJob) -> list[str]:
     case, root = job.case, Path(job.root)
-    phantom = generate_case(case.group, shape=job.shape, spacing=job.spacing, seed=case.seed, n_raters=case.n_raters)
+    shape, spacing = job.shape, job.spacing
+    if job.vary_spacing:
+        shape, spacing = scan_geometry(shape, spacing, seed=case.seed)
+    phantom = generate_case(case.group, shape=shape, spacing=spacing, seed=case.seed, n_raters=case.n_raters)
     affine = phantom.affine
     if job.layout == "testset":
         files = {
@@ -137,10 +142,15 @@ def write_testset(
     multi_rater_fraction: float = 1 / 3,
     private_groups: Iterable[Group | str] = DEFAULT_PRIVATE_GROUPS,
     id_prefix: str = "case",
+    vary_spacing: bool = True,
     workers: int = 1,
     progress: bool = False,
 ) -> list[PlannedCase]:
-    """Write a phantom test set in the leaderboard's layout into the new or empty ``out_dir``; return its cases."""
+    """Write a phantom test set in the leaderboard's layout into the new or empty ``out_dir``; return its cases.
+
+    ``shape``/``spacing`` are nominal: with ``vary_spacing`` each series gets its own grid of the same field of view
+    (``protocols.scan_geometry``: slices of 1/8 to 1 × the nominal slice spacing, pixels 0.8–1.2 × the nominal).
+    """
     out = prepare_output_dir(out_dir)
     cases = plan_testset(
         counts=counts, seed=seed, multi_rater_fraction=multi_rater_fraction, private_groups=private_groups,
@@ -151,7 +161,8 @@ def write_testset(
     if description is None:
         description = (
             f"Synthetic chest-CT phantoms (evaluator.phantoms, seed {seed}): {len(cases)} cases of "
-            f"{'×'.join(map(str, shape))} voxels at {'×'.join(f'{s:g}' for s in spacing)} mm."
+            f"{'×'.join(map(str, shape))} voxels at {'×'.join(f'{s:g}' for s in spacing)} mm"
+            + (" (nominal; the slice spacing and pixel size vary between series)." if vary_spacing else ".")
         )
     meta = {"name": name, "version": version, "description": description}
     (out / "testset.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -163,7 +174,7 @@ def write_testset(
     (out / "cases.csv").write_text(buffer.getvalue(), encoding="utf-8")
     for sub in ("images", "lungs", "lesions"):
         (out / sub).mkdir(exist_ok=True)
-    jobs = [_CaseJob(str(out), case, shape, spacing, "testset") for case in cases]
+    jobs = [_CaseJob(str(out), case, shape, spacing, "testset", vary_spacing) for case in cases]
     run_jobs(_write_case, jobs, workers=workers, progress=progress, desc="test set")
     return cases
 
@@ -175,6 +186,7 @@ def write_sample(
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     spacing: tuple[float, float, float] = DEFAULT_SPACING,
     seed: int = 0,
+    vary_spacing: bool = True,
     workers: int = 1,
     progress: bool = False,
 ) -> list[PlannedCase]:
@@ -197,6 +209,7 @@ def write_sample(
         multi_rater_fraction=0.5,
         private_groups=(),
         id_prefix="sample",
+        vary_spacing=vary_spacing,
         workers=workers,
         progress=progress,
     )
@@ -210,6 +223,7 @@ def write_authors_layout(
     spacing: tuple[float, float, float] = DEFAULT_SPACING,
     seed: int = 0,
     multi_rater_fraction: float = 1 / 3,
+    vary_spacing: bool = True,
     workers: int = 1,
     progress: bool = False,
 ) -> list[PlannedCase]:
@@ -220,6 +234,6 @@ def write_authors_layout(
     spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
     for group in Group:
         (out / "test" / group.value / "images").mkdir(parents=True, exist_ok=True)
-    jobs = [_CaseJob(str(out), case, shape, spacing, "authors") for case in cases]
+    jobs = [_CaseJob(str(out), case, shape, spacing, "authors", vary_spacing) for case in cases]
     run_jobs(_write_case, jobs, workers=workers, progress=progress, desc="authors' layout")
     return cases

@@ -1,9 +1,9 @@
 """The scorer's output on a fixed input, checked in as tests/evaluator/data/golden_scores.json.
 
-Fixed input: the phantom sample set (``write_sample``, 6 cases per group, 40×40×20 voxels, seed 0) and two example
-archives of it (``noisy`` seed 1; ``masks-only``), scored with the leaderboard's default options (bootstrap seed
-and resamples) on one worker. tests/evaluator/test_golden_scores.py fails when any number the scorer outputs
-changes while ``evaluator.SCORER_VERSION`` did not (docs/metrics.md, "Scorer versions").
+Fixed input: the phantom sample set (``write_sample``, 6 cases per group, 40×40×20 voxels, seed ``SAMPLE_SEED``)
+and two example archives of it (``noisy`` seed 1; ``masks-only``), scored with the leaderboard's default options
+(bootstrap seed and resamples) on one worker. tests/evaluator/test_golden_scores.py fails when any number the scorer
+outputs changes while ``evaluator.SCORER_VERSION`` did not (docs/metrics.md, "Scorer versions").
 
 After a deliberate change to the scorer's output — bump ``SCORER_VERSION``, add its entry to CHANGELOG.md, then:
 
@@ -42,6 +42,8 @@ CHANGELOG = ROOT / "CHANGELOG.md"
 ARCHIVES = {"noisy": (ExampleKind.NOISY, 1), "masks-only": (ExampleKind.MASKS_ONLY, 0)}
 #: Numbers are equal when within this relative distance (last-bit noise across platforms, nothing more).
 REL_TOLERANCE = 1e-9
+#: Seed of the sample set: one whose noisy archive is imperfect in every metric (see the test).
+SAMPLE_SEED = 1
 
 
 def _archive_digest(path: Path) -> str:
@@ -58,7 +60,7 @@ def score_fixture() -> dict[str, Any]:
     """Build the fixed inputs in a temporary folder and return the golden document (without timings)."""
     with tempfile.TemporaryDirectory(prefix="golden-scores-") as tmp:
         root = Path(tmp)
-        write_sample(root / "testset", per_group=6, shape=(40, 40, 20), seed=0)
+        write_sample(root / "testset", per_group=6, shape=(40, 40, 20), seed=SAMPLE_SEED)
         testset = load_testset(root / "testset")
         truth = build_truth(testset, cache_root=root / "cache")
         results, inputs = {}, {}

@@ -33,6 +33,7 @@ from evaluator.phantoms import (
 )
 from evaluator.phantoms.__main__ import main as cli_main
 from evaluator.phantoms.datasets import window_to_uint8
+from evaluator.phantoms.protocols import SLICE_FRACTIONS, scan_geometry
 
 SMALL = dict(shape=(64, 64, 32), spacing=(5.5, 5.5, 8.0))
 # Fine enough in-plane for tissue HU to show without much partial-volume averaging.
@@ -127,9 +128,10 @@ def test_testset_layout_is_exact(tmp_path):
         image = nib.load(str(root / "images" / f"{case.case_id}.nii.gz"))
         lungs = nib.load(str(root / "lungs" / f"{case.case_id}.nii.gz"))
         assert image.get_data_dtype() == np.int16 and lungs.get_data_dtype() == np.uint8
-        assert image.shape == lungs.shape == SMALL["shape"]
+        shape, spacing = scan_geometry(SMALL["shape"], SMALL["spacing"], seed=case.seed)  # each series' own grid
+        assert image.shape == lungs.shape == shape
         assert np.allclose(image.affine, lungs.affine)
-        assert np.allclose(np.abs(np.diag(image.affine)[:3]), SMALL["spacing"])
+        assert np.allclose(np.abs(np.diag(image.affine)[:3]), spacing)
         assert nib.aff2axcodes(image.affine) == ("L", "P", "S")
         for path in (root / "lesions").glob(f"{case.case_id}*"):
             for file in [path] if path.is_file() else sorted(path.iterdir()):
@@ -340,13 +342,119 @@ def test_covid_lesions_are_bilateral_and_peripheral(phantoms):
     assert bilateral >= 7
 
 
-def test_bacterial_pneumonia_is_mostly_unilateral(phantoms):
-    unilateral = 0
+def test_covid_lesions_touch_the_pleura(phantoms):
+    for p in phantoms[Group.COVID]:
+        lungs = p.lungs > 0
+        surface = lungs & ~ndimage.binary_erosion(lungs)
+        labels, count = ndimage.label(p.lesions[0])
+        touching = np.unique(labels[surface & p.lesions[0]])
+        share = float(np.isin(labels, touching[touching > 0]).sum()) / float(p.lesions[0].sum())
+        assert share >= 0.9, (p.seed, share)
+
+
+def test_bacterial_pneumonia_is_unilateral_and_contiguous(phantoms):
     for p in phantoms[Group.BACTERIAL_PNEUMONIA]:
-        fractions = sorted(lung_fractions(p.findings, p.lungs))
-        unilateral += fractions[0] < 0.25 * fractions[1]
+        right, left = lung_fractions(p.findings, p.lungs)
+        assert min(right, left) == 0.0 < max(right, left)  # one lung only
+        assert (p.extra["pneumonia_lobe"] <= 3) == (right > 0)  # in the lobe it was drawn in
+        labels, count = ndimage.label(p.findings, structure=np.ones((3, 3, 3)))
+        sizes = np.bincount(labels.ravel())[1:]
+        if not p.extra["effusion"]:  # an effusion may lie apart; the consolidation and its halo are one region
+            assert sizes.max() >= 0.98 * sizes.sum(), (p.seed, sizes)
         assert not (p.findings & p.lesions[0]).any() if p.lesions else True
-    assert unilateral >= 6
+
+
+def test_bacterial_consolidation_is_one_region_in_one_lobe():
+    from evaluator.phantoms.anatomy import build_fields, sample_anatomy
+    from evaluator.phantoms.generate import _rngs
+    from evaluator.phantoms.grid import CoarseGrid, Grid
+    from evaluator.phantoms.pathology import bacterial_pneumonia
+
+    grid = Grid(shape=(64, 64, 32), spacing=(5.5, 5.5, 4.0))
+    lobar = 0
+    for seed in range(10):
+        rngs = _rngs(seed, Group.BACTERIAL_PNEUMONIA)
+        anatomy = sample_anatomy(grid, rngs["anatomy"])
+        fields = build_fields(anatomy, CoarseGrid.for_grid(grid), rngs["texture"])
+        _, info = bacterial_pneumonia(fields, anatomy, rngs["pathology"])
+        core = info.consolidation > 0.5
+        assert core.any() and ndimage.label(core, structure=np.ones((3, 3, 3)))[1] == 1, seed
+        lobes = fields.lobes[core & (fields.lobes > 0)]
+        assert np.mean(lobes == info.lobe) >= 0.95, seed
+        lobar += info.lobar
+    assert 0 < lobar < 10  # both lobar and segmental pneumonia occur
+
+
+def test_nodules_are_solid_round_and_4_to_30_mm():
+    several = 0
+    for seed in range(12):
+        p = generate_case("nodules", seed=seed, **SMALL)
+        assert 4.0 <= p.extra["nodule_min_mm"] <= p.extra["nodule_max_mm"] <= 30.0
+        several += p.extra["nodule_count"] >= 2
+    assert several >= 2  # sometimes several
+    fine = generate_case("nodules", seed=1, shape=(160, 160, 100), spacing=(2.0, 2.0, 2.0))
+    labels, count = ndimage.label(fine.findings)
+    assert count == fine.extra["nodule_count"]
+    for k in range(1, count + 1):
+        extent = [(np.ptp(ix) + 1) * 2.0 for ix in np.nonzero(labels == k)]
+        assert max(extent) <= fine.extra["nodule_max_mm"] + 2.0  # within its sphere, bar a voxel of partial volume
+        assert min(extent) >= 0.6 * max(extent)  # round, not elongated
+
+
+def test_covid_severities_are_mostly_mild():
+    rng = np.random.default_rng(0)
+    draws = np.array([draw_severity(rng) for _ in range(4000)])
+    assert 0.5 <= float(np.mean(draws < 0.25)) <= 0.6  # CT-1 .55
+    assert float(np.median(draws[draws < 0.25])) < 0.1  # and CT-1 cases are mostly small
+    assert draws.min() >= 0.02 and draws.max() <= 0.93
+
+
+def test_mild_covid_is_a_few_foci():
+    counts = []
+    for seed in range(5):
+        p = generate_case("covid", seed=seed, severity=0.03, **SMALL)
+        labels, _ = ndimage.label(p.lesions[0], structure=np.ones((3, 3, 3)))
+        sizes = np.bincount(labels.ravel())[1:] * np.prod(SMALL["spacing"]) / 1000.0  # ml
+        counts.append(int((sizes >= 1.0).sum()))  # foci of 1 ml or more
+    assert min(counts) >= 1 and np.median(counts) <= 4 and max(counts) <= 10, counts
+
+
+def test_spacing_varies_between_series_with_the_same_field_of_view():
+    geometries = [scan_geometry(SMALL["shape"], SMALL["spacing"], seed=c.seed) for c in plan_testset(seed=0)]
+    slices = {spacing[2] for _, spacing in geometries}
+    assert slices == {8.0 * f for f in SLICE_FRACTIONS}  # 1, 2, 3, 5 and 8 mm
+    pixels = [spacing[0] for _, spacing in geometries]
+    assert 0.8 * 5.5 <= min(pixels) < 5.0 and 6.0 < max(pixels) <= 1.2 * 5.5
+    for shape, spacing in geometries:
+        fov = [n * s for n, s in zip(shape, spacing, strict=True)]
+        nominal = [n * s for n, s in zip(SMALL["shape"], SMALL["spacing"], strict=True)]
+        assert all(nominal[i] <= fov[i] < nominal[i] + spacing[i] + 1e-6 for i in range(3))
+    assert scan_geometry(SMALL["shape"], SMALL["spacing"], seed=5) == scan_geometry(
+        SMALL["shape"], SMALL["spacing"], seed=5)
+
+
+def test_noise_and_sharpness_vary_between_series(phantoms):
+    series = [p for cases in phantoms.values() for p in cases]
+    noise = [p.noise_hu for p in series]
+    assert min(noise) < 25 and max(noise) > 50
+    sharp = [p.extra["kernel_sharpness"] for p in series]
+    assert min(sharp) < 0.25 and max(sharp) > 0.75
+    for p in series:  # a sharp kernel blurs less and is noisier
+        assert p.extra["blur_mm"] == pytest.approx(1.4 - 1.1 * p.extra["kernel_sharpness"])
+        gain = 1 + 3.5 * p.extra["kernel_sharpness"]
+        assert 8.0 * gain <= p.noise_hu <= 20.0 * gain
+
+
+def test_normal_lungs_are_denser_posteriorly_and_hold_dense_structures(phantoms):
+    for p in phantoms[Group.NORMAL]:
+        lungs = p.lungs > 0
+        ys = np.nonzero(lungs)[1]
+        front, back = np.percentile(ys, [25, 75])
+        y = np.arange(p.image.shape[1])[None, :, None]
+        anterior = np.median(p.image[lungs & (y <= front)])
+        posterior = np.median(p.image[lungs & (y >= back)])
+        assert posterior > anterior + 20, p.seed  # dependent density
+        assert np.mean(p.image[lungs] > -300) > 0.01  # vessels and bronchial walls inside the lung mask
 
 
 def thresholding_severity(phantom, *, sigma_mm: float = 2.8) -> float:
@@ -364,15 +472,19 @@ def thresholding_severity(phantom, *, sigma_mm: float = 2.8) -> float:
 
 
 def test_thresholding_baseline_fails_like_table_2(phantoms):
-    scores = {g: [thresholding_severity(p) for p in phantoms[g]] for g in
-              (Group.COVID, Group.NORMAL, Group.BACTERIAL_PNEUMONIA)}
-    # Vessels (and bronchial walls) pass the HU window: false positives in every normal lung.
+    scores = {g: [thresholding_severity(p) for p in phantoms[g]] for g in Group}
+    # Vessels, bronchial walls and dependent density pass the HU window: false positives in every normal lung.
     assert min(scores[Group.NORMAL]) > 0.02
-    # Dense bacterial consolidation looks like COVID-19 to it: high scores, no separation.
-    assert np.mean(scores[Group.BACTERIAL_PNEUMONIA]) > 2 * np.mean(scores[Group.NORMAL])
-    covid, pneumonia = scores[Group.COVID], scores[Group.BACTERIAL_PNEUMONIA]
-    auc = roc_auc_score([1] * len(covid) + [0] * len(pneumonia), covid + pneumonia)
-    assert auc < 0.75
+    # Dense bacterial consolidation, and the nodule cohort's chronic changes, score above normal lungs.
+    assert np.mean(scores[Group.BACTERIAL_PNEUMONIA]) > np.mean(scores[Group.NODULES]) > np.mean(scores[Group.NORMAL])
+    covid = scores[Group.COVID]
+    others = {g: v for g, v in scores.items() if g is not Group.COVID}
+
+    def auc(negatives: list[float]) -> float:
+        return float(roc_auc_score([1] * len(covid) + [0] * len(negatives), covid + negatives))
+
+    assert auc(others[Group.BACTERIAL_PNEUMONIA]) < 0.75  # no separation from pneumonia
+    assert auc([v for values in others.values() for v in values]) < 0.8  # a weak baseline against all
     # ... while it still finds the COVID-19 lesions themselves reasonably (Fig. 4, column A).
     assert np.mean([dice(p.lesions[0], _segment(p)) for p in phantoms[Group.COVID]]) > 0.4
 
@@ -400,8 +512,14 @@ def test_cli_counts_and_shape(tmp_path):
     out = tmp_path / "ts"
     argv = ["testset", str(out), "--counts", "covid=1,normal=1", "--shape", "32", "32", "16",
             "--spacing", "11", "11", "16", "--private-groups", "", "--quiet"]
-    assert cli_main(argv) == 0
+    assert cli_main([*argv, "--fixed-spacing"]) == 0
     rows = list(csv.DictReader((out / "cases.csv").open()))
     assert sorted(r["group"] for r in rows) == ["covid", "normal"]
     assert {r["distribution"] for r in rows} == {"public"}
     assert nib.load(str(out / "images" / f"{rows[0]['case_id']}.nii.gz")).shape == (32, 32, 16)
+    varied = tmp_path / "varied"
+    assert cli_main([*argv[:1], str(varied), *argv[2:]]) == 0  # by default each series has its own grid
+    cases = plan_testset(counts={"covid": 1, "normal": 1}, private_groups=())
+    for case in cases:
+        expected = scan_geometry((32, 32, 16), (11.0, 11.0, 16.0), seed=case.seed)[0]
+        assert nib.load(str(varied / "images" / f"{case.case_id}.nii.gz")).shape == expected
