@@ -183,6 +183,23 @@ def ensure_testset(folder: Path, settings: BenchmarkSettings) -> Path:
     return folder
 
 
+def _previous_results(work: Path) -> dict[str, Any]:
+    path = work / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _archive_current(archive: Path, weights: Path, name: str, *, testset_dir: Path) -> bool:
+    """Whether ``archive`` is newer than everything it was predicted from (make's rule): the method's weights, the
+    lung network's and the test set's stamp."""
+    if not archive.is_file():
+        return False
+    sources = [weights / "lungs" / BEST, testset_dir.parent / f"{testset_dir.name}.json"]
+    if METHODS[name].build is not None or (weights / name / BEST).is_file():
+        sources.append(weights / name / BEST)
+    built = archive.stat().st_mtime
+    return all(source.is_file() and source.stat().st_mtime < built for source in sources)
+
+
 def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> str | None:
     """Why the cached run ``weights/name`` cannot be reused (``None``: it can)."""
     run = weights / name
@@ -237,8 +254,6 @@ def run_benchmark(
         timings[f"train_{name}_seconds"] = time.perf_counter() - t0
         log(f"trained {name} in {timings[f'train_{name}_seconds']:.0f} s")
 
-    loaded = {name: load_method(name, weights / name, device=device) for name in methods}
-    lungs = load_method("lungs", weights / "lungs", device=device)
     testset = load_testset(testset_dir)
     truth_lungs = {c.case_id: c.lungs for c in testset.cases}
     lung_dice: list[float] = []
@@ -249,11 +264,25 @@ def run_benchmark(
         lung_dice.append(dice(lung_mask != 0, truth))
 
     archives = {name: work / "archives" / f"{name}.zip" for name in methods}
+    previous = _previous_results(work)
+    stale = [name for name in methods if not _archive_current(archives[name], weights, name, testset_dir=testset_dir)
+             or name not in previous.get("inference_seconds_per_case", {})]
+    if stale:
+        lung_dice_reused = None
+    else:  # nothing to predict: keep the lung Dice measured when the archives were written
+        lung_dice_reused = previous.get("lung_dice")
+    for name in methods:
+        if name not in stale:
+            log(f"reusing {archives[name]} (newer than its weights, the lung network's and the test set)")
+    loaded = {name: load_method(name, weights / name, device=device) for name in stale}
+    lungs = load_method("lungs", weights / "lungs", device=device)
     t0 = time.perf_counter()
-    predictions = predict_many(loaded, cases_in_testset(testset_dir), archives, lungs=lungs, progress=progress,
-                               on_case=on_case)
+    predictions = predict_many(loaded, cases_in_testset(testset_dir), {n: archives[n] for n in stale}, lungs=lungs,
+                               progress=progress, on_case=on_case) if stale else {}
     timings["predict_seconds"] = time.perf_counter() - t0
     per_method_seconds = {name: float(np.mean([r.seconds for r in rows])) for name, rows in predictions.items()}
+    per_method_seconds.update({name: previous["inference_seconds_per_case"][name] for name in methods
+                               if name not in stale})
 
     t0 = time.perf_counter()
     truth = build_truth(testset, cache_root=work / "truth-cache")
@@ -278,7 +307,8 @@ def run_benchmark(
         "testset": {"name": testset.name, "cases": len(testset.cases),
                     "groups": {g.value: sum(c.group is g for c in testset.cases) for g in Group}},
         "scores": scores,
-        "lung_dice": {"mean": float(np.mean(lung_dice)), "std": float(np.std(lung_dice)), "n": len(lung_dice)},
+        "lung_dice": lung_dice_reused or {"mean": float(np.mean(lung_dice)), "std": float(np.std(lung_dice)),
+                                          "n": len(lung_dice)},
         "inference_seconds_per_case": per_method_seconds,
         "training": training,
         "timings": timings,

@@ -67,7 +67,7 @@ BENCHMARK_STEPS: dict[str, int] = {
     "lungs": 80,
     "unet2d": 150,
     "unet2d_plus": 150,
-    "unet3d": 120,
+    "unet3d": 600,
     "resnet50": 1000,
     "multitask_latent": 1000,
     "multitask_spatial4": 1000,
@@ -75,7 +75,9 @@ BENCHMARK_STEPS: dict[str, int] = {
 }
 """Batches per network at the ``small`` scale (each schedule's drop points scale with it). The classifiers get
 the most: one label per series is a far sparser signal than a mask (at 200 batches the multitask classification
-heads had not learned yet; at 1,000 Multitask-Spatial-1 reaches validation ROC-AUC 0.95–1.0)."""
+heads had not learned yet; at 1,000 Multitask-Spatial-1 reaches validation ROC-AUC 0.95–1.0). 3D U-Net gets 600
+batches of two small patches (Adam at this scale, ``training.config.CPU_SCHEDULES``): at 120 it had not learned
+the lesions yet."""
 
 
 def _triple(values: Sequence[Any]) -> tuple[Any, Any, Any]:

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         parser.add_argument("--testset", help="test set slug (default: the site's benchmark)")
         parser.add_argument("--weights-dir", type=Path, help="cached weights (default DATA_DIR/reference-weights)")
         parser.add_argument("--shipped", action="store_true",
-                            help="the weights shipped in reference_weights/ (verified against its manifest; no training)")
+                            help="the weights in reference_weights/ (checked against its manifest; no training)")
         parser.add_argument("--scale", default="small", help="network scale: tiny | small | paper (see docs)")
         parser.add_argument("--steps", type=int,
                             help="training batches per network (default: the benchmark's schedule)")
