@@ -72,13 +72,13 @@ def export_run(
         payload = read_checkpoint(root / method / BEST)
         if payload["state_dict"] is None:
             raise ValueError(f"{method} has no network weights to ship")
-        shipped = {key: payload[key] for key in ("method", "model_kwargs", "predict_options", "config", "step",
-                                                 "metrics") if key in payload}
+        shipped: dict[str, Any] = {key: payload[key] for key in ("method", "model_kwargs", "predict_options",
+                                                                 "config", "step", "metrics") if key in payload}
         shipped["state_dict"] = compact_state_dict(payload["state_dict"])
         shipped["data"] = {"counts": (payload.get("data") or {}).get("counts"),
                            "lungs": (payload.get("data") or {}).get("lungs")}
         target = out / method / BEST
-        save_checkpoint(target, {key: value for key, value in shipped.items() if key != "format"})
+        save_checkpoint(target, shipped)
         files[f"{method}/{BEST}"] = {
             "method": method,
             "sha256": sha256_of(target),
