@@ -1,12 +1,12 @@
 """Reference weights shipped in the repository (``reference_weights/``), so that a fresh clone's demo board shows
 the paper's pattern without training first.
 
-The folder has the layout every loader reads (``<method>/best.pt`` for the lung network and the seven networks
-of Table 2; thresholding needs no weights) and ``MANIFEST.json``: for each file its SHA-256 and size, the method,
-and the run it comes from (seed, selected batch and validation metric), plus the command, the commit and the
-settings that trained them all. :func:`export_run` writes it from a training run's folders;
-``scripts/ship_reference_weights.py`` retrains everything and exports. :func:`verify_shipped` checks the files
-against the manifest (every problem at once) before anything loads them.
+The folder has the layout every loader reads (``<method>/best.pt`` for the lung network, the seven networks of
+Table 2 and thresholding's parameters, which ``seed_reference`` expects like any method's) and ``MANIFEST.json``:
+for each file its SHA-256 and size, the method, and the run it comes from (seed, selected batch and validation
+metric), plus the command, the commit and the settings that trained them all. :func:`export_run` writes it from
+a training run's folders; ``scripts/ship_reference_weights.py`` retrains everything and exports.
+:func:`verify_shipped` checks the files against the manifest (every problem at once) before anything loads them.
 
 Storage: the weights of convolutions and linear layers (tensors of two or more dimensions) are stored as float16,
 everything else (BatchNorm statistics and affine parameters, biases) as float32; loading casts them back into the
@@ -33,9 +33,9 @@ MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = 1
 SIZE_LIMIT_BYTES = 30_000_000
 """The shipped files together stay within 30 MB (the repository's budget for them)."""
-SHIPPED_METHODS = ("lungs", "unet3d", "unet2d", "unet2d_plus", "resnet50", "multitask_latent",
+SHIPPED_METHODS = ("lungs", "thresholding", "unet3d", "unet2d", "unet2d_plus", "resnet50", "multitask_latent",
                    "multitask_spatial4", "multitask_spatial1")
-"""Every network the demo needs: the lung network and Table 2's networks (thresholding has none)."""
+"""Everything the demo loads: the lung network, Table 2's networks and thresholding's parameters (no weights)."""
 
 
 def sha256_of(path: Path) -> str:
@@ -70,11 +70,10 @@ def export_run(
     files: dict[str, Any] = {}
     for method in methods:
         payload = read_checkpoint(root / method / BEST)
-        if payload["state_dict"] is None:
-            raise ValueError(f"{method} has no network weights to ship")
         shipped: dict[str, Any] = {key: payload[key] for key in ("method", "model_kwargs", "predict_options",
                                                                  "config", "step", "metrics") if key in payload}
-        shipped["state_dict"] = compact_state_dict(payload["state_dict"])
+        state = payload["state_dict"]
+        shipped["state_dict"] = None if state is None else compact_state_dict(state)
         shipped["data"] = {"counts": (payload.get("data") or {}).get("counts"),
                            "lungs": (payload.get("data") or {}).get("lungs")}
         target = out / method / BEST

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from reference_models.pipeline import load_method
+from reference_models.provision import train_one
 from reference_models.registry import METHODS
 from reference_models.shipped import (
     MANIFEST,
@@ -23,6 +24,7 @@ from reference_models.shipped import (
     sha256_of,
     verify_shipped,
 )
+from reference_models.training.grid_search import PAPER_PARAMETERS
 from reference_models.weights import BEST, read_checkpoint
 
 TINY = ("lungs", "unet2d", "resnet50", "multitask_spatial1")
@@ -31,13 +33,19 @@ PROVENANCE = {"command": "python scripts/ship_reference_weights.py", "seed": 0, 
 
 def test_export_writes_compact_weights_and_a_manifest_that_verifies(tiny_weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "shipped"
-    manifest = export_run(tiny_weights, out, methods=TINY, provenance=PROVENANCE)
-    assert set(manifest["files"]) == {f"{m}/{BEST}" for m in TINY}
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_weights, runs, ignore=shutil.ignore_patterns("cache"))
+    train_one("thresholding", records=[], out_dir=runs / "thresholding", lungs_dir=None, scale="small", steps=None,
+              seed=0, device="cpu", cache_dir=None, progress=False)
+    manifest = export_run(runs, out, methods=(*TINY, "thresholding"), provenance=PROVENANCE)
+    assert set(manifest["files"]) == {f"{m}/{BEST}" for m in (*TINY, "thresholding")}
+    thresholding = load_method("thresholding", out / "thresholding")
+    assert thresholding.model is None and thresholding.predict_options == PAPER_PARAMETERS
     assert manifest["seed"] == 0 and manifest["commit"] == "abc" and manifest["command"].startswith("python scripts/")
     for name, entry in manifest["files"].items():
         assert entry["sha256"] == sha256_of(out / name) and entry["bytes"] == (out / name).stat().st_size
     assert json.loads((out / MANIFEST).read_text()) == manifest
-    assert verify_shipped(out, methods=TINY) == []
+    assert verify_shipped(out, methods=(*TINY, "thresholding")) == []
     original = read_checkpoint(tiny_weights / "multitask_spatial1")
     shipped = read_checkpoint(out / "multitask_spatial1")
     assert "train" not in shipped["data"]  # no per-series provenance in the repository
@@ -101,4 +109,7 @@ def test_the_repository_ships_every_network_within_budget_as_its_manifest_says()
     assert isinstance(manifest["seed"], int) and len(manifest["commit"].split("+")[0]) == 40
     for method in SHIPPED_METHODS:
         loaded = load_method(method, SHIPPED_DIR / method)
-        assert loaded.model is not None and loaded.config["scale"] == manifest["scale"]
+        if METHODS[method].build is None:  # thresholding: the paper's parameters
+            assert loaded.model is None and loaded.predict_options == PAPER_PARAMETERS
+        else:
+            assert loaded.model is not None and loaded.config["scale"] == manifest["scale"]
