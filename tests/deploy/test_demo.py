@@ -62,7 +62,7 @@ def test_demo_board_shows_table_2s_shape_with_the_shipped_weights(tmp_path):
     try:
         boards = {}
         for track in ("archive", "container"):
-            boards[track] = wait_for(lambda t=track: scored(base, t, ALL), timeout=1500, interval=2,
+            boards[track] = wait_for(lambda t=track: scored(base, t, ALL), timeout=2400, interval=2,
                                      what=f"eight scored {track} entries", services=(demo,))
             assert sorted(e["method_name"] for e in boards[track]) == sorted(ALL)
             assert all(e["is_reference"] and e["intervals"]["roc_auc_all"] for e in boards[track])
@@ -87,7 +87,10 @@ def test_demo_trains_on_first_run_behind_the_flag_and_a_second_run_reuses_everyt
     first = Service("demo", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo-1.log").start()
     try:
         for track in ("archive", "container"):
-            board = wait_for(lambda t=track: scored(base, t, TRAINED), timeout=900, interval=2,
+            # the wait, not a speed target (docs/benchmarks.md has the demo's time): the issue-15 test set's series
+            # have their own slice spacing (about 2.6 times the slices of the fixed 8-mm set); on this 2-core
+            # machine under a load average of 11, predicting it took 11 min
+            board = wait_for(lambda t=track: scored(base, t, TRAINED), timeout=1800, interval=2,
                              what=f"two scored {track} entries", services=(first,))
             assert sorted(e["method_name"] for e in board) == sorted(TRAINED)
             assert all(e["is_reference"] and e["intervals"]["roc_auc_all"] for e in board)
