@@ -22,6 +22,10 @@ from evaluator.phantoms.pathology import (
 from evaluator.phantoms.shapes import blend
 from evaluator.phantoms.trees import CapsuleBoxes, Capsules, airway_capsules, grow_tree, subdivide, vessel_capsules
 
+#: Bumped whenever the same arguments give other phantoms (2: the confounders of issue 15); anything that caches
+#: written phantom sets (e.g. a stamp next to a benchmark's test set) should record it.
+GENERATOR_VERSION = 2
+
 #: Small default grid (tests, sample sets): 64 × 64 × 32 voxels of 5.5 × 5.5 × 8 mm.
 DEFAULT_SHAPE = (64, 64, 32)
 DEFAULT_SPACING = (5.5, 5.5, 8.0)
@@ -109,43 +113,39 @@ _CHRONIC = {
 
 @dataclass(frozen=True, slots=True)
 class _Kernel:
-    """The series' reconstruction: in-plane blur (Gaussian PSF) and noise, both set by one sharpness.
+    """The series' reconstruction kernel: an in-plane Gaussian blur of image and noise, set by one sharpness.
 
-    A soft kernel (sharpness 0) blurs with σ = 1.4 mm and has 8–20 HU of noise, grainy over ~1 mm; a sharp (lung)
-    kernel (sharpness 1) blurs with σ = 0.3 mm and has 45–90 HU of finer-grained noise. Noise is white Gaussian
-    filtered in-plane, rescaled to its standard deviation ``noise_hu``. Blurs below 0.2 voxel are skipped.
+    A soft kernel (sharpness 0) blurs with σ = 1.4 mm and leaves 8–20 HU of noise, grainy over the same σ; a sharp
+    (lung) kernel (sharpness 1) blurs with σ = 0.3 mm and leaves 36–90 HU of fine noise. White Gaussian noise is
+    added before the blur, scaled so that its standard deviation after the blur is ``noise_hu``. Blurs below
+    0.2 voxel are skipped (then the noise stays white).
     """
 
     sharpness: float
     blur_mm: float
     noise_hu: float
     blur_vox: tuple[float, float]
-    grain_vox: tuple[float, float]
-    grain_gain: float
+    gain: float
 
     @classmethod
     def draw(cls, rng: np.random.Generator, spacing: tuple[float, float, float]) -> _Kernel:
         sharpness = float(rng.uniform(0.0, 1.0))
         blur_mm = 1.4 - 1.1 * sharpness
         noise_hu = float(np.exp(rng.uniform(np.log(8.0), np.log(20.0))) * (1.0 + 3.5 * sharpness))
-        grain_mm = 1.0 - 0.6 * sharpness
         blur = tuple(blur_mm / s if blur_mm / s >= 0.2 else 0.0 for s in spacing[:2])
-        grain = tuple(grain_mm / s if grain_mm / s >= 0.2 else 0.0 for s in spacing[:2])
         gain = 1.0
-        for sigma in grain:  # the filter's gain on white noise's standard deviation, per axis
+        for sigma in blur:  # the blur's gain on white noise's standard deviation, per axis
             if sigma > 0:
                 radius = int(4.0 * sigma + 0.5)
                 w = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
                 gain *= float(np.sqrt(np.sum((w / w.sum()) ** 2)))
-        return cls(sharpness, blur_mm, noise_hu, blur, grain, gain)  # type: ignore[arg-type]
+        return cls(sharpness, blur_mm, noise_hu, blur, gain)  # type: ignore[arg-type]
 
     def apply(self, hu: np.ndarray, white: np.ndarray) -> None:
-        """Blur the slab ``hu`` [x, y, z] in-plane and add noise made from ``white`` (unit variance), in place."""
+        """Add noise made from ``white`` (unit variance) to the slab ``hu`` [x, y, z] and blur it in-plane, in place."""
+        hu += white * np.float32(self.noise_hu / self.gain)
         if any(self.blur_vox):
             hu[...] = ndimage.gaussian_filter(hu, sigma=(*self.blur_vox, 0.0), mode="nearest")
-        if any(self.grain_vox):
-            white = ndimage.gaussian_filter(white, sigma=(*self.grain_vox, 0.0), mode="wrap")
-        hu += white * np.float32(self.noise_hu / self.grain_gain)
 
 
 def _tree_points(fields: AnatomyFields, side: int, count: int, rng: np.random.Generator) -> np.ndarray:
