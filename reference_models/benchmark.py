@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from evaluator.groups import Group
-from evaluator.phantoms import MOSMED_TEST_COUNTS, write_testset
+from evaluator.phantoms import GENERATOR_VERSION, MOSMED_TEST_COUNTS, write_testset
 from evaluator.scoring import ScoringOptions, Track, score_archive
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
@@ -169,10 +169,12 @@ def shape_lines(problems: Sequence[str], *, what: str) -> list[str]:
 
 
 def ensure_testset(folder: Path, settings: BenchmarkSettings) -> Path:
-    """The phantom test set, written once per settings (a stamp file records them)."""
+    """The phantom test set, written once per settings and phantom generator version (a stamp file records them;
+    a folder written otherwise is refused)."""
     stamp = folder.parent / f"{folder.name}.json"
     wanted = json.dumps({"counts": dict(settings.test_counts), "seed": settings.test_seed,
-                         "shape": list(settings.shape), "spacing": list(settings.spacing)}, sort_keys=True)
+                         "shape": list(settings.shape), "spacing": list(settings.spacing),
+                         "generator_version": GENERATOR_VERSION}, sort_keys=True)
     if folder.is_dir() and stamp.is_file() and stamp.read_text() == wanted:
         return folder
     if folder.exists():

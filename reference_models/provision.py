@@ -28,7 +28,14 @@ from typing import Any
 import torch
 
 from evaluator.groups import Group
-from evaluator.phantoms import generate_case, write_covid_ct_seg, write_medseg, write_mosmed, write_nifti
+from evaluator.phantoms import (
+    GENERATOR_VERSION,
+    generate_case,
+    write_covid_ct_seg,
+    write_medseg,
+    write_mosmed,
+    write_nifti,
+)
 from evaluator.phantoms.seeds import case_seed
 from reference_models.data.layouts import list_dataset
 from reference_models.data.records import SeriesRecord
@@ -99,10 +106,11 @@ def write_nsclc_standin(out_dir: Path | str, *, n: int, shape: Sequence[int], sp
 
 
 def ensure_training_data(root: Path | str, spec: TrainingData = DEFAULT_TRAINING_DATA) -> list[str]:
-    """Write the synthetic training sets under ``root`` once (rewritten if ``spec`` changed); their specs."""
+    """Write the synthetic training sets under ``root`` once (rewritten if ``spec`` or the phantom generator's
+    version changed); their specs."""
     root = Path(root)
     stamp = root / "training-data.json"
-    wanted = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    wanted = json.dumps({**dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION}, sort_keys=True)
     specs = [f"mosmed:{root / 'mosmed'}", f"medseg:{root / 'medseg'}", f"covid-ct-seg:{root / 'covid-ct-seg'}",
              f"nifti-negative:{root / 'nsclc'}"]
     if stamp.is_file() and stamp.read_text() == wanted:
