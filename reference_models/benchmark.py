@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from evaluator.groups import Group
-from evaluator.phantoms import MOSMED_TEST_COUNTS, write_testset
+from evaluator.phantoms import GENERATOR_VERSION, MOSMED_TEST_COUNTS, write_testset
 from evaluator.scoring import ScoringOptions, Track, score_archive
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
@@ -69,6 +69,12 @@ PAPER_TABLE2: Mapping[str, tuple[tuple[float, float] | None, ...]] = {
 }
 """Table 2 of Goncharov et al. (mean ± std over seeds / splits), typed from the paper as reference values."""
 PAPER_LUNG_DICE = (0.976, 0.013)
+SEGMENTERS = ("thresholding", "unet3d", "unet2d", "unet2d_plus", "multitask_latent", "multitask_spatial4",
+              "multitask_spatial1")
+"""The methods with a severity (and a Spearman ρ); ResNet50 is the only one without."""
+CLEARLY_WEAKER = 0.10
+"""How much lower "clearly weaker against bacterial pneumonia than against normal" is (the paper: .31 and .30)."""
+RHO_FLOOR = 0.9
 """Sec. 4.2: lung segmentation Dice on the MedSeg-29 hold-out set."""
 
 
@@ -93,11 +99,82 @@ FAST_SETTINGS = BenchmarkSettings(
 )
 
 
+def table2_shape(metrics: Mapping[str, Mapping[str, float | None]]) -> list[str]:
+    """Every way ``metrics`` (method name → the scorer's metrics, e.g. one run's or the mean over seeds) departs
+    from the shape of the paper's Table 2, at once (``[]``: it has the shape):
+
+    * thresholding has the lowest ROC-AUC vs all, Multitask-Spatial-1 the highest (strictly);
+    * 2D and 3D U-Net are clearly weaker vs bacterial pneumonia than vs normal (by :data:`CLEARLY_WEAKER`);
+    * ResNet50 has neither ρ nor Dice;
+    * every method with a severity has ρ ≥ :data:`RHO_FLOOR`.
+
+    Only the methods present are checked.
+    """
+    problems = []
+    auc = {name: m.get("roc_auc_all") for name, m in metrics.items()}
+
+    def title(name: str) -> str:
+        return METHODS[name].title
+
+    for name, value in auc.items():
+        if value is None:
+            problems.append(f"{title(name)}: no ROC-AUC vs all")
+    others = {name: v for name, v in auc.items() if v is not None}
+    if "thresholding" in others:
+        lower = [n for n, v in others.items() if n != "thresholding" and v <= others["thresholding"]]
+        if lower:
+            problems.append(f"Thresholding ({others['thresholding']:.3f}) is not the lowest ROC-AUC vs all: "
+                            + ", ".join(f"{title(n)} {others[n]:.3f}" for n in lower))
+    if "multitask_spatial1" in others:
+        higher = [n for n, v in others.items() if n != "multitask_spatial1" and v >= others["multitask_spatial1"]]
+        if higher:
+            problems.append(f"Multitask-Spatial-1 ({others['multitask_spatial1']:.3f}) is not the highest ROC-AUC "
+                            "vs all: " + ", ".join(f"{title(n)} {others[n]:.3f}" for n in higher))
+    for name in ("unet2d", "unet3d"):
+        if name in metrics:
+            normal, pneumonia = metrics[name].get("roc_auc_normal"), metrics[name].get("roc_auc_bacterial_pneumonia")
+            if normal is None or pneumonia is None or pneumonia > normal - CLEARLY_WEAKER:
+                problems.append(f"{title(name)}: ROC-AUC vs bacterial pneumonia {pneumonia} is not {CLEARLY_WEAKER} "
+                                f"below vs normal {normal}")
+    if "resnet50" in metrics:
+        for key in ("spearman_rho", "mean_dice"):
+            if metrics["resnet50"].get(key) is not None:
+                problems.append(f"ResNet50 has a {key}: {metrics['resnet50'][key]}")
+    for name in SEGMENTERS:
+        if name in metrics:
+            rho = metrics[name].get("spearman_rho")
+            if rho is None or rho < RHO_FLOOR:
+                problems.append(f"{title(name)}: Spearman ρ {rho} below {RHO_FLOOR}")
+    return problems
+
+
+def mean_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Method → metric → the mean over ``runs`` (results documents) where defined, ``None`` where never."""
+    names = [name for name in TABLE_METHODS if all(name in r["scores"] for r in runs)]
+    means: dict[str, dict[str, float | None]] = {}
+    for name in names:
+        means[name] = {}
+        for metric in METRICS:
+            values = [r["scores"][name]["metrics"].get(metric) for r in runs]
+            defined = [float(v) for v in values if v is not None]
+            means[name][metric] = float(np.mean(defined)) if defined else None
+    return means
+
+
+def shape_lines(problems: Sequence[str], *, what: str) -> list[str]:
+    """The shape check as text under a table."""
+    if not problems:
+        return ["", f"Table 2's shape ({what}): holds (reference_models.benchmark.table2_shape)."]
+    return ["", f"Table 2's shape ({what}): {len(problems)} departure(s):", *[f"- {p}" for p in problems]]
+
+
 def ensure_testset(folder: Path, settings: BenchmarkSettings) -> Path:
-    """The phantom test set, written once per settings (a stamp file records them)."""
+    """The phantom test set, written once per settings and phantom generator version (a stamp file records them;
+    a folder written otherwise is refused)."""
     stamp = folder.parent / f"{folder.name}.json"
     wanted = json.dumps({"counts": dict(settings.test_counts), "seed": settings.test_seed,
-                         "shape": list(settings.shape), "spacing": list(settings.spacing)}, sort_keys=True)
+                         "shape": list(settings.shape), "spacing": list(settings.spacing),
+                         "generator_version": GENERATOR_VERSION}, sort_keys=True)
     if folder.is_dir() and stamp.is_file() and stamp.read_text() == wanted:
         return folder
     if folder.exists():
@@ -106,6 +183,23 @@ def ensure_testset(folder: Path, settings: BenchmarkSettings) -> Path:
                   spacing=settings.spacing, name="Synthetic Mosmed-Test (benchmark)", private_groups=())
     stamp.write_text(wanted)
     return folder
+
+
+def _previous_results(work: Path) -> dict[str, Any]:
+    path = work / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _archive_current(archive: Path, weights: Path, name: str, *, testset_dir: Path) -> bool:
+    """Whether ``archive`` is newer than everything it was predicted from (make's rule): the method's weights, the
+    lung network's and the test set's stamp."""
+    if not archive.is_file():
+        return False
+    sources = [weights / "lungs" / BEST, testset_dir.parent / f"{testset_dir.name}.json"]
+    if METHODS[name].build is not None or (weights / name / BEST).is_file():
+        sources.append(weights / name / BEST)
+    built = archive.stat().st_mtime
+    return all(source.is_file() and source.stat().st_mtime < built for source in sources)
 
 
 def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> str | None:
@@ -162,8 +256,6 @@ def run_benchmark(
         timings[f"train_{name}_seconds"] = time.perf_counter() - t0
         log(f"trained {name} in {timings[f'train_{name}_seconds']:.0f} s")
 
-    loaded = {name: load_method(name, weights / name, device=device) for name in methods}
-    lungs = load_method("lungs", weights / "lungs", device=device)
     testset = load_testset(testset_dir)
     truth_lungs = {c.case_id: c.lungs for c in testset.cases}
     lung_dice: list[float] = []
@@ -174,11 +266,25 @@ def run_benchmark(
         lung_dice.append(dice(lung_mask != 0, truth))
 
     archives = {name: work / "archives" / f"{name}.zip" for name in methods}
+    previous = _previous_results(work)
+    stale = [name for name in methods if not _archive_current(archives[name], weights, name, testset_dir=testset_dir)
+             or name not in previous.get("inference_seconds_per_case", {})]
+    if stale:
+        lung_dice_reused = None
+    else:  # nothing to predict: keep the lung Dice measured when the archives were written
+        lung_dice_reused = previous.get("lung_dice")
+    for name in methods:
+        if name not in stale:
+            log(f"reusing {archives[name]} (newer than its weights, the lung network's and the test set)")
+    loaded = {name: load_method(name, weights / name, device=device) for name in stale}
+    lungs = load_method("lungs", weights / "lungs", device=device)
     t0 = time.perf_counter()
-    predictions = predict_many(loaded, cases_in_testset(testset_dir), archives, lungs=lungs, progress=progress,
-                               on_case=on_case)
+    predictions = predict_many(loaded, cases_in_testset(testset_dir), {n: archives[n] for n in stale}, lungs=lungs,
+                               progress=progress, on_case=on_case) if stale else {}
     timings["predict_seconds"] = time.perf_counter() - t0
     per_method_seconds = {name: float(np.mean([r.seconds for r in rows])) for name, rows in predictions.items()}
+    per_method_seconds.update({name: previous["inference_seconds_per_case"][name] for name in methods
+                               if name not in stale})
 
     t0 = time.perf_counter()
     truth = build_truth(testset, cache_root=work / "truth-cache")
@@ -203,7 +309,8 @@ def run_benchmark(
         "testset": {"name": testset.name, "cases": len(testset.cases),
                     "groups": {g.value: sum(c.group is g for c in testset.cases) for g in Group}},
         "scores": scores,
-        "lung_dice": {"mean": float(np.mean(lung_dice)), "std": float(np.std(lung_dice)), "n": len(lung_dice)},
+        "lung_dice": lung_dice_reused or {"mean": float(np.mean(lung_dice)), "std": float(np.std(lung_dice)),
+                                          "n": len(lung_dice)},
         "inference_seconds_per_case": per_method_seconds,
         "training": training,
         "timings": timings,
@@ -235,6 +342,8 @@ def markdown_table(results: Mapping[str, Any]) -> str:
             cells.append(f"**{_cell(ours.get(metric))}** ({ref})")
         lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
     lines += _triage_lines({name: [results["scores"][name]] for name in TABLE_METHODS if name in results["scores"]})
+    lines += shape_lines(table2_shape({name: score["metrics"] for name, score in results["scores"].items()}),
+                         what="this run")
     lung = results.get("lung_dice")
     if lung:
         lines.append("")
@@ -307,6 +416,7 @@ def combined_table(runs: Sequence[Mapping[str, Any]]) -> str:
         lines.append(f"| {METHODS[name].title} | " + " | ".join(cells) + " |")
     lines += _triage_lines({name: [r["scores"][name] for r in runs] for name in TABLE_METHODS
                             if all(name in r["scores"] for r in runs)})
+    lines += shape_lines(table2_shape(mean_metrics(runs)), what="the means over seeds")
     seeds = sorted(int(r["settings"]["seed"]) for r in runs)
     lines.append("")
     lines.append(f"Bold: mean ± std over {len(runs)} training seeds ({', '.join(map(str, seeds))}) of this benchmark "

@@ -101,10 +101,25 @@ def crop_series(
 
 
 def random_patch(
-    image: np.ndarray, target: np.ndarray | None, *, rng: np.random.Generator, patch: Sequence[int]
+    image: np.ndarray,
+    target: np.ndarray | None,
+    *,
+    rng: np.random.Generator,
+    patch: Sequence[int],
+    lesion_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """A uniformly placed ``patch``; axes shorter than the patch are zero-padded at the end (as at inference)."""
-    starts = [int(rng.integers(max(1, n - p + 1))) for n, p in zip(image.shape, patch, strict=True)]
+    """A ``patch`` placed uniformly, or, with probability ``lesion_fraction`` when ``target`` has lesions, around a
+    lesion voxel drawn uniformly (the patch's centre within a quarter patch of it, clipped to the image); axes
+    shorter than the patch are zero-padded at the end (as at inference)."""
+    starts = None
+    if lesion_fraction > 0 and target is not None and rng.random() < lesion_fraction:
+        lesion = np.flatnonzero(np.asarray(target))
+        if lesion.size:
+            centre = np.unravel_index(int(lesion[rng.integers(lesion.size)]), image.shape)
+            starts = [int(np.clip(c - p // 2 + rng.integers(-(p // 4), p // 4 + 1), 0, max(0, n - p)))
+                      for c, p, n in zip(centre, patch, image.shape, strict=True)]
+    if starts is None:
+        starts = [int(rng.integers(max(1, n - p + 1))) for n, p in zip(image.shape, patch, strict=True)]
     box = tuple(slice(s, s + p) for s, p in zip(starts, patch, strict=True))
     return _pad_to(np.asarray(image[box], dtype=np.float32), patch), (
         None if target is None else _pad_to(np.asarray(target[box], dtype=bool), patch)
@@ -156,7 +171,8 @@ def draw_batch(
         elif batching.unit == "patches":
             if batching.patch is None:
                 raise ValueError("patch batching needs a patch size")
-            image, target = random_patch(item.image, item.target, rng=rng, patch=batching.patch)
+            image, target = random_patch(item.image, item.target, rng=rng, patch=batching.patch,
+                                         lesion_fraction=batching.lesion_patches)
             images.append(image)
             targets.append(target)
         else:

@@ -68,7 +68,8 @@ class Batching:
     ``unit``: ``"slices"`` (``size`` single axial slices), ``"series"`` (``size`` series crops, see the module
     doc) or ``"patches"`` (``size`` 3D patches of ``patch`` voxels). ``sampling``: ``"uniform"``, ``"balanced"``
     (half positives, half negatives) or ``"multitask"`` (negatives 0.25, positives without a mask 0.25,
-    positives with a mask 0.5; the notes).
+    positives with a mask 0.5; the notes). ``lesion_patches``: the fraction of patches placed around a lesion
+    voxel instead of uniformly (``"patches"`` only).
     """
 
     unit: str
@@ -77,6 +78,7 @@ class Batching:
     max_slices: int | None = None
     max_in_plane: tuple[int, int] | None = None
     patch: tuple[int, int, int] | None = None
+    lesion_patches: float = 0.0
 
 
 _ADAM_CLASSIFIER = Schedule("adam", 3e-4, 30_000, ((0.8, 1e-4),))
@@ -101,6 +103,11 @@ PAPER_BATCHING: Mapping[str, Batching] = {
     **{name: Batching("series", 5, sampling="multitask", **_CROP) for name in MULTITASK},
 }
 
+CPU_SCHEDULES: Mapping[str, Schedule] = {"unet3d": Schedule("adam", 1e-3, 10_000)}
+"""Where the ``small`` and ``tiny`` scales leave the paper's optimiser: 3D U-Net's plain SGD at lr 0.01 needs the
+paper's 10k batches of 16 patches of 160³; with a few hundred batches of two 64 × 64 × 16 patches it learns only
+the background prior (Dice 0; docs/reference-models.md §12), while Adam at 1e-3 learns the lesions."""
+
 _SMALL_2D = {"width": 4, "depth": 6}
 SMALL_MODELS: Mapping[str, Mapping[str, Any]] = {
     "lungs": _SMALL_2D,
@@ -114,19 +121,20 @@ SMALL_BATCHING: Mapping[str, dict[str, Any]] = {
     "lungs": {"size": 8},
     "unet2d": {"size": 4, "max_slices": 4},
     "unet2d_plus": {"size": 4, "max_slices": 4},
-    "unet3d": {"size": 2, "patch": (64, 64, 16)},
+    "unet3d": {"size": 2, "patch": (64, 64, 16), "lesion_patches": 0.5},
     "resnet50": {"size": 4, "max_slices": 8},
     **{name: {"size": 2, "max_slices": 8} for name in MULTITASK},
 }
-SMALL_UNET3D_INFERENCE_PATCH = (160, 160, 32)
+SMALL_UNET3D_INFERENCE_PATCH = (160, 112, 32)
 """At the small and tiny scales 3D U-Net trains on small patches (64 × 64 × 16, 16 × 16 × 8) but predicts with
-one 160 × 160 × 32 patch (covering a whole cropped phantom series): the same voxels, a fraction of the time of
-many small patches (the network is fully convolutional)."""
+160 × 112 × 32 patches (in-plane one patch covers a cropped phantom series, about 110–145 × 55–95 voxels at 2 mm;
+thin-slice series take several along z): the same voxels, a fraction of the time of many small patches (the
+network is fully convolutional). 112 rather than 160 along y: less zero padding to compute."""
 TINY_BATCHING: Mapping[str, dict[str, Any]] = {
     "lungs": {"size": 4},
     "unet2d": {"size": 2, "max_slices": 2},
     "unet2d_plus": {"size": 2, "max_slices": 2},
-    "unet3d": {"size": 2, "patch": (16, 16, 8)},
+    "unet3d": {"size": 2, "patch": (16, 16, 8), "lesion_patches": 0.5},
     **{name: {"size": 2, "max_slices": 4} for name in CLASSIFIERS},
 }
 
@@ -187,7 +195,7 @@ def default_config(
         raise ValueError("thresholding has no network to train (see reference_models.training.grid_search)")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    schedule = PAPER_SCHEDULES[method]
+    schedule = PAPER_SCHEDULES[method] if scale == "paper" else CPU_SCHEDULES.get(method, PAPER_SCHEDULES[method])
     batching = PAPER_BATCHING[method]
     if scale == "paper":
         model_kwargs: dict[str, Any] = {}

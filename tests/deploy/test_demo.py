@@ -1,26 +1,34 @@
 """The README's first command, `bash scripts/demo`, end to end: a served board populated by the real queue.
 
-Two of the eight methods and a few training batches keep it to a couple of minutes; everything else is what a
-new user runs (the synthetic test set, the import, the demo accounts, training, predicting, queueing, runboard).
+Exactly what a new user runs (the synthetic test set, the import, the demo accounts, the reference weights
+shipped in reference_weights/, predicting, queueing, runboard), with one torch thread per process: the board it
+serves must show the shape of the paper's Table 2 (reference_models.benchmark.table2_shape). A second test runs
+the demo with DEMO_TRAIN=1 (training on first run; two methods and a few batches keep it short) and a second run
+that reuses everything.
 """
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
 
+from reference_models.benchmark import TABLE_METHODS, table2_shape
+from reference_models.registry import METHODS as REGISTRY
+from reference_models.shipped import MANIFEST, SHIPPED_DIR
 from tests.leaderboard.integration.processes import ROOT, Service, clean_environment, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-METHODS = ("Thresholding", "Multitask-Spatial-1")
+ALL = tuple(REGISTRY[name].title for name in TABLE_METHODS)
+TRAINED = ("Thresholding", "Multitask-Spatial-1")
 
 
-def scored(base: str, track: str) -> list[dict] | None:
+def scored(base: str, track: str, methods: tuple[str, ...]) -> list[dict] | None:
     """The track's scored entries once there is one per method, else None."""
     done = [e for e in entries(base, track) if e["metrics"]["roc_auc_all"] is not None]
-    return done if len(done) == len(METHODS) else None
+    return done if len(done) == len(methods) else None
 
 
 def entries(base: str, track: str) -> list[dict]:
@@ -31,30 +39,66 @@ def entries(base: str, track: str) -> list[dict]:
     return response.json()["entries"] if response.ok else []
 
 
-def test_demo_serves_a_populated_board_and_a_second_run_reuses_everything(tmp_path):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+def demo_environment(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
     env = clean_environment({
         "LEADERBOARD_DATA_DIR": str(tmp_path / "data"),
         "DEMO_DIR": str(tmp_path / "data" / "demo"),
         "DEMO_BIND": f"127.0.0.1:{port}",
-        "DEMO_STEPS": "2",
-        "DEMO_LUNG_STEPS": "20",
-        "DEMO_METHODS": "thresholding multitask_spatial1",
         "DEMO_THREADS": "1",  # torch and BLAS in every process of the demo: no oversubscription beside other jobs
+        **extra,
     })
     env.pop("DJANGO_SETTINGS_MODULE")  # manage.py's default, as for a user
+    return env
+
+
+@pytest.mark.xfail(not (SHIPPED_DIR / MANIFEST).is_file(), strict=True,
+                   reason="reference_weights/ not shipped yet (scripts/ship_reference_weights.py; issue 15)")
+def test_demo_board_shows_table_2s_shape_with_the_shipped_weights(tmp_path):
+    assert (SHIPPED_DIR / MANIFEST).is_file()  # else the demo would train (DEMO_TRAIN=1's path, tested below)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = demo_environment(tmp_path, port)
+    demo = Service("demo", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo.log").start()
+    try:
+        boards = {}
+        for track in ("archive", "container"):
+            boards[track] = wait_for(lambda t=track: scored(base, t, ALL), timeout=2400, interval=2,
+                                     what=f"eight scored {track} entries", services=(demo,))
+            assert sorted(e["method_name"] for e in boards[track]) == sorted(ALL)
+            assert all(e["is_reference"] and e["intervals"]["roc_auc_all"] for e in boards[track])
+        log = demo.log.read_text(errors="replace")
+        assert "reference models: the shipped weights" in log and "reference models: training" not in log
+        spatial1 = next(e for e in boards["container"] if e["method_name"] == "Multitask-Spatial-1")
+        assert "shipped weights" in requests.get(spatial1["entry_url"], timeout=10).text
+        # every case of the test set (the container track): the board shows Table 2's shape
+        metrics = {name: next(e["metrics"] for e in boards["container"] if e["method_name"] == REGISTRY[name].title)
+                   for name in TABLE_METHODS}
+        assert table2_shape(metrics) == []
+    finally:
+        demo.stop()
+    assert not (SHIPPED_DIR / "training-data").exists()  # nothing was trained into the checkout
+
+
+def test_demo_trains_on_first_run_behind_the_flag_and_a_second_run_reuses_everything(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = demo_environment(tmp_path, port, DEMO_TRAIN="1", DEMO_STEPS="2", DEMO_LUNG_STEPS="20",
+                           DEMO_METHODS="thresholding multitask_spatial1")
     first = Service("demo", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo-1.log").start()
     try:
         for track in ("archive", "container"):
-            board = wait_for(lambda t=track: scored(base, t), timeout=900, interval=2,
+            # the wait, not a speed target (docs/benchmarks.md has the demo's time): the issue-15 test set's series
+            # have their own slice spacing (about 2.6 times the slices of the fixed 8-mm set); on this 2-core
+            # machine under a load average of 11, predicting it took 11 min
+            board = wait_for(lambda t=track: scored(base, t, TRAINED), timeout=1800, interval=2,
                              what=f"two scored {track} entries", services=(first,))
-            assert sorted(e["method_name"] for e in board) == sorted(METHODS)
+            assert sorted(e["method_name"] for e in board) == sorted(TRAINED)
             assert all(e["is_reference"] and e["intervals"]["roc_auc_all"] for e in board)
         page = requests.get(base + "/", timeout=10).text
-        assert all(name in page for name in METHODS)
+        assert all(name in page for name in TRAINED)
         log = first.log.read_text(errors="replace")
         assert "Maintainer login" in log and "maintainer-password.txt" in log
+        assert "reference models: training (first run only" in log
         demo = tmp_path / "data" / "demo"
         password = (demo / "maintainer-password.txt").read_text().strip()
         token = (demo / "demo-team-token.txt").read_text().strip()

@@ -12,8 +12,14 @@ import torch
 from reference_models.data import SeriesRecord, list_dataset
 from reference_models.registry import METHODS
 from reference_models.training import default_config, train
-from reference_models.training.batches import crop_series, draw_batch, sampling_probabilities
-from reference_models.training.config import PAPER_BATCHING, PAPER_SCHEDULES, Schedule, TrainConfig
+from reference_models.training.batches import crop_series, draw_batch, random_patch, sampling_probabilities
+from reference_models.training.config import (
+    CPU_SCHEDULES,
+    PAPER_BATCHING,
+    PAPER_SCHEDULES,
+    Schedule,
+    TrainConfig,
+)
 from reference_models.training.grid_search import DEFAULT_GRID, PAPER_PARAMETERS, grid_search_thresholding
 from reference_models.training.loop import split_validation, training_records
 from reference_models.training.objectives import batch_loss, dice, roc_auc
@@ -50,6 +56,36 @@ def test_paper_schedules_and_proportional_drops() -> None:
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="no network"):
         default_config("thresholding")
+
+
+def test_3d_unet_keeps_the_papers_sgd_at_paper_scale_and_uses_adam_on_the_cpu_scales() -> None:
+    paper = default_config("unet3d")
+    assert paper.schedule == Schedule("sgd", 0.01, 10_000) and paper.batching.lesion_patches == 0.0
+    for scale in ("small", "tiny"):
+        config = default_config("unet3d", scale=scale, steps=600)
+        assert config.schedule == CPU_SCHEDULES["unet3d"].with_steps(600) == Schedule("adam", 1e-3, 600)
+        assert config.batching.lesion_patches == 0.5
+    assert default_config("unet2d", scale="small").schedule == PAPER_SCHEDULES["unet2d"]  # only 3D U-Net changes
+
+
+def test_lesion_patches_hold_a_lesion_voxel_and_uniform_ones_may_not() -> None:
+    image = np.random.default_rng(0).random((80, 60, 30), dtype=np.float32)
+    target = np.zeros(image.shape, bool)
+    target[70:72, 5:7, 25:27] = True  # one small lesion in a corner
+    rng = np.random.default_rng(1)
+    around = [random_patch(image, target, rng=rng, patch=(32, 32, 8), lesion_fraction=1.0) for _ in range(50)]
+    assert all(t is not None and t.any() for _, t in around)
+    uniform = [random_patch(image, target, rng=rng, patch=(32, 32, 8)) for _ in range(50)]
+    assert sum(bool(t is not None and t.any()) for _, t in uniform) < 10
+    patch, lesions = around[0]
+    assert patch.shape == (32, 32, 8) and lesions is not None and lesions.shape == patch.shape
+    # a patch is a window of the image (clipped to it), target and image aligned
+    x, y, z = (int(v[0]) for v in np.nonzero(patch == image[70, 5, 25]))
+    assert lesions[x, y, z]
+    # no lesion: uniform placement, with or without the option
+    empty = np.zeros(image.shape, bool)
+    a = random_patch(image, empty, rng=np.random.default_rng(2), patch=(32, 32, 8), lesion_fraction=1.0)[0]
+    assert a.shape == (32, 32, 8)
 
 
 def _item(label: int | None, masked: bool) -> PreparedSeries:

@@ -6,6 +6,9 @@ badged reference entry. No number is typed in: every value on the board comes fr
 
 All methods predict the test set in one pass (each image read and its lungs segmented once; every case, for
 the container track); the archive track's entry gets the same predictions restricted to the public cases.
+``--shipped`` uses the small-scale weights shipped in the repository (``reference_weights/``, checked against its
+manifest first; what ``scripts/demo`` uses) and never trains.
+
 Re-running it is cheap and safe: an existing reference entry of a method and track is re-scored on the current
 label version (a new evaluation; old results stay tagged with the version they were scored on) instead of
 being submitted again; ``--regenerate`` predicts anew and submits a fresh entry (needed when the images, not
@@ -42,6 +45,8 @@ class Command(BaseCommand):
                             default=[Track.ARCHIVE.value, Track.CONTAINER.value])
         parser.add_argument("--testset", help="test set slug (default: the site's benchmark)")
         parser.add_argument("--weights-dir", type=Path, help="cached weights (default DATA_DIR/reference-weights)")
+        parser.add_argument("--shipped", action="store_true",
+                            help="the weights in reference_weights/ (checked against its manifest; no training)")
         parser.add_argument("--scale", default="small", help="network scale: tiny | small | paper (see docs)")
         parser.add_argument("--steps", type=int,
                             help="training batches per network (default: the benchmark's schedule)")
@@ -51,10 +56,22 @@ class Command(BaseCommand):
         parser.add_argument("--no-train", action="store_true", help="fail instead of training missing weights")
         parser.add_argument("--regenerate", action="store_true", help="predict again and submit fresh entries")
 
-    def handle(self, *args, methods, tracks, testset, weights_dir, scale, steps, lung_steps, device, no_train,
-               regenerate, **options):
+    def handle(self, *args, methods, tracks, testset, weights_dir, shipped, scale, steps, lung_steps, device,
+               no_train, regenerate, **options):
         from reference_models.pipeline import run_references
         from reference_models.registry import METHODS
+        from reference_models.shipped import SHIPPED_DIR, read_manifest, verify_shipped
+
+        manifest = None
+        if shipped:
+            if weights_dir is not None or steps is not None or lung_steps is not None:
+                raise CommandError("--shipped uses reference_weights/ as trained: no --weights-dir, --steps or "
+                                   "--lung-steps")
+            problems = verify_shipped(SHIPPED_DIR)
+            if problems:
+                raise CommandError("the shipped reference weights are not usable: " + "; ".join(problems))
+            manifest = read_manifest(SHIPPED_DIR)
+            weights_dir, scale, no_train = SHIPPED_DIR, manifest["scale"], True
 
         benchmark = default_benchmark(testset)
         if benchmark is None:
@@ -99,10 +116,12 @@ class Command(BaseCommand):
             if track != Track.CONTAINER:
                 # the archive track sees the public cases only: the same predictions, restricted to them
                 archive = restrict_archive(every_case[method], out_dir / f"{method}-{track}.zip", keep=public)
+            trained = (shipped_training(method, manifest) if manifest is not None
+                       else training_length(method, steps, lung_steps))
             meta = SubmissionMeta(method_name=title, is_public=True,
                                   description=f"Reference implementation of {title} (reference_models/, scale "
-                                              f"{scale}, {training_length(method, steps, lung_steps)}) trained on "
-                                              f"the synthetic benchmark's training sets.")
+                                              f"{scale}, {trained}) trained on the synthetic benchmark's training "
+                                              f"sets.")
             reported = ReportedResult.objects.filter(method__iexact=title).first()
             try:
                 with open(archive, "rb") as handle:
@@ -127,3 +146,14 @@ def training_length(method: str, steps: int | None, lung_steps: int | None) -> s
     return f"{network}; lung network: {lungs}"
 
 
+
+
+def shipped_training(method: str, manifest: dict) -> str:
+    """The training of a shipped network, from the manifest, for the entry's description."""
+    from reference_models.registry import METHODS
+
+    if METHODS[method].build is None:
+        return "the paper's parameters"
+    steps = manifest["files"][f"{method}/best.pt"]["steps"]
+    return (f"shipped weights: {steps} training batches, seed {manifest['seed']}, commit "
+            f"{str(manifest['commit'])[:12]}; reference_weights/MANIFEST.json")

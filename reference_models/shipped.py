@@ -1,0 +1,139 @@
+"""Reference weights shipped in the repository (``reference_weights/``), so that a fresh clone's demo board shows
+the paper's pattern without training first.
+
+The folder has the layout every loader reads (``<method>/best.pt`` for the lung network, the seven networks of
+Table 2 and thresholding's parameters, which ``seed_reference`` expects like any method's) and ``MANIFEST.json``:
+for each file its SHA-256 and size, the method, and the run it comes from (seed, selected batch and validation
+metric), plus the command, the commit and the settings that trained them all. :func:`export_run` writes it from
+a training run's folders; ``scripts/ship_reference_weights.py`` retrains everything and exports.
+:func:`verify_shipped` checks the files against the manifest (every problem at once) before anything loads them.
+
+Storage: the weights of convolutions and linear layers (tensors of two or more dimensions) are stored as float16,
+everything else (BatchNorm statistics and affine parameters, biases) as float32; loading casts them back into the
+float32 network (``load_state_dict`` copies with a cast). This halves the files (Multitask-Latent's first linear
+layer alone has 4.8 M weights at the small scale) at a relative rounding error of at most 2⁻¹¹ per weight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from reference_models.weights import BEST, read_checkpoint, save_checkpoint
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "reference_weights"
+"""The repository's ``reference_weights/`` folder."""
+MANIFEST = "MANIFEST.json"
+MANIFEST_FORMAT = 1
+SIZE_LIMIT_BYTES = 30_000_000
+"""The shipped files together stay within 30 MB (the repository's budget for them)."""
+SHIPPED_METHODS = ("lungs", "thresholding", "unet3d", "unet2d", "unet2d_plus", "resnet50", "multitask_latent",
+                   "multitask_spatial4", "multitask_spatial1")
+"""Everything the demo loads: the lung network, Table 2's networks and thresholding's parameters (no weights)."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def compact_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Convolution and linear weights (floating tensors with ≥ 2 dimensions) as float16; the rest unchanged."""
+    return {
+        key: value.to(torch.float16) if value.is_floating_point() and value.ndim >= 2 else value
+        for key, value in state_dict.items()
+    }
+
+
+def export_run(
+    weights_root: Path | str,
+    out_dir: Path | str,
+    *,
+    methods: Sequence[str] = SHIPPED_METHODS,
+    provenance: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Copy ``weights_root/<method>/best.pt`` of every method to ``out_dir/<method>/best.pt`` (compacted, without
+    the per-series provenance) and write ``out_dir/MANIFEST.json``; returns the manifest.
+
+    ``provenance``: what trained them (``command``, ``seed``, ``commit``, settings), stored in the manifest as is.
+    """
+    root, out = Path(weights_root), Path(out_dir)
+    files: dict[str, Any] = {}
+    for method in methods:
+        payload = read_checkpoint(root / method / BEST)
+        shipped: dict[str, Any] = {key: payload[key] for key in ("method", "model_kwargs", "predict_options",
+                                                                 "config", "step", "metrics") if key in payload}
+        state = payload["state_dict"]
+        shipped["state_dict"] = None if state is None else compact_state_dict(state)
+        shipped["data"] = {"counts": (payload.get("data") or {}).get("counts"),
+                           "lungs": (payload.get("data") or {}).get("lungs")}
+        target = out / method / BEST
+        save_checkpoint(target, shipped)
+        files[f"{method}/{BEST}"] = {
+            "method": method,
+            "sha256": sha256_of(target),
+            "bytes": target.stat().st_size,
+            "selected_step": payload.get("step"),
+            "steps": (payload.get("config") or {}).get("schedule", {}).get("steps"),
+            "validation": {k: v for k, v in (payload.get("metrics") or {}).items() if k in ("dice", "roc_auc", "n")},
+        }
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "storage": "convolution and linear weights float16, everything else float32 (reference_models/shipped.py)",
+        **dict(provenance),
+        "total_bytes": sum(entry["bytes"] for entry in files.values()),
+        "files": files,
+    }
+    tmp = out / f".{MANIFEST}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, out / MANIFEST)
+    return manifest
+
+
+def read_manifest(folder: Path | str = SHIPPED_DIR) -> dict[str, Any]:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"no {MANIFEST} in {folder}")
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
+
+
+def verify_shipped(folder: Path | str = SHIPPED_DIR, *, methods: Sequence[str] = SHIPPED_METHODS) -> list[str]:
+    """Every problem of the shipped folder at once (``[]``: usable): a missing manifest or file, a method the
+    manifest does not list, a SHA-256 or size that differs from it (e.g. a Git LFS pointer instead of the file),
+    a total over :data:`SIZE_LIMIT_BYTES`."""
+    folder = Path(folder)
+    try:
+        manifest = read_manifest(folder)
+    except (FileNotFoundError, ValueError) as error:
+        return [str(error)]
+    problems = []
+    if manifest.get("format") != MANIFEST_FORMAT:
+        problems.append(f"{folder / MANIFEST}: format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}")
+    files = manifest.get("files") or {}
+    listed = {entry.get("method") for entry in files.values()}
+    problems += [f"{folder / MANIFEST}: no weights listed for {m}" for m in methods if m not in listed]
+    total = 0
+    for name, entry in sorted(files.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        size = path.stat().st_size
+        total += size
+        if size != entry.get("bytes"):
+            problems.append(f"{path}: {size} bytes, the manifest says {entry.get('bytes')}")
+        elif sha256_of(path) != entry.get("sha256"):
+            problems.append(f"{path}: SHA-256 differs from the manifest's")
+    if total > SIZE_LIMIT_BYTES:
+        problems.append(f"{folder}: {total} bytes of weights, over the {SIZE_LIMIT_BYTES} limit")
+    return problems

@@ -1,0 +1,115 @@
+"""Shipped reference weights: export with a manifest, verification, and the repository's own reference_weights/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reference_models.pipeline import load_method
+from reference_models.provision import train_one
+from reference_models.registry import METHODS
+from reference_models.shipped import (
+    MANIFEST,
+    SHIPPED_DIR,
+    SHIPPED_METHODS,
+    SIZE_LIMIT_BYTES,
+    compact_state_dict,
+    export_run,
+    read_manifest,
+    sha256_of,
+    verify_shipped,
+)
+from reference_models.training.grid_search import PAPER_PARAMETERS
+from reference_models.weights import BEST, read_checkpoint
+
+TINY = ("lungs", "unet2d", "resnet50", "multitask_spatial1")
+PROVENANCE = {"command": "python scripts/ship_reference_weights.py", "seed": 0, "commit": "abc", "scale": "tiny"}
+
+
+def test_export_writes_compact_weights_and_a_manifest_that_verifies(tiny_weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shipped"
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_weights, runs, ignore=shutil.ignore_patterns("cache"))
+    train_one("thresholding", records=[], out_dir=runs / "thresholding", lungs_dir=None, scale="small", steps=None,
+              seed=0, device="cpu", cache_dir=None, progress=False)
+    manifest = export_run(runs, out, methods=(*TINY, "thresholding"), provenance=PROVENANCE)
+    assert set(manifest["files"]) == {f"{m}/{BEST}" for m in (*TINY, "thresholding")}
+    thresholding = load_method("thresholding", out / "thresholding")
+    assert thresholding.model is None and thresholding.predict_options == PAPER_PARAMETERS
+    assert manifest["seed"] == 0 and manifest["commit"] == "abc" and manifest["command"].startswith("python scripts/")
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == sha256_of(out / name) and entry["bytes"] == (out / name).stat().st_size
+    assert json.loads((out / MANIFEST).read_text()) == manifest
+    assert verify_shipped(out, methods=(*TINY, "thresholding")) == []
+    original = read_checkpoint(tiny_weights / "multitask_spatial1")
+    shipped = read_checkpoint(out / "multitask_spatial1")
+    assert "train" not in shipped["data"]  # no per-series provenance in the repository
+    for key, value in shipped["state_dict"].items():
+        before = original["state_dict"][key]
+        if before.is_floating_point() and before.ndim >= 2:
+            assert value.dtype == torch.float16
+            torch.testing.assert_close(value.float(), before, rtol=2**-10, atol=1e-7)
+        else:
+            assert value.dtype == before.dtype and torch.equal(value, before)
+
+
+def test_shipped_weights_load_into_float32_networks_and_predict_alike(tiny_weights: Path, tmp_path: Path) -> None:
+    export_run(tiny_weights, tmp_path / "shipped", methods=TINY, provenance=PROVENANCE)
+    full = load_method("unet2d", tiny_weights / "unet2d")
+    compact = load_method("unet2d", tmp_path / "shipped" / "unet2d")
+    assert compact.model is not None and full.model is not None
+    assert all(p.dtype == torch.float32 for p in compact.model.parameters())
+    slices = torch.from_numpy(np.random.default_rng(0).random((2, 1, 32, 32), dtype=np.float32))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.sigmoid(compact.model(slices)), torch.sigmoid(full.model(slices)),
+                                   rtol=0, atol=1e-3)
+
+
+def test_verify_lists_every_problem_at_once(tiny_weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shipped"
+    export_run(tiny_weights, out, methods=TINY, provenance=PROVENANCE)
+    (out / "unet2d" / BEST).write_bytes(b"version https://git-lfs.github.com/spec/v1\n")  # an LFS pointer
+    data = bytearray((out / "lungs" / BEST).read_bytes())
+    data[-100] ^= 0xFF
+    (out / "lungs" / BEST).write_bytes(bytes(data))
+    shutil.rmtree(out / "resnet50")
+    problems = verify_shipped(out, methods=(*TINY, "unet3d"))
+    assert len(problems) == 4, problems
+    assert any("unet2d" in p and "bytes" in p for p in problems)
+    assert any("lungs" in p and "SHA-256" in p for p in problems)
+    assert any("resnet50" in p and "missing" in p for p in problems)
+    assert any("no weights listed for unet3d" in p for p in problems)
+    assert verify_shipped(tmp_path / "nowhere") == [f"no {MANIFEST} in {tmp_path / 'nowhere'}"]
+
+
+def test_compact_state_dict_keeps_batchnorm_statistics_exact() -> None:
+    network = METHODS["unet2d"].build_model(tiny=True)
+    assert network is not None
+    state = network.state_dict()
+    compact = compact_state_dict(state)
+    assert compact["backbone.stem.weight"].dtype == torch.float16
+    running = next(k for k in state if k.endswith("running_var"))
+    counter = next(k for k in state if k.endswith("num_batches_tracked"))
+    assert compact[running].dtype == torch.float32 and compact[counter].dtype == torch.int64
+
+
+@pytest.mark.xfail(not (SHIPPED_DIR / MANIFEST).is_file(), strict=True,
+                   reason="reference_weights/ not shipped yet (scripts/ship_reference_weights.py; issue 15)")
+def test_the_repository_ships_every_network_within_budget_as_its_manifest_says() -> None:
+    assert verify_shipped(SHIPPED_DIR) == []
+    manifest = read_manifest(SHIPPED_DIR)
+    assert {entry["method"] for entry in manifest["files"].values()} == set(SHIPPED_METHODS)
+    assert manifest["total_bytes"] <= SIZE_LIMIT_BYTES
+    assert manifest["command"].startswith("python scripts/ship_reference_weights.py")
+    assert isinstance(manifest["seed"], int) and len(manifest["commit"].split("+")[0]) == 40
+    for method in SHIPPED_METHODS:
+        loaded = load_method(method, SHIPPED_DIR / method)
+        if METHODS[method].build is None:  # thresholding: the paper's parameters
+            assert loaded.model is None and loaded.predict_options == PAPER_PARAMETERS
+        else:
+            assert loaded.model is not None and loaded.config["scale"] == manifest["scale"]
