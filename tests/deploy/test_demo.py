@@ -1,10 +1,9 @@
 """The README's first command, `bash scripts/demo`, end to end: a served board populated by the real queue.
 
-Exactly what a new user runs (the synthetic test set, the import, the demo accounts, the reference weights
-shipped in reference_weights/, predicting, queueing, runboard), with one torch thread per process: the board it
-serves must show the shape of the paper's Table 2 (reference_models.benchmark.table2_shape). A second test runs
-the demo with DEMO_TRAIN=1 (training on first run; two methods and a few batches keep it short) and a second run
-that reuses everything.
+No reference weights are shipped yet (reference_weights/, issue 15), so the demo trains on first run: this test
+runs it with DEMO_TRAIN=1 (two methods and a few batches keep it short), everything else as a new user runs it
+(the synthetic test set, the import, the demo accounts, training, predicting, queueing, runboard), then a second
+run that reuses everything.
 """
 
 from __future__ import annotations
@@ -15,13 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from reference_models.benchmark import TABLE_METHODS, table2_shape
-from reference_models.registry import METHODS as REGISTRY
-from reference_models.shipped import MANIFEST, SHIPPED_DIR
 from tests.leaderboard.integration.processes import ROOT, Service, clean_environment, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ALL = tuple(REGISTRY[name].title for name in TABLE_METHODS)
 TRAINED = ("Thresholding", "Multitask-Spatial-1")
 
 
@@ -49,34 +44,6 @@ def demo_environment(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
     })
     env.pop("DJANGO_SETTINGS_MODULE")  # manage.py's default, as for a user
     return env
-
-
-@pytest.mark.xfail(not (SHIPPED_DIR / MANIFEST).is_file(), strict=True,
-                   reason="reference_weights/ not shipped yet (scripts/ship_reference_weights.py; issue 15)")
-def test_demo_board_shows_table_2s_shape_with_the_shipped_weights(tmp_path):
-    assert (SHIPPED_DIR / MANIFEST).is_file()  # else the demo would train (DEMO_TRAIN=1's path, tested below)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = demo_environment(tmp_path, port)
-    demo = Service("demo", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo.log").start()
-    try:
-        boards = {}
-        for track in ("archive", "container"):
-            boards[track] = wait_for(lambda t=track: scored(base, t, ALL), timeout=2400, interval=2,
-                                     what=f"eight scored {track} entries", services=(demo,))
-            assert sorted(e["method_name"] for e in boards[track]) == sorted(ALL)
-            assert all(e["is_reference"] and e["intervals"]["roc_auc_all"] for e in boards[track])
-        log = demo.log.read_text(errors="replace")
-        assert "reference models: the shipped weights" in log and "reference models: training" not in log
-        spatial1 = next(e for e in boards["container"] if e["method_name"] == "Multitask-Spatial-1")
-        assert "shipped weights" in requests.get(spatial1["entry_url"], timeout=10).text
-        # every case of the test set (the container track): the board shows Table 2's shape
-        metrics = {name: next(e["metrics"] for e in boards["container"] if e["method_name"] == REGISTRY[name].title)
-                   for name in TABLE_METHODS}
-        assert table2_shape(metrics) == []
-    finally:
-        demo.stop()
-    assert not (SHIPPED_DIR / "training-data").exists()  # nothing was trained into the checkout
 
 
 def test_demo_trains_on_first_run_behind_the_flag_and_a_second_run_reuses_everything(tmp_path):
