@@ -16,7 +16,6 @@ layer alone has 4.8 M weights at the small scale) at a relative rounding error o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Any
 
 import torch
 
-from reference_models.weights import BEST, read_checkpoint, save_checkpoint
+from reference_models.weights import BEST, file_digest, read_checkpoint, save_checkpoint
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "reference_weights"
 """The repository's ``reference_weights/`` folder."""
@@ -36,14 +35,6 @@ SIZE_LIMIT_BYTES = 30_000_000
 SHIPPED_METHODS = ("lungs", "thresholding", "unet3d", "unet2d", "unet2d_plus", "resnet50", "multitask_latent",
                    "multitask_spatial4", "multitask_spatial1")
 """Everything the demo loads: the lung network, Table 2's networks and thresholding's parameters (no weights)."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def compact_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -80,7 +71,7 @@ def export_run(
         save_checkpoint(target, shipped)
         files[f"{method}/{BEST}"] = {
             "method": method,
-            "sha256": sha256_of(target),
+            "sha256": file_digest(target),
             "bytes": target.stat().st_size,
             "selected_step": payload.get("step"),
             "steps": (payload.get("config") or {}).get("schedule", {}).get("steps"),
@@ -132,7 +123,7 @@ def verify_shipped(folder: Path | str = SHIPPED_DIR, *, methods: Sequence[str] =
         total += size
         if size != entry.get("bytes"):
             problems.append(f"{path}: {size} bytes, the manifest says {entry.get('bytes')}")
-        elif sha256_of(path) != entry.get("sha256"):
+        elif file_digest(path) != entry.get("sha256"):
             problems.append(f"{path}: SHA-256 differs from the manifest's")
     if total > SIZE_LIMIT_BYTES:
         problems.append(f"{folder}: {total} bytes of weights, over the {SIZE_LIMIT_BYTES} limit")

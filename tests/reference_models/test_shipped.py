@@ -16,11 +16,10 @@ from reference_models.shipped import (
     MANIFEST,
     compact_state_dict,
     export_run,
-    sha256_of,
     verify_shipped,
 )
 from reference_models.training.grid_search import PAPER_PARAMETERS
-from reference_models.weights import BEST, read_checkpoint
+from reference_models.weights import BEST, file_digest, read_checkpoint
 
 TINY = ("lungs", "unet2d", "resnet50", "multitask_spatial1")
 PROVENANCE = {"command": "python scripts/ship_reference_weights.py", "seed": 0, "commit": "abc", "scale": "tiny"}
@@ -38,7 +37,7 @@ def test_export_writes_compact_weights_and_a_manifest_that_verifies(tiny_weights
     assert thresholding.model is None and thresholding.predict_options == PAPER_PARAMETERS
     assert manifest["seed"] == 0 and manifest["commit"] == "abc" and manifest["command"].startswith("python scripts/")
     for name, entry in manifest["files"].items():
-        assert entry["sha256"] == sha256_of(out / name) and entry["bytes"] == (out / name).stat().st_size
+        assert entry["sha256"] == file_digest(out / name) and entry["bytes"] == (out / name).stat().st_size
     assert json.loads((out / MANIFEST).read_text()) == manifest
     assert verify_shipped(out, methods=(*TINY, "thresholding")) == []
     original = read_checkpoint(tiny_weights / "multitask_spatial1")
