@@ -15,9 +15,7 @@ that dies mid-run leaves its containers to the next attempt, which removes them 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,7 @@ from leaderboard.containers import (
     run_model,
 )
 from leaderboard.testsets.models import LabelVersion
-from leaderboard.testsets.services import scoring_inputs, scratch
+from leaderboard.testsets.services import built_once, scoring_inputs, scratch
 
 from . import archive_job, claims, container_config
 from .models import ContainerRun, Evaluation, Submission
@@ -79,22 +77,10 @@ def _text(value: str) -> str:
 def input_dir_for(label_version: LabelVersion) -> Path:
     """The folder mounted at ``/input`` for ``label_version`` on this host: every case's image (public and
     private) and cases.csv, nothing else; built once per label version (atomically) in scratch space."""
-    root = scratch("container-inputs")
-    target = root / label_version.labels_digest[:24]
-    if (target / ".complete").is_file():
-        return target / "input"
-    testset, _ = scoring_inputs(label_version)
-    incoming = Path(tempfile.mkdtemp(dir=root, prefix=".incoming-"))
-    try:
-        prepare_input_dir(testset.cases, dest=incoming / "input")
-        (incoming / ".complete").write_text(label_version.labels_digest)
-        os.rename(incoming, target)  # atomic; fails if another process got there first
-    except OSError:
-        if not (target / ".complete").is_file():
-            raise
-    finally:
-        shutil.rmtree(incoming, ignore_errors=True)
-    return target / "input"
+    built = built_once("container-inputs", label_version.labels_digest[:24],
+                       lambda folder: prepare_input_dir(scoring_inputs(label_version)[0].cases, dest=folder / "input"),
+                       stamp=label_version.labels_digest)
+    return built / "input"
 
 
 def _bring_image(client: docker.DockerClient, submission: Submission) -> str:

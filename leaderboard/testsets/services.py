@@ -6,6 +6,7 @@ import functools
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,27 @@ def scratch(name: str) -> Path:
     return path
 
 
+def built_once(area: str, name: str, build: Callable[[Path], object], *, stamp: str) -> Path:
+    """``scratch(area)/name``, built once on this host by ``build(folder)`` into a private folder that is then
+    renamed into place (atomic: concurrent builders race, one wins, nobody sees a half-built folder); a
+    ``.complete`` file holding ``stamp`` marks a finished build."""
+    root = scratch(area)
+    target = root / name
+    if (target / ".complete").is_file():
+        return target
+    incoming = Path(tempfile.mkdtemp(dir=root, prefix=".incoming-"))
+    try:
+        build(incoming)
+        (incoming / ".complete").write_text(stamp)
+        os.rename(incoming, target)  # fails if another process got there first
+    except OSError:
+        if not (target / ".complete").is_file():
+            raise
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+    return target
+
+
 def copy_from_storage(storage: Storage, name: str, target: Path) -> None:
     """Stream one stored object to a local file in 1 MiB chunks."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -156,21 +178,12 @@ def testset_directory(label_version: LabelVersion) -> Path:
     local = local_path(storage, label_version.storage_prefix)
     if local is not None:
         return local
-    target = scratch("testsets") / label_version.labels_digest[:24]
-    if (target / ".complete").is_file():
-        return target
-    incoming = Path(tempfile.mkdtemp(dir=scratch("testsets"), prefix=".incoming-"))
-    try:
+
+    def copy(folder: Path) -> None:
         for entry in label_version.manifest:
-            copy_from_storage(storage, f"{label_version.storage_prefix}/{entry['path']}", incoming / entry["path"])
-        (incoming / ".complete").write_text(label_version.labels_digest)
-        os.rename(incoming, target)  # atomic; fails if another process got there first
-    except OSError:
-        if not (target / ".complete").is_file():
-            raise
-    finally:
-        shutil.rmtree(incoming, ignore_errors=True)
-    return target
+            copy_from_storage(storage, f"{label_version.storage_prefix}/{entry['path']}", folder / entry["path"])
+
+    return built_once("testsets", label_version.labels_digest[:24], copy, stamp=label_version.labels_digest)
 
 
 @functools.lru_cache(maxsize=4)
