@@ -312,6 +312,11 @@ LEADERBOARD_STALE_AFTER_SECONDS = env.integer("LEADERBOARD_STALE_AFTER_SECONDS",
                                               minimum=2 * LEADERBOARD_HEARTBEAT_SECONDS)
 LEADERBOARD_QUEUED_RESEND_AFTER_SECONDS = env.integer("LEADERBOARD_QUEUED_RESEND_AFTER_SECONDS", 900, minimum=1)
 LEADERBOARD_WATCHDOG_SECONDS = env.integer("LEADERBOARD_WATCHDOG_SECONDS", 60, minimum=1)
+#: How long a web process keeps serving the board revision it read (cached boards, exports and entry pages are
+#: keyed by it) before it looks for a newer one: 1 s (the least) shows a result on every board at once; a busy
+#: challenge, whose results land every second, sets a few seconds so each board is rebuilt at most that often
+#: (docs/site.md). The process that records a change always sees it at once.
+LEADERBOARD_BOARD_REFRESH_SECONDS = env.integer("LEADERBOARD_BOARD_REFRESH_SECONDS", 1, minimum=1)
 LEADERBOARD_MAX_ATTEMPTS = env.integer("LEADERBOARD_MAX_ATTEMPTS", 3, minimum=1)
 LEADERBOARD_TRANSIENT_RETRIES = env.integer("LEADERBOARD_TRANSIENT_RETRIES", 5, minimum=0)
 #: Dotted name of the Celery task that runs container submissions (set by the container runner's

@@ -4,8 +4,10 @@ in every process (web workers, Celery workers, management commands) whatever the
 Changes are recorded by signal handlers (:func:`connect`) as :class:`~leaderboard.board.models.BoardChange`
 rows in the same transaction as the change; the revision is their count with the time of the latest (the
 count alone identifies every committed state, as rows are only ever added; the time tells apart databases
-rolled back to an earlier count, as tests do). A process re-reads it at most once per ``REVISION_SECONDS``
-(and right after recording a change), so a cached board is served without any database round trip.
+rolled back to an earlier count, as tests do). A process re-reads it at most once per
+``settings.LEADERBOARD_BOARD_REFRESH_SECONDS`` (and right after recording a change), so a cached board is
+served without any database round trip, and rebuilt at most that often however fast results land. A new
+submission records no change: boards show only done evaluations, which record their own.
 Writes that bypass ``save()`` and ``delete()`` (``QuerySet.update``, ``bulk_create``) must call
 :func:`record_change` themselves; cached boards also expire after ``CACHE_SECONDS`` as a safety net.
 """
@@ -14,22 +16,22 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.db import connection
 from django.db.models.signals import post_delete, post_save
 
 from .models import BoardChange
 
 CACHE_SECONDS = 600
-REVISION_SECONDS = 1.0  # how long a process reuses the revision it read
 _memo: tuple[str, float] | None = None  # (revision, monotonic time until which it is reused)
 
 
 def revision() -> str:
     """The current board revision (read it *before* building what will be cached under it).
 
-    Read from the database at most once per ``REVISION_SECONDS`` per process (and again right after this process
-    records a change), so that serving a cached board needs no database round trip at all: a change is on
-    every board within ``REVISION_SECONDS`` of its commit, whichever process made it.
+    Read from the database at most once per ``LEADERBOARD_BOARD_REFRESH_SECONDS`` per process (and again right
+    after this process records a change), so that serving a cached board needs no database round trip at all: a
+    change is on every board within that many seconds of its commit, whichever process made it.
     """
     global _memo
     memo, now = _memo, time.monotonic()
@@ -40,7 +42,7 @@ def revision() -> str:
         count, latest = cursor.fetchone()
     value = f"{count}@{latest}"
     if not connection.in_atomic_block:  # inside a transaction the value may be rolled back with it
-        _memo = (value, now + REVISION_SECONDS)
+        _memo = (value, now + settings.LEADERBOARD_BOARD_REFRESH_SECONDS)
     return value
 
 
@@ -68,6 +70,8 @@ def _evaluation_saved(sender, instance, **kwargs) -> None:
 def _saved_or_deleted(sender, instance, **kwargs) -> None:
     if kwargs.get("raw"):  # loading fixtures
         return
+    if kwargs.get("created") and sender._meta.label == "submissions.Submission":
+        return  # not on any board before one of its evaluations is done (which records a change)
     record_change(sender._meta.label)
 
 

@@ -117,7 +117,7 @@ def test_a_process_rereads_the_revision_once_a_second_and_at_once_after_its_own_
     revision_module.forget_revision()
     first = revision()
     BoardChange.objects.create(what="made by another process")  # no record_change here: this process can't know
-    assert revision() == first  # reused for REVISION_SECONDS
+    assert revision() == first  # reused for LEADERBOARD_BOARD_REFRESH_SECONDS
     revision_module._memo = (first, 0.0)  # ... which have passed
     second = revision()
     assert second != first
@@ -155,3 +155,29 @@ def test_concurrent_first_requests_of_a_process_build_once(settings):
     for thread in threads:
         thread.join()
     assert results == ["board"] * 8 and len(builds) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_revision_is_reused_for_the_configured_refresh_seconds(settings, monkeypatch):
+    settings.LEADERBOARD_BOARD_REFRESH_SECONDS = 5
+    clock = [1000.0]
+    monkeypatch.setattr(revision_module.time, "monotonic", lambda: clock[0])
+    revision_module.forget_revision()
+    first = revision()
+    BoardChange.objects.create(what="made by another process")
+    clock[0] += 4.9
+    assert revision() == first  # a busy board is rebuilt at most once per 5 s in this process
+    clock[0] += 0.2
+    assert revision() != first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_submission_records_no_board_change_and_its_done_evaluation_does(team_a, label_version, archives):
+    before = BoardChange.objects.count()
+    submission = submit(team_a, archives["noisy"], method="Quiet until scored")
+    assert BoardChange.objects.count() == before  # no evaluation of it is done: no board can show it
+    score(submission)
+    assert list(BoardChange.objects.filter(pk__gt=before).values_list("what", flat=True)).count("evaluation done") == 1
+    submission.method_name = "Renamed"
+    submission.save()
+    assert BoardChange.objects.filter(what="submissions.Submission").exists()
