@@ -317,6 +317,10 @@ LEADERBOARD_WATCHDOG_SECONDS = env.integer("LEADERBOARD_WATCHDOG_SECONDS", 60, m
 #: challenge, whose results land every second, sets a few seconds so each board is rebuilt at most that often
 #: (docs/site.md). The process that records a change always sees it at once.
 LEADERBOARD_BOARD_REFRESH_SECONDS = env.integer("LEADERBOARD_BOARD_REFRESH_SECONDS", 1, minimum=1)
+#: After a board change, how long a web process may keep serving a board, export or entry page of the previous
+#: revision while one background thread rebuilds it (0: every request for a new revision waits for the rebuild).
+#: A change then reaches a board within REFRESH + STALE seconds, and no reader waits for a rebuild (docs/site.md).
+LEADERBOARD_BOARD_STALE_SECONDS = env.integer("LEADERBOARD_BOARD_STALE_SECONDS", 0, minimum=0)
 LEADERBOARD_MAX_ATTEMPTS = env.integer("LEADERBOARD_MAX_ATTEMPTS", 3, minimum=1)
 LEADERBOARD_TRANSIENT_RETRIES = env.integer("LEADERBOARD_TRANSIENT_RETRIES", 5, minimum=0)
 #: Dotted name of the Celery task that runs container submissions (set by the container runner's

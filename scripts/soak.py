@@ -366,7 +366,8 @@ class Topology:
                 "LEADERBOARD_BOOTSTRAP_RESAMPLES": "200", "LEADERBOARD_SCORING_PROCESSES": "1",
                 "LEADERBOARD_TRIAGE_DAYS": "60", "LEADERBOARD_TRIAGE_RESAMPLES": "20",
                 "LEADERBOARD_TRIAGE_DAYS_PER_RESAMPLE": "2",
-                "LEADERBOARD_BOARD_REFRESH_SECONDS": "5",  # deploy/.env.example's setting for a busy challenge
+                # deploy/.env.example's settings for a busy challenge
+                "LEADERBOARD_BOARD_REFRESH_SECONDS": "5", "LEADERBOARD_BOARD_STALE_SECONDS": "30",
                 "LEADERBOARD_HEARTBEAT_SECONDS": "2", "LEADERBOARD_STALE_AFTER_SECONDS": "15",
                 "LEADERBOARD_WATCHDOG_SECONDS": "3", "LEADERBOARD_QUEUED_RESEND_AFTER_SECONDS": "30",
                 "LEADERBOARD_CONTAINER_TASK": CONTAINER_TASK, "LEADERBOARD_CONTAINER_LIMITS": json.dumps(limits),

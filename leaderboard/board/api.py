@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from leaderboard.metric_defs import METRIC_KEYS
 
 from .boards import BoardNotFound, BoardOptions, board_for_request
-from .cached import board_key, cached
+from .cached import board_key, board_slot, cached
 from .export import board_csv, board_document
 from .triage import TRIAGE_GAIN
 
@@ -71,14 +71,15 @@ class LeaderboardView(APIView):
         options = BoardOptions.from_query(request.query_params)
         if complete:
             options = dataclasses.replace(options, page=1)
-        key = board_key(f"api-{renderer.format}", slug=slug, options=options,
-                        variant=f"{request.build_absolute_uri('/')}|{request.accepted_media_type}")
+        variant = f"{request.build_absolute_uri('/')}|{request.accepted_media_type}"
+        key = board_key(f"api-{renderer.format}", slug=slug, options=options, variant=variant)
+        slot = board_slot(f"api-{renderer.format}", slug=slug, options=options, variant=variant)
 
         def render() -> tuple[str | bytes, str]:
             document, name = self._document(request, slug, options, every_entry=complete)
             return renderer.render(document, request.accepted_media_type, self.get_renderer_context()), name
 
-        content, name = cached(key, render, shared=not options.search)
+        content, name = cached(key, render, shared=not options.search, slot=slot)
         media_type = renderer.media_type + (f"; charset={renderer.charset}" if renderer.charset else "")
         response = HttpResponse(content, content_type=media_type)
         if renderer.format == "csv":

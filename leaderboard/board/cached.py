@@ -5,21 +5,25 @@ Keys hold the board revision (:mod:`.revision`), the test set asked for and the 
 result, an edited submission or new labels are visible at once on every web process. Two layers: a small
 in-process LRU (no network round trip, no unpickling of a large board on every request) over the site's
 cache (shared by the web processes in production: one build per revision for all of them); entries expire
-after ``CACHE_SECONDS`` anyway. Under the renderings, the board itself (its entries, each ranking with its ranks
-and honest ranks) is built once per board revision and every page, search and export slices it
-(:func:`.boards.cached_board`).
+after ``CACHE_SECONDS`` anyway. With ``LEADERBOARD_BOARD_STALE_SECONDS`` set, a process keeps serving a
+rendering of the previous revision while it rebuilds in the background (:func:`cached`). Under the renderings,
+the board itself (its entries, each ranking with its ranks and honest ranks) is built once per board revision
+and every page, search and export slices it (:func:`.boards.cached_board`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 from django.utils.http import urlencode
 
 from .boards import BoardOptions
@@ -34,8 +38,16 @@ def board_key(kind: str, *, slug: str | None, options: BoardOptions, variant: st
               at_revision: str | None = None) -> str:
     """The cache key of one rendering (``kind``: page, json, csv…) of a board at the current revision (or
     ``at_revision``). ``variant``: anything else the rendering depends on (e.g. the site's absolute URL)."""
-    query = urlencode(sorted(options.query().items()))
-    return hashed_key(kind, at_revision or revision(), slug or "", query, variant)
+    return hashed_key(kind, at_revision or revision(), *_board_parts(slug=slug, options=options, variant=variant))
+
+
+def board_slot(kind: str, *, slug: str | None, options: BoardOptions, variant: str = "") -> str:
+    """The slot of :func:`board_key`'s renderings: the same rendering at any revision (see :func:`cached`)."""
+    return slot_key((kind, *_board_parts(slug=slug, options=options, variant=variant)))
+
+
+def _board_parts(*, slug: str | None, options: BoardOptions, variant: str) -> tuple[str, str, str]:
+    return slug or "", urlencode(sorted(options.query().items())), variant
 
 
 def hashed_key(*parts: object) -> str:
@@ -104,34 +116,108 @@ def clear() -> None:
     """Forget every cached board, in this process and in the site's cache."""
     process_cache.clear()
     cache.clear()
+    with _building_lock:
+        _latest.clear()
+        _failed.clear()
 
 
 _building: dict[str, threading.Lock] = {}  # one lock per key being built in this process
 _building_lock = threading.Lock()
+_background: dict[str, float] = {}  # keys being built in a background thread: when the build started (monotonic)
+_latest: OrderedDict[str, str] = OrderedDict()  # slot -> the key of its newest value in this process
+_failed: set[str] = set()  # keys whose background build failed: built in the foreground, so the error shows
+LATEST_SLOTS = 20_000  # slots remembered (keys only: the values stay in the bounded process cache)
+log = logging.getLogger(__name__)
 
 
-def cached(key: str, build: Callable[[], T], *, shared: bool = True) -> T:
+def cached(key: str, build: Callable[[], T], *, shared: bool = True, slot: str | None = None) -> T:
     """``build()`` once per key (exceptions propagate and nothing is cached). Concurrent requests of this
     process wait for the one building the key (other processes may build it too). ``shared=False``: kept in this
-    process only (renderings of a search: any text makes a key, so they stay out of the site's cache)."""
+    process only (renderings of a search: any text makes a key, so they stay out of the site's cache).
+
+    ``slot``: what the key names apart from the board revision (:func:`slot_key`). With
+    ``settings.LEADERBOARD_BOARD_STALE_SECONDS`` > 0, a request for a key that is not built yet gets the slot's
+    previous value in this process at once while one background thread builds the new one, for at most that many
+    seconds after the build started (then requests wait for it, as without a slot). So a change reaches a board
+    at most that long after the revision is read, and no reader waits for a rebuild in the meantime."""
     value = process_cache.get(key)
     if value is not None:
         return value
+    if slot is not None and settings.LEADERBOARD_BOARD_STALE_SECONDS > 0 and key not in _failed:
+        stale = _stale(slot, key)
+        if stale is not None:
+            started = _build_in_background(key, build, shared=shared, slot=slot)
+            if time.monotonic() - started < settings.LEADERBOARD_BOARD_STALE_SECONDS:
+                return stale
+    return _build(key, build, shared=shared, slot=slot)
+
+
+def slot_key(key_parts: tuple[object, ...]) -> str:
+    """The slot of a cached value: a key made of everything it depends on but the board revision."""
+    return hashed_key("slot", *key_parts)
+
+
+def _stale(slot: str, key: str) -> Any | None:
+    with _building_lock:
+        previous = _latest.get(slot)
+    return process_cache.get(previous) if previous is not None and previous != key else None
+
+
+def _build(key: str, build: Callable[[], T], *, shared: bool, slot: str | None) -> T:
     with _building_lock:
         lock = _building.setdefault(key, threading.Lock())
     try:
         with lock:
             value = process_cache.get(key)  # built by the thread this one waited for
-            if value is not None:
-                return value
-            value = cache.get(key) if shared else None
             if value is None:
-                value = build()
-                if shared:
-                    cache.set(key, value, CACHE_SECONDS)
-            process_cache.set(key, value)
-            return value
+                value = cache.get(key) if shared else None
+                if value is None:
+                    value = build()
+                    if shared:
+                        cache.set(key, value, CACHE_SECONDS)
+                process_cache.set(key, value)
     finally:
         with _building_lock:
             if _building.get(key) is lock and not lock.locked():
                 del _building[key]
+    if slot is not None:
+        with _building_lock:
+            _latest[slot] = key
+            _latest.move_to_end(slot)
+            while len(_latest) > LATEST_SLOTS:
+                _latest.popitem(last=False)
+    return value
+
+
+def _build_in_background(key: str, build: Callable[[], Any], *, shared: bool, slot: str) -> float:
+    """Start building ``key`` in a daemon thread unless one is already at it; when that build started."""
+    with _building_lock:
+        started = _background.get(key)
+        if started is not None:
+            return started
+        started = _background[key] = time.monotonic()
+    threading.Thread(target=_background_build, args=(key, build, shared, slot), daemon=True,
+                     name="board-rebuild").start()
+    return started
+
+
+def _background_build(key: str, build: Callable[[], Any], shared: bool, slot: str) -> None:
+    try:
+        _build(key, build, shared=shared, slot=slot)
+    except Exception:  # the next request builds it in the foreground, and sees the error
+        log.exception("rebuilding a cached board rendering failed")
+        with _building_lock:
+            if len(_failed) > LATEST_SLOTS:
+                _failed.clear()
+            _failed.add(key)
+    finally:
+        with _building_lock:
+            _background.pop(key, None)
+        connections.close_all()  # this thread's own database connections
+
+
+def wait_for_background(timeout: float = 30.0) -> None:
+    """Wait until no background build runs in this process (tests; shutting down)."""
+    deadline = time.monotonic() + timeout
+    while _background and time.monotonic() < deadline:
+        time.sleep(0.01)

@@ -19,7 +19,7 @@ from leaderboard.submissions.states import EvaluationState
 
 from . import charts, entry_data, triage
 from .boards import BoardNotFound, BoardOptions, board_for_request, cached_board, visible_evaluation
-from .cached import board_key, cached, hashed_key
+from .cached import board_key, board_slot, cached, hashed_key, slot_key
 from .revision import revision
 
 
@@ -36,17 +36,23 @@ def board(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     at = revision()
     variant = "containers" if containers_enabled() else "archives-only"  # the tabs depend on it
     shared = not options.search  # a search's renderings stay in this process (any text makes a key)
+    def part(*, stale_allowed: bool) -> dict[str, str]:
+        return cached(board_key("page", slug=slug, options=options, variant=variant, at_revision=at),
+                      lambda: _board_part(board_for_request(testset_slug=slug, options=options)), shared=shared,
+                      slot=board_slot("page", slug=slug, options=options, variant=variant) if stale_allowed else None)
+
     try:
-        part = cached(board_key("page", slug=slug, options=options, at_revision=at, variant=variant),
-                      lambda: _board_part(board_for_request(testset_slug=slug, options=options)), shared=shared)
+        if not _plain_visitor(request):
+            return render(request, "board/board.html", part(stale_allowed=True))
+        # the whole page is built from a part of the same revision (never a stale one cached under the new key)
+        content = cached(board_key("anonymous-page", slug=slug, options=options, variant=variant,
+                                   at_revision=at),
+                         lambda: render(request, "board/board.html", part(stale_allowed=False)).content,
+                         shared=shared, slot=board_slot("anonymous-page", slug=slug, options=options, variant=variant))
     except BoardNotFound as missing:
         if slug:
             raise Http404(str(missing)) from None
         return render(request, "board/empty.html", status=200)
-    if not _plain_visitor(request):
-        return render(request, "board/board.html", part)
-    content = cached(board_key("anonymous-page", slug=slug, options=options, at_revision=at, variant=variant),
-                     lambda: render(request, "board/board.html", part).content, shared=shared)
     response = HttpResponse(content)
     patch_vary_headers(response, ("Cookie",))
     return response
@@ -154,7 +160,8 @@ def entry(request: HttpRequest, pk: int) -> HttpResponse:
                     raise Http404("no such entry")
                 return _entry_page(request, evaluation).content
 
-            response = HttpResponse(cached(hashed_key("entry-page", revision(), pk, label_version_id), render_page))
+            response = HttpResponse(cached(hashed_key("entry-page", revision(), pk, label_version_id), render_page,
+                                           slot=slot_key(("entry-page", pk, label_version_id))))
             patch_vary_headers(response, ("Cookie",))
             return response
     evaluation = visible_evaluation(pk, user=request.user)

@@ -181,3 +181,83 @@ def test_a_new_submission_records_no_board_change_and_its_done_evaluation_does(t
     submission.method_name = "Renamed"
     submission.save()
     assert BoardChange.objects.filter(what="submissions.Submission").exists()
+
+
+def test_with_stale_seconds_a_slot_serves_its_previous_value_while_one_thread_rebuilds(settings):
+    import threading
+
+    from leaderboard.board.cached import cached, clear, slot_key, wait_for_background
+
+    settings.LEADERBOARD_BOARD_STALE_SECONDS = 30
+    clear()
+    slot = slot_key(("page", "demo"))
+    assert cached("revision-1", lambda: "old board", slot=slot) == "old board"
+    release, builds = threading.Event(), []
+
+    def slow_build() -> str:
+        builds.append(1)
+        assert release.wait(10)
+        return "new board"
+
+    assert [cached("revision-2", slow_build, slot=slot) for _ in range(5)] == ["old board"] * 5  # nobody waits
+    release.set()
+    wait_for_background()
+    assert cached("revision-2", slow_build, slot=slot) == "new board" and len(builds) == 1
+    assert cached("revision-3", lambda: "other", slot=None) == "other"  # no slot: built in the foreground
+
+
+def test_stale_values_end_when_the_rebuild_outlasts_the_stale_seconds_or_fails(settings, monkeypatch):
+    import threading
+    import time as real_time
+    from types import SimpleNamespace
+
+    from leaderboard.board import cached as cached_module
+    from leaderboard.board.cached import cached, clear, slot_key, wait_for_background
+
+    settings.LEADERBOARD_BOARD_STALE_SECONDS = 5
+    clock = [100.0]
+    monkeypatch.setattr(cached_module, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=real_time.sleep))
+    clear()
+    slot = slot_key(("page", "slow"))
+    cached("revision-1", lambda: "old", slot=slot)
+    release = threading.Event()
+    assert cached("revision-2", lambda: release.wait(10) and "new", slot=slot) == "old"
+    clock[0] += 5.1  # the rebuild has run longer than the stale seconds: requests wait for it
+    answers: list[str] = []
+    waiting = threading.Thread(target=lambda: answers.append(cached("revision-2", lambda: "again", slot=slot)))
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive() and answers == []  # blocked on the background build, not served stale
+    release.set()
+    waiting.join(10)
+    assert answers == ["new"]
+
+    def broken() -> str:
+        raise RuntimeError("the database went away")
+
+    assert cached("revision-3", broken, slot=slot) == "new"  # stale while the background build fails
+    wait_for_background()
+    with pytest.raises(RuntimeError, match="went away"):  # a failed rebuild is retried in the foreground
+        cached("revision-3", broken, slot=slot)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_stale_seconds_pages_show_a_new_result_after_one_background_rebuild(
+        client, settings, label_version, team_a, team_b, archives):
+    from leaderboard.board.cached import clear, wait_for_background
+
+    settings.LEADERBOARD_BOARD_STALE_SECONDS = 30
+    clear()
+    first = submit_and_score(team_a, archives["noisy"], method="First method")
+    entry_url = reverse("entry", args=[first.pk])
+    assert "First method" in page(client) and exported_methods(client) == ["First method"]
+    assert "This entry leads the board" in client.get(entry_url).content.decode()
+    submit_and_score(team_b, archives["perfect"], method="Second method")
+    # the first requests after the change get the previous revision's renderings while they are rebuilt
+    assert "Second method" not in page(client)
+    assert exported_methods(client) == ["First method"]
+    assert "This entry leads the board" in client.get(entry_url).content.decode()
+    wait_for_background()
+    assert "Second method" in page(client)
+    assert exported_methods(client) == ["Second method", "First method"]
+    assert "This entry leads the board" not in client.get(entry_url).content.decode()
