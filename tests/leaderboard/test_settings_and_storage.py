@@ -139,3 +139,17 @@ def test_s3_storages_share_one_boto3_session_per_process(monkeypatch):
     other = storage.PrivateS3Storage(bucket_name="private", **{**options, "access_key": "other"})
     assert other.connection is not None
     assert made == ["k", "other"]
+
+
+def test_the_wsgi_module_imports_every_view_and_freezes_what_lives_then(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LEADERBOARD_", "DJANGO_", "CELERY_",
+                                                                               "DATABASE_"))}
+    environment.update({"DJANGO_SETTINGS_MODULE": "leaderboard.settings", "LEADERBOARD_DATA_DIR": str(tmp_path)})
+    script = ("import gc, sys; import leaderboard.wsgi; print(gc.get_freeze_count(), "
+              "'leaderboard.board.views' in sys.modules, 'leaderboard.board.api' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    frozen, views, api = done.stdout.split()
+    # the views (and numpy, scipy, scikit-learn through them) are imported before the freeze: 10^5 objects or more
+    assert int(frozen) > 100_000 and views == api == "True"
