@@ -149,18 +149,22 @@ def _rank_chart(evaluation, released) -> dict | None:
 def entry(request: HttpRequest, pk: int) -> HttpResponse:
     """An entry's page. For visitors without a session or pending messages it is the same for all, so a public
     entry's page is rendered once per evaluation, label version and board revision (which changes with a new
-    result, new labels or the feedback policy) and served from the caches after one small query."""
+    result, new labels, the feedback policy, or a submission made private or withdrawn) and served from the
+    caches; whether the entry is public is looked up once per revision in each process (a done evaluation stays
+    done, and every change of a submission or deletion records a new revision)."""
     if _plain_visitor(request):
-        label_version_id = (Evaluation.objects.filter(pk=pk, state=EvaluationState.DONE, submission__is_public=True)
-                            .values_list("label_version_id", flat=True).first())
-        if label_version_id is not None:
+        at = revision()
+        label_version_id = cached(hashed_key("entry-public", at, pk), lambda: (
+            Evaluation.objects.filter(pk=pk, state=EvaluationState.DONE, submission__is_public=True)
+            .values_list("label_version_id", flat=True).first() or 0), shared=False)  # 0: not public
+        if label_version_id:
             def render_page() -> bytes:
                 evaluation = visible_evaluation(pk, user=request.user)
                 if evaluation is None:  # changed meanwhile
                     raise Http404("no such entry")
                 return _entry_page(request, evaluation).content
 
-            response = HttpResponse(cached(hashed_key("entry-page", revision(), pk, label_version_id), render_page,
+            response = HttpResponse(cached(hashed_key("entry-page", at, pk, label_version_id), render_page,
                                            slot=slot_key(("entry-page", pk, label_version_id))))
             patch_vary_headers(response, ("Cookie",))
             return response

@@ -261,3 +261,22 @@ def test_with_stale_seconds_pages_show_a_new_result_after_one_background_rebuild
     assert "Second method" in page(client)
     assert exported_methods(client) == ["Second method", "First method"]
     assert "This entry leads the board" not in client.get(entry_url).content.decode()
+
+
+def test_a_public_entry_page_is_served_without_queries_and_a_hidden_one_is_gone_at_the_next_revision(
+        client, settings, label_version, team_a, archives):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.LEADERBOARD_BOARD_STALE_SECONDS = 30  # even where boards may be served stale
+    evaluation = submit_and_score(team_a, archives["noisy"], method="Soon private")
+    url = reverse("entry", args=[evaluation.pk])
+    assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as warm:
+        assert client.get(url).status_code == 200
+    # only the board revision (read once per refresh interval; inside this test's transaction, every time)
+    assert [q["sql"] for q in warm.captured_queries] == [revision_module._REVISION_SQL]
+    submission = evaluation.submission
+    submission.is_public = False
+    submission.save()
+    assert client.get(url).status_code == 404  # never served from the previous revision
