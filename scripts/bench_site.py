@@ -3,7 +3,7 @@
 counts at two board sizes, and the web process's memory while a 2 GB upload streams in.
 
     python scripts/bench_site.py [--evaluations 1000] [--small 100] [--duration 15] [--connections 32]
-                                 [--web-workers 4] [--threads 8] [--upload-bytes 2000000000] [--skip-upload]
+                                 [--web-workers CPUS] [--threads 8] [--upload-bytes 2000000000] [--skip-upload]
                                  [--max-load 4 --max-wait 1800]
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres), Redis on 127.0.0.1:6379 (the production
@@ -18,7 +18,8 @@ cache) and wrk (``bash scripts/setup-browser`` installs it). What it does:
    reads only the stored metric columns, so copies cost the site what distinct results would);
 3. counts the database queries of the board page and ``/api/leaderboard/`` (default and ``entries=all``) at
    ``--small`` and at ``--evaluations`` evaluations, with a cold cache and a warm one (Django test client);
-4. starts gunicorn as documented for production (``--workers 4 --threads 8``) and runs
+4. starts gunicorn as documented for production (one worker process per CPU, ``--threads 8``; more processes
+   than cores only add to the tail: docs/benchmarks.md) and runs
    ``wrk -t2 -c32 -d10s --latency`` against each URL after a warm-up, reporting the latency percentiles;
 5. streams a ``--upload-bytes`` zip (``predictions.csv`` plus a stored member of zeros) to
    ``POST /api/submissions/`` with ``sendfile`` while sampling every gunicorn worker's RSS every 10 ms
@@ -364,8 +365,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per URL")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)
-    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 2, help="gunicorn worker processes "
+                        "(default: one per CPU)")
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--compare-workers", type=int, nargs="*", default=[], metavar="N",
+                        help="after the load, serve the same fill again with N worker processes and measure again")
     parser.add_argument("--upload-bytes", type=int, default=2_000_000_000)
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--skip-load", action="store_true", help="no wrk runs (e.g. to measure only the upload)")
@@ -414,21 +418,18 @@ def main() -> None:
         urls = [*URLS, f"/entries/{results['entry_id']}/", *EXPORT_URLS]
         if not args.skip_load:  # before the warm-up: cached boards expire after 10 minutes
             results["waited_for_load_s"] = wait_for_load(args.max_load, seconds=args.max_wait)
-        sizes = {}
-        for url in urls:  # warm-up: every worker renders every page once (and fills the cache)
-            for _ in range(args.web_workers * 3):
-                connection = http.client.HTTPConnection("127.0.0.1", int(server.base.rsplit(":", 1)[1]))
-                connection.request("GET", url)
-                response = connection.getresponse()
-                sizes[url] = len(response.read())
-                if response.status != 200:
-                    raise SystemExit(f"GET {url}: HTTP {response.status}")
-        results["bytes"] = sizes
+        results["bytes"] = warm_up(server, urls, workers=args.web_workers)
         if not args.skip_load:
             results["load_average_before"] = os.getloadavg()
-            results["load"] = [wrk(server.base + url, connections=args.connections, threads=args.wrk_threads,
-                                   duration=args.duration) for url in urls]
+            results["load"] = load(server, urls, args)
             results["load_average_after"] = os.getloadavg()
+            for workers in args.compare_workers:  # the same fill, served by another number of processes
+                server.stop()
+                forget_cached_site(redis.Redis.from_url(REDIS_URL))
+                server = start_gunicorn(env, workers=workers, threads=args.threads, log=work / "gunicorn.log")
+                warm_up(server, urls, workers=workers)
+                results.setdefault("compare", {})[workers] = {"load_average_before": os.getloadavg(),
+                                                              "load": load(server, urls, args)}
         if not args.skip_upload:
             predictions = zipfile.ZipFile(work / "noisy-0.zip").read("predictions.csv")
             upload = write_upload(work / "upload.zip", size=args.upload_bytes, predictions=predictions)
@@ -440,13 +441,36 @@ def main() -> None:
             server.stop()
         with psycopg.connect(**PG, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match="leaderboard:*"):
-            client.delete(key)
+        forget_cached_site(redis.Redis.from_url(REDIS_URL))
         shutil.rmtree(work, ignore_errors=True)
     print_report(results, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def warm_up(server: Gunicorn, urls: list[str], *, workers: int) -> dict[str, int]:
+    """Every worker renders every page once (and fills the caches); the size of each response."""
+    sizes = {}
+    for url in urls:
+        for _ in range(workers * 3):
+            connection = http.client.HTTPConnection("127.0.0.1", int(server.base.rsplit(":", 1)[1]))
+            connection.request("GET", url)
+            response = connection.getresponse()
+            sizes[url] = len(response.read())
+            if response.status != 200:
+                raise SystemExit(f"GET {url}: HTTP {response.status}")
+    return sizes
+
+
+def load(server: Gunicorn, urls: list[str], args: argparse.Namespace) -> list[dict]:
+    return [wrk(server.base + url, connections=args.connections, threads=args.wrk_threads, duration=args.duration)
+            for url in urls]
+
+
+def forget_cached_site(client) -> None:
+    """Remove the site's keys from the benchmark's Redis database."""
+    for key in client.scan_iter(match="leaderboard:*"):
+        client.delete(key)
 
 
 def print_report(results: dict, args: argparse.Namespace) -> None:
@@ -455,6 +479,9 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
           f"--threads {args.threads}, {os.cpu_count()} CPUs; populated in {results['populate_s']} s\n")
     if "load" in results:
         print_load(results)
+    for workers, compared in results.get("compare", {}).items():
+        print(f"\nthe same fill served by gunicorn --workers {workers} --threads {args.threads}:")
+        print_load({**compared, "bytes": results["bytes"]})
     print_queries(results)
     if "upload" in results:
         u = results["upload"]
@@ -464,8 +491,9 @@ def print_report(results: dict, args: argparse.Namespace) -> None:
 
 
 def print_load(results: dict) -> None:
-    print("load average (1, 5, 15 min) before the load: {:.1f} {:.1f} {:.1f}, after: {:.1f} {:.1f} {:.1f}".format(
-        *results["load_average_before"], *results["load_average_after"])
+    after = results.get("load_average_after")
+    print("load average (1, 5, 15 min) before the load: {:.1f} {:.1f} {:.1f}".format(*results["load_average_before"])
+          + (", after: {:.1f} {:.1f} {:.1f}".format(*after) if after else "")
           + f" (waited {results.get('waited_for_load_s', 0)} s for it)\n")
     print("| URL | bytes | p50 ms | p90 ms | p99 ms | req/s | non-2xx |\n|---|---|---|---|---|---|---|")
     for row in results["load"]:
