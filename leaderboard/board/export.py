@@ -56,13 +56,20 @@ def _rank_statistics(rank: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def statistics_document(board: Board) -> dict[str, Any] | None:
-    """The board-level part of the honest ranks (status, metric, sizes, robustness panel)."""
+    """The board-level part of the honest ranks (status, metric, sizes, robustness panel; ``previous_revision``:
+    ``{"computed_at", "n_entries"}`` while they are an earlier revision's, else ``None``)."""
     stats = board.statistics
     if stats is None:
         return None
     return {"status": stats["status"], "metric": stats["metric"], "n_cases": stats["n_cases"],
             "n_resamples": stats["n_resamples"], "ranked_among": "all public entries",
-            "robustness": stats["robustness"]}
+            "robustness": stats["robustness"], "previous_revision": _previous(stats.get("previous"))}
+
+
+def _previous(previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    if previous is None:
+        return None
+    return {"computed_at": previous["computed_at"].isoformat(), "n_entries": previous["n_entries"]}
 
 
 def board_document(board: Board, *, absolute=lambda url: url) -> dict[str, Any]:

@@ -30,11 +30,16 @@ class BoardStatisticsRecord(models.Model):
     once by the worker (:mod:`leaderboard.board.statistics`) and read by the site, never computed per request.
 
     ``key`` identifies the revision: label version and digest, track, feedback policy, the entries and the
-    released cases and predictions each one's numbers come from, and the ranking version. ``document``: the
-    canonical JSON (aggregates only, never a per-case value).
+    released cases and predictions each one's numbers come from, and the ranking version; ``basis`` the same
+    without the entries (a board shows the latest record of its basis until its own revision's is stored).
+    ``document``: the canonical JSON (aggregates only, never a per-case value).
     """
 
     key = models.CharField(max_length=64, unique=True, help_text="Hash of the board revision the statistics are of.")
+    basis = models.CharField(max_length=64, default="", db_index=True,
+                             help_text="Hash of what the revision shares with later ones of the same board: label "
+                                       "version and digest, track, feedback policy and ranking version (not the "
+                                       "entries). Empty for records made before it was kept.")
     version = models.CharField(max_length=40, help_text="evaluator.ranking.RANKING_VERSION used.")
     label_version = models.ForeignKey("testsets.LabelVersion", on_delete=models.CASCADE, related_name="+")
     track = models.CharField(max_length=20, help_text="The board's track.")

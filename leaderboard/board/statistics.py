@@ -51,16 +51,23 @@ def ordered(entries: Sequence[Entry]) -> list[Entry]:
 
 def revision_key(label_version: LabelVersion, track: str, entries: Sequence[Entry]) -> str:
     """The board revision the statistics are of (see the module conventions); ``entries`` in :func:`ordered`."""
+    parts = {**_basis_parts(label_version, track),
+             "entries": [[e.evaluation_id, e.source_id,
+                          None if e.released_cases is None else sorted(e.released_cases)] for e in entries]}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def basis_key(label_version: LabelVersion, track: str) -> str:
+    """What every revision of one board shares: :func:`revision_key` without the entries."""
+    return hashlib.sha256(json.dumps(_basis_parts(label_version, track), sort_keys=True).encode()).hexdigest()
+
+
+def _basis_parts(label_version: LabelVersion, track: str) -> dict[str, Any]:
     from leaderboard.feedback import Policy
 
-    parts = {
-        "ranking_version": RANKING_VERSION, "label_version": label_version.pk,
-        "labels_digest": label_version.labels_digest, "track": track,
-        "policy": repr(Policy.of(label_version.testset)),
-        "entries": [[e.evaluation_id, e.source_id,
-                     None if e.released_cases is None else sorted(e.released_cases)] for e in entries],
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return {"ranking_version": RANKING_VERSION, "label_version": label_version.pk,
+            "labels_digest": label_version.labels_digest, "track": track,
+            "policy": repr(Policy.of(label_version.testset))}
 
 
 def _board_entries(label_version: LabelVersion, track: str) -> list[Entry]:
@@ -101,8 +108,9 @@ def compute(label_version_id: int, track: str) -> bool:
                                   entries=predictions, cases=released_indices(case_ids, case_ids))
     try:
         with transaction.atomic():
-            BoardStatisticsRecord.objects.create(key=key, version=RANKING_VERSION, label_version=label_version,
-                                                 track=track, document=statistics.to_json())
+            BoardStatisticsRecord.objects.create(key=key, basis=basis_key(label_version, track),
+                                                 version=RANKING_VERSION, label_version=label_version, track=track,
+                                                 document=statistics.to_json())
     except IntegrityError:  # another worker stored the same revision meanwhile
         return False
     from .revision import record_change
@@ -141,31 +149,44 @@ def _entry_view(rank: dict[str, Any]) -> dict[str, Any]:
 
 
 def stored_statistics(label_version: LabelVersion, track: str, entries: Sequence[Entry]) -> dict[str, Any] | None:
-    """The stored statistics document of the board's current revision (``None``: no entries, or not stored yet:
-    the worker is asked, at most once per key and ``REQUEST_SECONDS``). Read once per board revision
-    (:class:`.boards.BoardData`); ``_bytes`` is added: the size of the stored JSON."""
+    """The stored statistics document of the board's current revision; until it is stored (the worker is asked,
+    at most once per key and ``REQUEST_SECONDS``), the latest one of an earlier revision of the same board (same
+    label version and digest, track, feedback policy and ranking version), marked ``_previous``: ``{"computed_at",
+    "n_entries"}`` (entries added since have no rank statistics in it; entries gone since are not shown). ``None``:
+    no entries, or nothing stored yet. Read once per board revision (:class:`.boards.BoardData`); ``_bytes`` is
+    added: the size of the stored JSON."""
     if not entries:
         return None
     key = revision_key(label_version, track, ordered(entries))
     document = BoardStatisticsRecord.objects.filter(key=key).values_list("document", flat=True).first()
-    if document is None:
-        if cache.add(f"board-statistics-requested:{key}", 1, REQUEST_SECONDS):
-            send(label_version.pk, track)
+    if document is not None:
+        return {**json.loads(document), "_bytes": len(document), "_previous": None}
+    if cache.add(f"board-statistics-requested:{key}", 1, REQUEST_SECONDS):
+        send(label_version.pk, track)
+    previous = (BoardStatisticsRecord.objects.filter(basis=basis_key(label_version, track))
+                .order_by("-computed_at", "-pk").values_list("document", "computed_at").first())
+    if previous is None:
         return None
-    return {**json.loads(document), "_bytes": len(document)}
+    document, computed_at = previous
+    parsed = json.loads(document)
+    ranked = {e["key"] for ranking in parsed["rankings"].values() for e in ranking["entries"]}
+    return {**parsed, "_bytes": len(document),
+            "_previous": {"computed_at": computed_at, "n_entries": len(ranked)}}
 
 
 def metric_view(data: BoardData, options: BoardOptions) -> dict[str, Any]:
     """The board's honest ranks for the sorted metric.
 
     ``{"status": "ready"|"pending"|"not_ranked", "metric", "entries": {evaluation id: rank range, p_first,
-    tied_for_first, rank_counts}, "not_ranked", "robustness", "n_cases", "n_resamples", "methods"}``; ``pending``
-    until the worker has stored them, ``not_ranked`` for a column the statistics do not cover; ``methods``
-    names the robustness panel's winners.
+    tied_for_first, rank_counts}, "not_ranked", "robustness", "n_cases", "n_resamples", "methods", "previous"}``;
+    ``pending`` until the worker has stored any for this board, ``not_ranked`` for a column the statistics do not
+    cover; ``methods`` names the robustness panel's winners (entries still on the board only); ``previous``: ``None``,
+    or ``{"computed_at", "n_entries"}`` when they are an earlier revision's (:func:`stored_statistics`).
     """
     metric = MEAN_RANK if options.mean_rank else options.sort
     view: dict[str, Any] = {"status": "pending", "metric": metric, "entries": {}, "not_ranked": [],
-                            "robustness": None, "n_cases": None, "n_resamples": None, "methods": {}, "_bytes": 0}
+                            "robustness": None, "n_cases": None, "n_resamples": None, "methods": {}, "previous": None,
+                            "_bytes": 0}
     if data.statistics is None:
         return view
     ranking = data.statistics["rankings"].get(metric)
@@ -178,5 +199,6 @@ def metric_view(data: BoardData, options: BoardOptions) -> dict[str, Any]:
                 not_ranked=ranking["not_ranked"], robustness=ranking["robustness"], n_cases=data.statistics["n_cases"],
                 n_resamples=ranking["n_valid_resamples"],
                 methods={key: f"{e.method_name} ({e.team_name})" for key, e in named.items()},
+                previous=data.statistics.get("_previous"),
                 _bytes=data.statistics["_bytes"] // max(1, len(data.statistics["rankings"])))
     return view

@@ -133,17 +133,18 @@ def _leader(evaluation) -> dict | None:
 
 def _rank_chart(evaluation, released) -> dict | None:
     """The entry's rank distribution ("blob") plot, when the statistics of its board are stored (only entries the
-    feedback policy shows have one)."""
+    feedback policy shows have one; ``previous``: they are an earlier revision's,
+    :func:`.statistics.stored_statistics`)."""
     if not released.shown:
         return None
     board = _entry_board(evaluation)
     stats = board.statistics or {}
     mine = stats.get("entries", {}).get(str(evaluation.pk))
     if mine is None:
-        return {"status": stats.get("status"), "svg": None}
+        return {"status": stats.get("status"), "svg": None, "previous": stats.get("previous")}
     svg = charts.rank_distribution(mine["rank_counts"], n_ranked=len(stats["entries"]), rank_low=mine["rank_low"],
                                    rank_high=mine["rank_high"], rank_median=mine["rank_median"])
-    return {"status": stats.get("status"), "svg": svg, "rank": mine}
+    return {"status": stats.get("status"), "svg": svg, "rank": mine, "previous": stats.get("previous")}
 
 
 def entry(request: HttpRequest, pk: int) -> HttpResponse:

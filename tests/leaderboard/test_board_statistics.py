@@ -188,3 +188,45 @@ def test_an_anonymous_entry_page_is_rendered_once_per_revision(client, three_tea
     client.force_login(three_teams[0].user)  # a signed-in visitor gets the page rendered for them
     client.get(reverse("entry", args=[evaluation_id]))
     assert len(renders) == 3
+
+
+def test_a_busy_board_shows_its_previous_statistics_until_the_new_revisions_are_stored(
+        client, three_teams, label_version, archives, monkeypatch):
+    sent = []
+    monkeypatch.setattr(statistics, "send", lambda *args: sent.append(args))
+    assert statistics.compute(label_version.pk, Track.ARCHIVE)
+    before = {e["method_name"]: e["rank_statistics"] for e in board(client)["entries"]}
+    assert all(before.values()) and board(client)["rank_statistics"]["previous_revision"] is None
+    newcomer = submit_and_score(make_team("Team D", "dave"), archives["noisy"], method="Scored since")
+    document = board(client)
+    shown = {e["method_name"]: e["rank_statistics"] for e in document["entries"]}
+    assert document["rank_statistics"]["status"] == "ready" and sent  # the new revision's are asked for
+    previous = document["rank_statistics"]["previous_revision"]
+    record = BoardStatisticsRecord.objects.get()
+    assert previous == {"computed_at": record.computed_at.isoformat(), "n_entries": 3}
+    assert shown["Scored since"] is None and all(shown[m] == before[m] for m in before)  # the earlier revision's
+    page = client.get(reverse("board")).content.decode()
+    assert 'id="rank-statistics-previous"' in page and "3 entries" in page
+    entry_page = client.get(reverse("entry", args=[newcomer.pk])).content.decode()
+    assert "being computed" in entry_page and 'class="rank-blob"' not in entry_page
+    assert statistics.compute(label_version.pk, Track.ARCHIVE)  # the worker stores this revision's
+    document = board(client)
+    assert document["rank_statistics"]["previous_revision"] is None
+    assert all(e["rank_statistics"] for e in document["entries"])
+
+
+def test_statistics_of_another_feedback_policy_or_label_version_are_never_shown_as_previous(
+        client, three_teams, label_version, archives, monkeypatch):
+    monkeypatch.setattr(statistics, "send", lambda *args: None)
+    assert statistics.compute(label_version.pk, Track.ARCHIVE)
+    testset = label_version.testset
+    before = statistics.basis_key(label_version, Track.ARCHIVE)
+    testset.ladder_eta = testset.ladder_eta + 0.5  # any change of the policy is another basis
+    assert statistics.basis_key(label_version, Track.ARCHIVE) != before
+    testset.refresh_from_db()
+    assert statistics.basis_key(label_version, Track.CONTAINER) != before
+    BoardStatisticsRecord.objects.update(basis="another policy's")  # same board, other basis
+    submit_and_score(make_team("Team D", "dave"), archives["noisy"], method="Scored since")
+    document = board(client)
+    assert document["rank_statistics"]["status"] == "pending"
+    assert all(e["rank_statistics"] is None for e in document["entries"])
