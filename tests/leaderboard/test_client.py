@@ -6,13 +6,10 @@ in a thread while `submit` waits.
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
 import time
 
 import pytest
-from django.db import OperationalError
 
 from covid_triage import cli
 from covid_triage.client import CONFIG_VARIABLE, TOKEN_VARIABLE, URL_VARIABLE, Client, ClientError, load_settings
@@ -32,35 +29,34 @@ def site(live_server, team_a, label_version, monkeypatch, tmp_path):
     return live_server
 
 
-def score_when_queued(stop: threading.Event) -> None:
-    while not stop.is_set():
-        queued = Evaluation.objects.filter(state="queued").select_related("submission").first()
-        if queued is not None:
-            try:
-                score(queued.submission)
-            except OperationalError:  # SQLite's shared-cache table lock beside the live server: try again
-                time.sleep(0.1)
-                continue
-            return
-        time.sleep(0.05)
-
-
 def test_submit_validates_uploads_waits_and_prints_the_metrics(site, archives, public_images, capsys, monkeypatch):
-    # a scoring thread that died must fail the test, not leave the wait polling for ever
-    monkeypatch.setattr(Client, "wait", functools.partialmethod(Client.wait, timeout=300))
-    stop = threading.Event()
-    worker = threading.Thread(target=score_when_queued, args=(stop,))
-    worker.start()
-    try:
-        code = cli.main(["submit", str(archives["noisy"]), "--method", "Noisy", "--images", str(public_images),
-                         "--interval", "0.1"])
-    finally:
-        stop.set()
-        worker.join()
+    polled, original_wait = [], Client.wait
+
+    def wait_while_a_worker_scores(client, pk, *, on_state=None, **kwargs):
+        """The pauses between polls score the queued submission, as a worker would meanwhile: in the test's own
+        thread while the client waits, so the live server's thread and the scoring never use the (SQLite,
+        shared-cache) database at the same time."""
+        def sleep(seconds: float) -> None:
+            queued = Evaluation.objects.filter(state="queued").select_related("submission").first()
+            if queued is not None:
+                score(queued.submission)
+            time.sleep(seconds)
+
+        def seen(state: dict) -> None:
+            polled.append(state["state"])
+            if on_state is not None:
+                on_state(state)
+
+        return original_wait(client, pk, **{**kwargs, "on_state": seen, "sleep": sleep, "timeout": 300})
+
+    monkeypatch.setattr(Client, "wait", wait_while_a_worker_scores)
+    code = cli.main(["submit", str(archives["noisy"]), "--method", "Noisy", "--images", str(public_images),
+                     "--interval", "0.1"])
     out = capsys.readouterr()
     assert code == 0, out
     assert "is valid locally" in out.err and "upload" in out.err
     assert "): done" in out.out and "ROC-AUC" in out.out
+    assert polled[0] == "queued" and polled[-1] == "done"  # it waited for the scoring
     submission = Evaluation.objects.get().submission
     assert submission.method_name == "Noisy" and not submission.is_public  # the API's default: private
     for line in out.out.splitlines()[2:]:
