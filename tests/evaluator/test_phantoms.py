@@ -34,6 +34,7 @@ from evaluator.phantoms import (
 from evaluator.phantoms.__main__ import main as cli_main
 from evaluator.phantoms.datasets import window_to_uint8
 from evaluator.phantoms.protocols import SLICE_FRACTIONS, scan_geometry
+from evaluator.phantoms.seeds import case_seed
 
 SMALL = dict(shape=(64, 64, 32), spacing=(5.5, 5.5, 8.0))
 # Fine enough in-plane for tissue HU to show without much partial-volume averaging.
@@ -167,6 +168,24 @@ def test_mosmed_layout_keeps_the_real_numbering(tmp_path):
     assert image.header.get_zooms()[2] == pytest.approx(8.0)
     mask = load(tmp_path / "masks/study_0255_mask.nii.gz")
     assert set(np.unique(mask)) == {0, 1}
+
+
+def test_mosmed_studies_are_every_tenth_slice_of_a_thin_slice_series(tmp_path):
+    """The public MosMedData keeps every 10th slice of 0.8 mm series: thin slices 8 mm apart, whose vessels are as
+    sharp as a thin-slice series' (the partial-volume edge follows the slice thickness, not the gap)."""
+    write_mosmed(tmp_path, per_category={"CT-0": 1}, n_masks=0)
+    stored = nib.load(str(tmp_path / "studies/CT-0/study_0001.nii.gz"))
+    seed = case_seed(0, "mosmed", 1)
+    offset = seed % 10
+    thin = generate_case("normal", shape=(64, 64, 320), spacing=(5.5, 5.5, 0.8), seed=seed)
+    image = np.asarray(stored.dataobj)
+    np.testing.assert_array_equal(image, thin.image[:, :, offset::10])
+    assert stored.header.get_zooms() == pytest.approx((5.5, 5.5, 8.0))
+    np.testing.assert_allclose(stored.affine @ [7, 9, 3, 1], thin.affine @ [7, 9, offset + 30, 1], atol=1e-3)
+    contiguous = generate_case("normal", seed=seed, **SMALL)  # 8 mm thick: vessels partial-volumed
+    dense_thin = np.percentile(image[thin.lungs[:, :, offset::10] > 0], 99)
+    dense_contiguous = np.percentile(contiguous.image[contiguous.lungs > 0], 99)
+    assert dense_thin > dense_contiguous + 100
 
 
 @pytest.mark.parametrize("band", [1, 2, 3, 4])
