@@ -4,6 +4,7 @@ differences (including the paper's thresholding baseline failing the way Table 2
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 from itertools import pairwise
@@ -271,6 +272,28 @@ def test_plan_invariants(counts, seed, fraction):
     n_covid = counts.get(Group.COVID, 0)
     assert sum(c.n_raters == 2 for c in cases) == round(fraction * n_covid)
     assert all(c.n_raters == 1 for c in cases if c.group is not Group.COVID)
+
+
+def test_plan_can_set_the_covid_band_mix(tmp_path):
+    """``covid_bands`` draws the COVID-19 severities from its own stream: the rest of the plan does not change,
+    every severity lies in a band the mix allows, and the written phantoms have it."""
+    default = plan_testset(seed=5)
+    assert all(c.severity is None for c in default)
+    severe = plan_testset(seed=5, covid_bands=(0.0, 0.0, 0.5, 0.5))
+    assert [dataclasses.replace(c, severity=None) for c in severe] == default
+    severities = [c.severity for c in severe if c.group is Group.COVID]
+    assert all(s is not None and 0.52 <= s <= 0.93 for s in severities) and len(severities) == 32
+    assert all(c.severity is None for c in severe if c.group is not Group.COVID)
+    assert {s > 0.75 for s in severities} == {True, False}  # both bands drawn
+    cases = write_testset(tmp_path, counts={"covid": 2}, seed=5, covid_bands=(0.0, 1.0, 0.0, 0.0), **SMALL)
+    for case in cases:
+        lungs = load(tmp_path / "lungs" / f"{case.case_id}.nii.gz")
+        lesion_files = sorted((tmp_path / "lesions").glob(f"{case.case_id}*"))
+        masks = [load(f) for f in lesion_files if f.is_file()] or [
+            load(f) for f in sorted((tmp_path / "lesions" / case.case_id).iterdir())]
+        worse = np.mean([max(lung_fractions(m.astype(bool), lungs)) for m in masks])
+        assert case.severity is not None and 0.25 < case.severity < 0.5
+        assert worse == pytest.approx(case.severity, abs=0.01)
 
 
 # --- labels --------------------------------------------------------------------------------------------------
