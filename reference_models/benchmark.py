@@ -83,6 +83,9 @@ class BenchmarkSettings:
     training_data: TrainingData = DEFAULT_TRAINING_DATA
     test_counts: Mapping[str, int] = field(default_factory=lambda: {g.value: n for g, n in MOSMED_TEST_COUNTS.items()})
     test_seed: int = 2021
+    test_covid_bands: tuple[float, float, float, float] | None = None
+    """CT-1..CT-4 probabilities of the test set's COVID-19 severities (``write_testset``); ``None``: the
+    population's (``evaluator.phantoms.pathology.POPULATION_BANDS``)."""
     shape: tuple[int, int, int] = PHANTOM_SHAPE
     spacing: tuple[float, float, float] = PHANTOM_SPACING
     steps: Mapping[str, int] = field(default_factory=lambda: dict(BENCHMARK_STEPS))
@@ -172,15 +175,17 @@ def ensure_testset(folder: Path, settings: BenchmarkSettings) -> Path:
     """The phantom test set, written once per settings and phantom generator version (a stamp file records them;
     a folder written otherwise is refused)."""
     stamp = folder.parent / f"{folder.name}.json"
+    bands = None if settings.test_covid_bands is None else list(settings.test_covid_bands)
     wanted = json.dumps({"counts": dict(settings.test_counts), "seed": settings.test_seed,
                          "shape": list(settings.shape), "spacing": list(settings.spacing),
-                         "generator_version": GENERATOR_VERSION}, sort_keys=True)
+                         "covid_bands": bands, "generator_version": GENERATOR_VERSION}, sort_keys=True)
     if folder.is_dir() and stamp.is_file() and stamp.read_text() == wanted:
         return folder
     if folder.exists():
         raise FileExistsError(f"{folder} exists but was written with other settings; remove it first")
     write_testset(folder, counts=dict(settings.test_counts), seed=settings.test_seed, shape=settings.shape,
-                  spacing=settings.spacing, name="Synthetic Mosmed-Test (benchmark)", private_groups=())
+                  spacing=settings.spacing, name="Synthetic Mosmed-Test (benchmark)", private_groups=(),
+                  covid_bands=settings.test_covid_bands)
     stamp.write_text(wanted)
     return folder
 

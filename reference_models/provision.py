@@ -36,6 +36,7 @@ from evaluator.phantoms import (
     write_mosmed,
     write_nifti,
 )
+from evaluator.phantoms.protocols import scan_geometry
 from evaluator.phantoms.seeds import case_seed
 from reference_models.data.layouts import list_dataset
 from reference_models.data.records import SeriesRecord
@@ -96,11 +97,15 @@ def _triple(values: Sequence[Any]) -> tuple[Any, Any, Any]:
 
 def write_nsclc_standin(out_dir: Path | str, *, n: int, shape: Sequence[int], spacing: Sequence[float],
                         seed: int) -> None:
-    """``n`` nodule phantoms with lung masks as ``images/LUNG1-NNN.nii.gz`` and ``lungs/LUNG1-NNN.nii.gz``."""
+    """``n`` nodule phantoms with lung masks as ``images/LUNG1-NNN.nii.gz`` and ``lungs/LUNG1-NNN.nii.gz``.
+
+    ``shape``/``spacing`` are nominal: like the real set's, each series is a contiguous scan on its own grid
+    (``protocols.scan_geometry``), not on MosMed's grid of thin slices 8 mm apart."""
     out = Path(out_dir)
     for i in range(1, n + 1):
-        phantom = generate_case(Group.NODULES, shape=_triple(shape), spacing=_triple(spacing),
-                                seed=case_seed(seed, "nsclc-standin", i))
+        case = case_seed(seed, "nsclc-standin", i)
+        grid_shape, grid_spacing = scan_geometry(_triple(shape), _triple(spacing), seed=case)
+        phantom = generate_case(Group.NODULES, shape=grid_shape, spacing=grid_spacing, seed=case)
         write_nifti(out / "images" / f"LUNG1-{i:03d}.nii.gz", phantom.image, phantom.affine)
         write_nifti(out / "lungs" / f"LUNG1-{i:03d}.nii.gz", phantom.lungs, phantom.affine)
 

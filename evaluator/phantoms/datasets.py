@@ -1,7 +1,8 @@
 """Phantoms in the layouts of the public training datasets the paper uses (for importer tests and training).
 
 * MosMedData COVID19_1110: ``studies/CT-k/study_NNNN.nii.gz`` with the real numbering per category,
-  ``masks/study_NNNN_mask.nii.gz`` for the first CT-1 studies; 8 mm slices by default.
+  ``masks/study_NNNN_mask.nii.gz`` for the first CT-1 studies; 8 mm apart by default, but thin: every 10th slice
+  of a series with a tenth of that spacing, as the public set keeps every 10th slice of 0.8 mm series.
 * MedSeg (9 Radiopaedia volumes): ``rp_im/i.nii.gz``, ``rp_msk/i.nii.gz`` (1 ground glass, 2 consolidation),
   ``rp_lung_msk/i.nii.gz`` (both lungs = 1).
 * COVID-19-CT-Seg (Jun Ma, 20 volumes): ``COVID-19-CT-Seg_20cases/``, ``Infection_Mask/``, ``Lung_Mask/``
@@ -36,6 +37,9 @@ MOSMED_RANGES: dict[int, tuple[int, int]] = {
 #: The real set's masks cover CT-1 studies 0255–0304.
 MOSMED_MASKED = (255, 304)
 MOSMED_SPACING = (5.5, 5.5, 8.0)
+MOSMED_SLICE_STEP = 10
+"""The public MosMedData keeps every 10th slice of each 0.8 mm series (paper, Sec. 3.1): its slices are thin, only
+far apart. :func:`write_mosmed` generates each study with a tenth of the slice spacing and keeps every 10th slice."""
 RADIOPAEDIA_NAMES = (
     "radiopaedia_4_85506_1",
     "radiopaedia_7_85703_0",
@@ -64,6 +68,8 @@ class _Job:
     spacing: tuple[float, float, float]
     with_mask: bool = True
     vary_spacing: bool = False
+    slice_step: int = 1
+    """Keep every ``slice_step``-th slice of a series generated with ``slice_step`` times thinner slices."""
 
 
 def window_to_uint8(image: np.ndarray, window: tuple[float, float] = RADIOPAEDIA_WINDOW) -> np.ndarray:
@@ -78,22 +84,28 @@ def _write(job: _Job) -> list[str]:
     shape, spacing = job.shape, job.spacing
     if job.vary_spacing:
         shape, spacing = scan_geometry(shape, spacing, seed=job.seed)
+    step = job.slice_step
     phantom = generate_case(
         job.group,
-        shape=shape,
-        spacing=spacing,
+        shape=(shape[0], shape[1], shape[2] * step),
+        spacing=(spacing[0], spacing[1], spacing[2] / step),
         seed=job.seed,
         severity=job.severity,
         lesion_types=job.layout == "medseg",
     )
     files: dict[str, np.ndarray] = {}
     lesion = phantom.lesions[0] if phantom.lesions else np.zeros(phantom.lungs.shape, dtype=bool)
+    offset = job.seed % step  # keep every step-th slice from an offset set by the seed; the affine follows
+    kept = (slice(None), slice(None), slice(offset, None, step))
+    affine = phantom.affine.copy()
+    affine[:3, 3] += affine[:3, 2] * offset
+    affine[:3, 2] *= step
     if job.layout == "mosmed":
         category = job.name.split("/")[0]
         number = job.name.split("/")[1]
-        files[f"studies/{category}/study_{number}.nii.gz"] = phantom.image
+        files[f"studies/{category}/study_{number}.nii.gz"] = phantom.image[kept]
         if job.with_mask:
-            files[f"masks/study_{number}_mask.nii.gz"] = lesion
+            files[f"masks/study_{number}_mask.nii.gz"] = lesion[kept]
     elif job.layout == "medseg":
         assert phantom.lesion_types is not None  # asked for (lesion_types=True)
         files[f"rp_im/{job.name}.nii.gz"] = phantom.image
@@ -112,7 +124,7 @@ def _write(job: _Job) -> list[str]:
         files[f"Lung_Mask/{job.name}.nii.gz"] = lungs
         files[f"Lung_and_Infection_Mask/{job.name}.nii.gz"] = combined
     for name, array in files.items():
-        write_nifti(root / name, array, phantom.affine)
+        write_nifti(root / name, array, affine)
     return sorted(files)
 
 
@@ -138,13 +150,17 @@ def write_mosmed(
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     spacing: tuple[float, float, float] = MOSMED_SPACING,
     seed: int = 0,
+    slice_step: int = MOSMED_SLICE_STEP,
     workers: int = 1,
     progress: bool = False,
 ) -> list[str]:
     """MosMedData COVID19_1110: the first ``per_category`` studies of each CT-k (real numbering; CT-0 normal,
     CT-k severities inside the k-th 25% band) and masks for the first ``n_masks`` CT-1 studies (at most 50).
 
-    Every study has the given grid (the public set keeps every 10th slice of each series)."""
+    Every study has the given grid. Like the public set, which keeps every 10th slice of each series, a study is
+    generated with ``slice_step`` times thinner slices and every ``slice_step``-th is kept (1: contiguous slices)."""
+    if slice_step < 1:
+        raise ValueError(f"slice_step must be at least 1, got {slice_step}")
     out = prepare_output_dir(out_dir)
     counts = _category_counts(per_category)
     rng = set_rng(seed, "mosmed")
@@ -164,6 +180,7 @@ def write_mosmed(
                     shape=shape,
                     spacing=spacing,
                     with_mask=category == 1 and number <= masked_last,
+                    slice_step=slice_step,
                 )
             )
     return [f for files in run_jobs(_write, jobs, workers=workers, progress=progress, desc="MosMed") for f in files]

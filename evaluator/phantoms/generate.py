@@ -22,9 +22,10 @@ from evaluator.phantoms.pathology import (
 from evaluator.phantoms.shapes import blend
 from evaluator.phantoms.trees import CapsuleBoxes, Capsules, airway_capsules, grow_tree, subdivide, vessel_capsules
 
-#: Bumped whenever the same arguments give other phantoms (2: the confounders of issue 15); anything that caches
-#: written phantom sets (e.g. a stamp next to a benchmark's test set) should record it.
-GENERATOR_VERSION = 2
+#: Bumped whenever the same arguments give other phantoms or sets (2: the confounders of issue 15; 3: MosMed studies
+#: are every 10th slice of a thin-slice series); anything that caches written phantom sets (e.g. a stamp next to a
+#: benchmark's test set) should record it.
+GENERATOR_VERSION = 3
 
 #: Small default grid (tests, sample sets): 64 × 64 × 32 voxels of 5.5 × 5.5 × 8 mm.
 DEFAULT_SHAPE = (64, 64, 32)

@@ -8,6 +8,7 @@ Other raters see ``F + a·δ`` for a smooth random ``δ``, with ``a`` tuned to a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,14 +35,20 @@ class CovidFields:
     consolidation: np.ndarray
 
 
-def draw_severity(rng: np.random.Generator, band: int | None = None) -> float:
+#: How often COVID-19 CTs fall in the bands CT-1..CT-4 when not told: most are mild.
+POPULATION_BANDS = (0.55, 0.25, 0.12, 0.08)
+
+
+def draw_severity(
+    rng: np.random.Generator, band: int | None = None, *, band_probabilities: Sequence[float] = POPULATION_BANDS
+) -> float:
     """A target severity inside CT band ``band`` (1..4, 0.02 away from its edges, 0.02..0.93), or any band if None.
 
-    Bands are drawn with probabilities CT-1 .55, CT-2 .25, CT-3 .12, CT-4 .08 (most COVID-19 CTs are mild); inside
-    CT-1 the value is log-uniform (0.02..0.23, median about 0.07), elsewhere uniform.
+    Bands are drawn with ``band_probabilities`` (CT-1..CT-4; by default :data:`POPULATION_BANDS`); inside CT-1 the
+    value is log-uniform (0.02..0.23, median about 0.07), elsewhere uniform.
     """
     if band is None:
-        band = int(rng.choice([1, 2, 3, 4], p=[0.55, 0.25, 0.12, 0.08]))
+        band = int(rng.choice([1, 2, 3, 4], p=np.asarray(band_probabilities, dtype=np.float64)))
     lo, hi = CT_BANDS[band]
     lo = max(lo + 0.02, 0.01)
     hi = min(hi, 0.95) - 0.02

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from evaluator.groups import Distribution, Group
 from evaluator.phantoms.generate import DEFAULT_SHAPE, DEFAULT_SPACING, generate_case
 from evaluator.phantoms.jobs import prepare_output_dir, run_jobs
 from evaluator.phantoms.nifti import write_nifti
+from evaluator.phantoms.pathology import draw_severity
 from evaluator.phantoms.protocols import scan_geometry
 from evaluator.phantoms.seeds import case_seed, set_rng
 
@@ -44,13 +45,15 @@ _TAG = "testset"
 
 @dataclass(frozen=True, slots=True)
 class PlannedCase:
-    """One case of a test set: its id, group, visibility, phantom seed and number of lesion raters."""
+    """One case of a test set: its id, group, visibility, phantom seed and number of lesion raters, and the
+    COVID-19 target severity (``None``: the phantom draws it, ``generate_case``)."""
 
     case_id: str
     group: Group
     distribution: Distribution
     seed: int
     n_raters: int
+    severity: float | None = None
 
 
 def plan_testset(
@@ -60,11 +63,14 @@ def plan_testset(
     multi_rater_fraction: float = 1 / 3,
     private_groups: Iterable[Group | str] = DEFAULT_PRIVATE_GROUPS,
     id_prefix: str = "case",
+    covid_bands: Sequence[float] | None = None,
 ) -> list[PlannedCase]:
     """Cases in id order; ids ``case_000``… (``<id_prefix>_000``…) are assigned in a seeded shuffled order, so they
     hide the group. The voxels do not depend on the prefix.
 
-    ``multi_rater_fraction`` of the COVID-19 cases (rounded) get two raters.
+    ``multi_rater_fraction`` of the COVID-19 cases (rounded) get two raters. ``covid_bands``: the probabilities of
+    CT-1..CT-4 for the COVID-19 cases' severities (``pathology.draw_severity``, from a stream of their own); ``None``:
+    each phantom draws its own from the population's mix (``pathology.POPULATION_BANDS``).
     """
     counts = {Group(g): int(n) for g, n in counts.items()}
     if any(n < 0 for n in counts.values()):
@@ -80,6 +86,10 @@ def plan_testset(
     n_multi = int(round(multi_rater_fraction * len(covid_positions)))
     multi = set(rng.choice(covid_positions, size=n_multi, replace=False).tolist()) if n_multi else set()
     width = max(3, len(str(max(len(groups) - 1, 0))))
+    severities: dict[int, float] = {}
+    if covid_bands is not None:
+        severity_rng = set_rng(seed, _TAG + "-severity")
+        severities = {i: draw_severity(severity_rng, band_probabilities=covid_bands) for i in covid_positions}
     return [
         PlannedCase(
             case_id=f"{id_prefix}_{i:0{width}d}",
@@ -87,6 +97,7 @@ def plan_testset(
             distribution=Distribution.PRIVATE if g in private else Distribution.PUBLIC,
             seed=case_seed(seed, _TAG, i),
             n_raters=2 if i in multi else 1,
+            severity=severities.get(i),
         )
         for i, g in enumerate(shuffled)
     ]
@@ -107,7 +118,8 @@ def _write_case(job: _CaseJob) -> list[str]:
     shape, spacing = job.shape, job.spacing
     if job.vary_spacing:
         shape, spacing = scan_geometry(shape, spacing, seed=case.seed)
-    phantom = generate_case(case.group, shape=shape, spacing=spacing, seed=case.seed, n_raters=case.n_raters)
+    phantom = generate_case(case.group, shape=shape, spacing=spacing, seed=case.seed, severity=case.severity,
+                            n_raters=case.n_raters)
     affine = phantom.affine
     if job.layout == "testset":
         files = {
@@ -142,6 +154,7 @@ def write_testset(
     multi_rater_fraction: float = 1 / 3,
     private_groups: Iterable[Group | str] = DEFAULT_PRIVATE_GROUPS,
     id_prefix: str = "case",
+    covid_bands: Sequence[float] | None = None,
     vary_spacing: bool = True,
     workers: int = 1,
     progress: bool = False,
@@ -150,11 +163,12 @@ def write_testset(
 
     ``shape``/``spacing`` are nominal: with ``vary_spacing`` each series gets its own grid of the same field of view
     (``protocols.scan_geometry``: slices of 1/8 to 1 × the nominal slice spacing, pixels 0.8–1.2 × the nominal).
+    ``covid_bands``: the COVID-19 cases' CT-band mix (:func:`plan_testset`).
     """
     out = prepare_output_dir(out_dir)
     cases = plan_testset(
         counts=counts, seed=seed, multi_rater_fraction=multi_rater_fraction, private_groups=private_groups,
-        id_prefix=id_prefix,
+        id_prefix=id_prefix, covid_bands=covid_bands,
     )
     shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
     spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
@@ -223,13 +237,15 @@ def write_authors_layout(
     spacing: tuple[float, float, float] = DEFAULT_SPACING,
     seed: int = 0,
     multi_rater_fraction: float = 1 / 3,
+    covid_bands: Sequence[float] | None = None,
     vary_spacing: bool = True,
     workers: int = 1,
     progress: bool = False,
 ) -> list[PlannedCase]:
     """Write the same phantoms as :func:`write_testset` in the paper authors' released layout under ``out_dir/test``."""
     out = prepare_output_dir(out_dir)
-    cases = plan_testset(counts=counts, seed=seed, multi_rater_fraction=multi_rater_fraction, private_groups=())
+    cases = plan_testset(counts=counts, seed=seed, multi_rater_fraction=multi_rater_fraction, private_groups=(),
+                         covid_bands=covid_bands)
     shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
     spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
     for group in Group:

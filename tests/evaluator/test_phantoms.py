@@ -4,6 +4,7 @@ differences (including the paper's thresholding baseline failing the way Table 2
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 from itertools import pairwise
@@ -34,6 +35,7 @@ from evaluator.phantoms import (
 from evaluator.phantoms.__main__ import main as cli_main
 from evaluator.phantoms.datasets import window_to_uint8
 from evaluator.phantoms.protocols import SLICE_FRACTIONS, scan_geometry
+from evaluator.phantoms.seeds import case_seed
 
 SMALL = dict(shape=(64, 64, 32), spacing=(5.5, 5.5, 8.0))
 # Fine enough in-plane for tissue HU to show without much partial-volume averaging.
@@ -169,6 +171,24 @@ def test_mosmed_layout_keeps_the_real_numbering(tmp_path):
     assert set(np.unique(mask)) == {0, 1}
 
 
+def test_mosmed_studies_are_every_tenth_slice_of_a_thin_slice_series(tmp_path):
+    """The public MosMedData keeps every 10th slice of 0.8 mm series: thin slices 8 mm apart, whose vessels are as
+    sharp as a thin-slice series' (the partial-volume edge follows the slice thickness, not the gap)."""
+    write_mosmed(tmp_path, per_category={"CT-0": 1}, n_masks=0)
+    stored = nib.load(str(tmp_path / "studies/CT-0/study_0001.nii.gz"))
+    seed = case_seed(0, "mosmed", 1)
+    offset = seed % 10
+    thin = generate_case("normal", shape=(64, 64, 320), spacing=(5.5, 5.5, 0.8), seed=seed)
+    image = np.asarray(stored.dataobj)
+    np.testing.assert_array_equal(image, thin.image[:, :, offset::10])
+    assert stored.header.get_zooms() == pytest.approx((5.5, 5.5, 8.0))
+    np.testing.assert_allclose(stored.affine @ [7, 9, 3, 1], thin.affine @ [7, 9, offset + 30, 1], atol=1e-3)
+    contiguous = generate_case("normal", seed=seed, **SMALL)  # 8 mm thick: vessels partial-volumed
+    dense_thin = np.percentile(image[thin.lungs[:, :, offset::10] > 0], 99)
+    dense_contiguous = np.percentile(contiguous.image[contiguous.lungs > 0], 99)
+    assert dense_thin > dense_contiguous + 100
+
+
 @pytest.mark.parametrize("band", [1, 2, 3, 4])
 def test_ct_bands_are_respected(band):
     rng = np.random.default_rng(band)
@@ -252,6 +272,28 @@ def test_plan_invariants(counts, seed, fraction):
     n_covid = counts.get(Group.COVID, 0)
     assert sum(c.n_raters == 2 for c in cases) == round(fraction * n_covid)
     assert all(c.n_raters == 1 for c in cases if c.group is not Group.COVID)
+
+
+def test_plan_can_set_the_covid_band_mix(tmp_path):
+    """``covid_bands`` draws the COVID-19 severities from its own stream: the rest of the plan does not change,
+    every severity lies in a band the mix allows, and the written phantoms have it."""
+    default = plan_testset(seed=5)
+    assert all(c.severity is None for c in default)
+    severe = plan_testset(seed=5, covid_bands=(0.0, 0.0, 0.5, 0.5))
+    assert [dataclasses.replace(c, severity=None) for c in severe] == default
+    severities = [c.severity for c in severe if c.group is Group.COVID]
+    assert all(s is not None and 0.52 <= s <= 0.93 for s in severities) and len(severities) == 32
+    assert all(c.severity is None for c in severe if c.group is not Group.COVID)
+    assert {s > 0.75 for s in severities} == {True, False}  # both bands drawn
+    cases = write_testset(tmp_path, counts={"covid": 2}, seed=5, covid_bands=(0.0, 1.0, 0.0, 0.0), **SMALL)
+    for case in cases:
+        lungs = load(tmp_path / "lungs" / f"{case.case_id}.nii.gz")
+        lesion_files = sorted((tmp_path / "lesions").glob(f"{case.case_id}*"))
+        masks = [load(f) for f in lesion_files if f.is_file()] or [
+            load(f) for f in sorted((tmp_path / "lesions" / case.case_id).iterdir())]
+        worse = np.mean([max(lung_fractions(m.astype(bool), lungs)) for m in masks])
+        assert case.severity is not None and 0.25 < case.severity < 0.5
+        assert worse == pytest.approx(case.severity, abs=0.01)
 
 
 # --- labels --------------------------------------------------------------------------------------------------
