@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from leaderboard.metric_defs import METRIC_KEYS
 
 from .boards import BoardNotFound, BoardOptions, board_for_request
-from .cached import board_key, board_slot, cached
+from .cached import board_keys, cached
 from .export import board_csv, board_document
 from .triage import TRIAGE_GAIN
 
@@ -72,8 +72,7 @@ class LeaderboardView(APIView):
         if complete:
             options = dataclasses.replace(options, page=1)
         variant = f"{request.build_absolute_uri('/')}|{request.accepted_media_type}"
-        key = board_key(f"api-{renderer.format}", slug=slug, options=options, variant=variant)
-        slot = board_slot(f"api-{renderer.format}", slug=slug, options=options, variant=variant)
+        key, slot = board_keys(f"api-{renderer.format}", slug=slug, options=options, variant=variant)
 
         def render() -> tuple[str | bytes, str]:
             document, name = self._document(request, slug, options, every_entry=complete)

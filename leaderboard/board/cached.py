@@ -34,20 +34,19 @@ PROCESS_CACHE_BYTES = 64 << 20  # largest total size of the in-process layer
 T = TypeVar("T")
 
 
-def board_key(kind: str, *, slug: str | None, options: BoardOptions, variant: str = "",
-              at_revision: str | None = None) -> str:
-    """The cache key of one rendering (``kind``: page, json, csv…) of a board at the current revision (or
-    ``at_revision``). ``variant``: anything else the rendering depends on (e.g. the site's absolute URL)."""
-    return hashed_key(kind, at_revision or revision(), *_board_parts(slug=slug, options=options, variant=variant))
+def board_keys(kind: str, *, slug: str | None, options: BoardOptions, variant: str = "",
+               at_revision: str | None = None) -> tuple[str, str]:
+    """The cache key and slot (:func:`revision_keys`) of one rendering (``kind``: page, json, csv…) of a board at
+    the current revision (or ``at_revision``). ``variant``: anything else the rendering depends on (e.g. the
+    site's absolute URL)."""
+    return revision_keys(kind, slug or "", urlencode(sorted(options.query().items())), variant,
+                         at_revision=at_revision)
 
 
-def board_slot(kind: str, *, slug: str | None, options: BoardOptions, variant: str = "") -> str:
-    """The slot of :func:`board_key`'s renderings: the same rendering at any revision (see :func:`cached`)."""
-    return slot_key((kind, *_board_parts(slug=slug, options=options, variant=variant)))
-
-
-def _board_parts(*, slug: str | None, options: BoardOptions, variant: str) -> tuple[str, str, str]:
-    return slug or "", urlencode(sorted(options.query().items())), variant
+def revision_keys(kind: str, *parts: object, at_revision: str | None = None) -> tuple[str, str]:
+    """The cache key of ``kind`` of ``parts`` at the current board revision (or ``at_revision``), and its slot:
+    the same value at any revision (see :func:`cached`)."""
+    return hashed_key(kind, at_revision or revision(), *parts), hashed_key("slot", kind, *parts)
 
 
 def hashed_key(*parts: object) -> str:
@@ -135,7 +134,7 @@ def cached(key: str, build: Callable[[], T], *, shared: bool = True, slot: str |
     process wait for the one building the key (other processes may build it too). ``shared=False``: kept in this
     process only (renderings of a search: any text makes a key, so they stay out of the site's cache).
 
-    ``slot``: what the key names apart from the board revision (:func:`slot_key`). With
+    ``slot``: what the key names apart from the board revision (:func:`revision_keys`). With
     ``settings.LEADERBOARD_BOARD_STALE_SECONDS`` > 0, a request for a key that is not built yet gets the slot's
     previous value in this process at once while one background thread builds the new one, for at most that many
     seconds after the build started (then requests wait for it, as without a slot). So a change reaches a board
@@ -150,11 +149,6 @@ def cached(key: str, build: Callable[[], T], *, shared: bool = True, slot: str |
             if time.monotonic() - started < settings.LEADERBOARD_BOARD_STALE_SECONDS:
                 return stale
     return _build(key, build, shared=shared, slot=slot)
-
-
-def slot_key(key_parts: tuple[object, ...]) -> str:
-    """The slot of a cached value: a key made of everything it depends on but the board revision."""
-    return hashed_key("slot", *key_parts)
 
 
 def _stale(slot: str, key: str) -> Any | None:

@@ -51,15 +51,18 @@ def ordered(entries: Sequence[Entry]) -> list[Entry]:
 
 def revision_key(label_version: LabelVersion, track: str, entries: Sequence[Entry]) -> str:
     """The board revision the statistics are of (see the module conventions); ``entries`` in :func:`ordered`."""
-    parts = {**_basis_parts(label_version, track),
-             "entries": [[e.evaluation_id, e.source_id,
-                          None if e.released_cases is None else sorted(e.released_cases)] for e in entries]}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return _digest({**_basis_parts(label_version, track),
+                    "entries": [[e.evaluation_id, e.source_id,
+                                 None if e.released_cases is None else sorted(e.released_cases)] for e in entries]})
 
 
 def basis_key(label_version: LabelVersion, track: str) -> str:
     """What every revision of one board shares: :func:`revision_key` without the entries."""
-    return hashlib.sha256(json.dumps(_basis_parts(label_version, track), sort_keys=True).encode()).hexdigest()
+    return _digest(_basis_parts(label_version, track))
+
+
+def _digest(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def _basis_parts(label_version: LabelVersion, track: str) -> dict[str, Any]:

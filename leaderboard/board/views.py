@@ -19,7 +19,7 @@ from leaderboard.submissions.states import EvaluationState
 
 from . import charts, entry_data, triage
 from .boards import BoardNotFound, BoardOptions, board_for_request, cached_board, visible_evaluation
-from .cached import board_key, board_slot, cached, hashed_key, slot_key
+from .cached import board_keys, cached, revision_keys
 from .revision import revision
 
 
@@ -36,19 +36,19 @@ def board(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     at = revision()
     variant = "containers" if containers_enabled() else "archives-only"  # the tabs depend on it
     shared = not options.search  # a search's renderings stay in this process (any text makes a key)
+    page_key, page_slot = board_keys("page", slug=slug, options=options, variant=variant, at_revision=at)
+
     def part(*, stale_allowed: bool) -> dict[str, str]:
-        return cached(board_key("page", slug=slug, options=options, variant=variant, at_revision=at),
-                      lambda: _board_part(board_for_request(testset_slug=slug, options=options)), shared=shared,
-                      slot=board_slot("page", slug=slug, options=options, variant=variant) if stale_allowed else None)
+        return cached(page_key, lambda: _board_part(board_for_request(testset_slug=slug, options=options)),
+                      shared=shared, slot=page_slot if stale_allowed else None)
 
     try:
         if not _plain_visitor(request):
             return render(request, "board/board.html", part(stale_allowed=True))
         # the whole page is built from a part of the same revision (never a stale one cached under the new key)
-        content = cached(board_key("anonymous-page", slug=slug, options=options, variant=variant,
-                                   at_revision=at),
-                         lambda: render(request, "board/board.html", part(stale_allowed=False)).content,
-                         shared=shared, slot=board_slot("anonymous-page", slug=slug, options=options, variant=variant))
+        key, slot = board_keys("anonymous-page", slug=slug, options=options, variant=variant, at_revision=at)
+        content = cached(key, lambda: render(request, "board/board.html", part(stale_allowed=False)).content,
+                         shared=shared, slot=slot)
     except BoardNotFound as missing:
         if slug:
             raise Http404(str(missing)) from None
@@ -155,7 +155,7 @@ def entry(request: HttpRequest, pk: int) -> HttpResponse:
     done, and every change of a submission or deletion records a new revision)."""
     if _plain_visitor(request):
         at = revision()
-        label_version_id = cached(hashed_key("entry-public", at, pk), lambda: (
+        label_version_id = cached(revision_keys("entry-public", pk, at_revision=at)[0], lambda: (
             Evaluation.objects.filter(pk=pk, state=EvaluationState.DONE, submission__is_public=True)
             .values_list("label_version_id", flat=True).first() or 0), shared=False)  # 0: not public
         if label_version_id:
@@ -165,8 +165,8 @@ def entry(request: HttpRequest, pk: int) -> HttpResponse:
                     raise Http404("no such entry")
                 return _entry_page(request, evaluation).content
 
-            response = HttpResponse(cached(hashed_key("entry-page", at, pk, label_version_id), render_page,
-                                           slot=slot_key(("entry-page", pk, label_version_id))))
+            key, slot = revision_keys("entry-page", pk, label_version_id, at_revision=at)
+            response = HttpResponse(cached(key, render_page, slot=slot))
             patch_vary_headers(response, ("Cookie",))
             return response
     evaluation = visible_evaluation(pk, user=request.user)

@@ -186,11 +186,11 @@ def test_a_new_submission_records_no_board_change_and_its_done_evaluation_does(t
 def test_with_stale_seconds_a_slot_serves_its_previous_value_while_one_thread_rebuilds(settings):
     import threading
 
-    from leaderboard.board.cached import cached, clear, slot_key, wait_for_background
+    from leaderboard.board.cached import cached, clear, revision_keys, wait_for_background
 
     settings.LEADERBOARD_BOARD_STALE_SECONDS = 30
     clear()
-    slot = slot_key(("page", "demo"))
+    slot = revision_keys("page", "demo", at_revision="any")[1]
     assert cached("revision-1", lambda: "old board", slot=slot) == "old board"
     release, builds = threading.Event(), []
 
@@ -212,13 +212,13 @@ def test_stale_values_end_when_the_rebuild_outlasts_the_stale_seconds_or_fails(s
     from types import SimpleNamespace
 
     from leaderboard.board import cached as cached_module
-    from leaderboard.board.cached import cached, clear, slot_key, wait_for_background
+    from leaderboard.board.cached import cached, clear, revision_keys, wait_for_background
 
     settings.LEADERBOARD_BOARD_STALE_SECONDS = 5
     clock = [100.0]
     monkeypatch.setattr(cached_module, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=real_time.sleep))
     clear()
-    slot = slot_key(("page", "slow"))
+    slot = revision_keys("page", "slow", at_revision="any")[1]
     cached("revision-1", lambda: "old", slot=slot)
     release = threading.Event()
     assert cached("revision-2", lambda: release.wait(10) and "new", slot=slot) == "old"
