@@ -30,6 +30,7 @@ import torch
 
 from evaluator.groups import Group
 from evaluator.phantoms import GENERATOR_VERSION, MOSMED_TEST_COUNTS, write_testset
+from evaluator.phantoms.pathology import INPATIENT_BANDS
 from evaluator.scoring import ScoringOptions, Track, score_archive
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
@@ -83,9 +84,10 @@ class BenchmarkSettings:
     training_data: TrainingData = DEFAULT_TRAINING_DATA
     test_counts: Mapping[str, int] = field(default_factory=lambda: {g.value: n for g, n in MOSMED_TEST_COUNTS.items()})
     test_seed: int = 2021
-    test_covid_bands: tuple[float, float, float, float] | None = None
-    """CT-1..CT-4 probabilities of the test set's COVID-19 severities (``write_testset``); ``None``: the
-    population's (``evaluator.phantoms.pathology.POPULATION_BANDS``)."""
+    test_covid_bands: tuple[float, float, float, float] | None = INPATIENT_BANDS
+    """CT-1..CT-4 probabilities of the test set's COVID-19 severities (``write_testset``): by default the
+    inpatients' mix of the paper's test set (``pathology.INPATIENT_BANDS``); ``None``: the population's
+    (``pathology.POPULATION_BANDS``), as the training sets' MosMed studies."""
     shape: tuple[int, int, int] = PHANTOM_SHAPE
     spacing: tuple[float, float, float] = PHANTOM_SPACING
     steps: Mapping[str, int] = field(default_factory=lambda: dict(BENCHMARK_STEPS))

@@ -54,12 +54,12 @@ PHANTOM_SPACING = (5.5, 5.5, 8.0)
 class TrainingData:
     """Sizes of the synthetic training sets (see the module doc)."""
 
-    mosmed: dict[str, int] = field(default_factory=lambda: {"CT-0": 24, "CT-1": 36, "CT-2": 10, "CT-3": 6, "CT-4": 2})
+    mosmed: dict[str, int] = field(default_factory=lambda: {"CT-0": 72, "CT-1": 108, "CT-2": 30, "CT-3": 18, "CT-4": 6})
     mosmed_masks: int = 12
     medseg: int = 6
     coronacases: int = 3
     radiopaedia: int = 3
-    nsclc: int = 24
+    nsclc: int = 72
     shape: tuple[int, int, int] = PHANTOM_SHAPE
     spacing: tuple[float, float, float] = PHANTOM_SPACING
     seed: int = 1

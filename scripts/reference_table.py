@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--test-covid-bands", type=float, nargs=4, metavar=("CT1", "CT2", "CT3", "CT4"),
+                        help="the test set's COVID-19 CT-band mix (default: the benchmark's)")
     parser.add_argument("--seed", type=int, default=0,
                         help="training seed: initialisation, sampling, validation split (default 0)")
     parser.add_argument("--combine", type=Path, nargs="+", metavar="WORK",
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         settings, scale=args.scale, seed=args.seed,
         steps={name: max(1, round(n * args.steps_multiplier)) for name, n in settings.steps.items()},
     )
+    if args.test_covid_bands:
+        settings = dataclasses.replace(settings, test_covid_bands=tuple(args.test_covid_bands))
     started = time.perf_counter()
     results = run_benchmark(work, settings=settings, methods=args.methods, device=resolve_device(args.device),
                             progress=not args.quiet)

@@ -38,6 +38,11 @@ class CovidFields:
 #: How often COVID-19 CTs fall in the bands CT-1..CT-4 when not told: most are mild.
 POPULATION_BANDS = (0.55, 0.25, 0.12, 0.08)
 
+#: The CT-1..CT-4 mix of hospital inpatients, as in the paper's COVID-19 test cases (Sec. 3.5: studies of an
+#: infectious-diseases hospital's inpatients, about two per patient): fewer mild cases than the population, more
+#: severe ones. Not reported by the paper; chosen for the benchmark's test set (docs/reference-models.md §12).
+INPATIENT_BANDS = (0.35, 0.35, 0.2, 0.1)
+
 
 def draw_severity(
     rng: np.random.Generator, band: int | None = None, *, band_probabilities: Sequence[float] = POPULATION_BANDS
