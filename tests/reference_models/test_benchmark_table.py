@@ -81,3 +81,24 @@ def test_every_departure_from_the_shape_is_listed() -> None:
     assert "ResNet50 has a mean_dice" in problems[3]
     assert "3D U-Net: Spearman ρ None below 0.9" in problems[4]
     assert "departure" in markdown_table({"scores": {n: {"metrics": m} for n, m in metrics.items()}})
+
+
+def test_benchmark_test_set_has_the_inpatient_mix_and_refuses_another(tmp_path) -> None:
+    """The benchmark's phantom test set draws its COVID-19 severities from the inpatients' CT-band mix, records the
+    mix in its stamp, and a folder written with another mix is refused rather than reused."""
+    import dataclasses
+    import json
+
+    from evaluator.phantoms import plan_testset
+    from evaluator.phantoms.pathology import INPATIENT_BANDS
+    from reference_models.benchmark import BenchmarkSettings, ensure_testset
+
+    settings = BenchmarkSettings(test_counts={"covid": 2, "normal": 1}, shape=(32, 32, 16), spacing=(11.0, 11.0, 8.0))
+    assert settings.test_covid_bands == INPATIENT_BANDS
+    folder = ensure_testset(tmp_path / "testset", settings)
+    assert json.loads((tmp_path / "testset.json").read_text())["covid_bands"] == list(INPATIENT_BANDS)
+    planned = plan_testset(counts={"covid": 2, "normal": 1}, seed=settings.test_seed, covid_bands=INPATIENT_BANDS)
+    assert sorted(p.name for p in (folder / "images").iterdir()) == sorted(f"{c.case_id}.nii.gz" for c in planned)
+    assert ensure_testset(folder, settings) == folder  # same settings: reused
+    with pytest.raises(FileExistsError, match="other settings"):
+        ensure_testset(folder, dataclasses.replace(settings, test_covid_bands=None))
