@@ -11,6 +11,7 @@ from pathlib import Path
 from evaluator.groups import Group
 from evaluator.phantoms.datasets import MOSMED_SPACING, write_covid_ct_seg, write_medseg, write_mosmed
 from evaluator.phantoms.generate import DEFAULT_SHAPE, DEFAULT_SPACING
+from evaluator.phantoms.pathology import INPATIENT_BANDS, POPULATION_BANDS
 from evaluator.phantoms.testset import (
     DEFAULT_PRIVATE_GROUPS,
     MOSMED_TEST_COUNTS,
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multi-rater-fraction", type=float, default=1 / 3, help="share of COVID-19 cases with two raters")
     p.add_argument("--private-groups", type=_groups, default=DEFAULT_PRIVATE_GROUPS,
                    help="comma-separated groups whose images are private (default bacterial_pneumonia; '' for none)")
+    p.add_argument("--covid-bands", nargs="+", metavar="MIX", default=None,
+                   help="the COVID-19 severities' CT-band mix: 'inpatient' (the paper's test set: "
+                        f"{' '.join(map(str, INPATIENT_BANDS))}), 'population' ({' '.join(map(str, POPULATION_BANDS))}"
+                        ", what each case draws by default) or four probabilities of CT-1..CT-4")
     p = add("authors", "the paper authors' released test layout (test/<group>/images, test/covid/masks)")
     p.add_argument("--counts", type=_group_counts, default=dict(MOSMED_TEST_COUNTS),
                    help=f"cases per group (default {_default_counts()})")
@@ -128,6 +133,23 @@ def _summary(out: Path) -> list[str]:
     return lines
 
 
+def _band_mix(words: list[str] | None) -> tuple[float, ...] | None:
+    """``--covid-bands``: a named mix or four probabilities (checked by the writer)."""
+    if words is None:
+        return None
+    named = {"inpatient": INPATIENT_BANDS, "population": POPULATION_BANDS}
+    if len(words) == 1 and words[0] in named:
+        return named[words[0]]
+    try:
+        values = tuple(float(w) for w in words)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise ValueError(f"--covid-bands: 'inpatient', 'population' or four probabilities, got "
+                                         f"{' '.join(words)}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     common = dict(
@@ -143,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.layout == "testset":
             write_testset(args.out, counts=args.counts, name=args.name, version=args.version,
                           description=args.description, multi_rater_fraction=args.multi_rater_fraction,
-                          private_groups=args.private_groups, **common, vary_spacing=vary)
+                          private_groups=args.private_groups, covid_bands=_band_mix(args.covid_bands), **common,
+                          vary_spacing=vary)
         elif args.layout == "authors":
             write_authors_layout(args.out, counts=args.counts, multi_rater_fraction=args.multi_rater_fraction,
                                  **common, vary_spacing=vary)

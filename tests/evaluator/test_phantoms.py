@@ -34,6 +34,7 @@ from evaluator.phantoms import (
 )
 from evaluator.phantoms.__main__ import main as cli_main
 from evaluator.phantoms.datasets import window_to_uint8
+from evaluator.phantoms.pathology import INPATIENT_BANDS
 from evaluator.phantoms.protocols import SLICE_FRACTIONS, scan_geometry
 from evaluator.phantoms.seeds import case_seed
 
@@ -565,3 +566,25 @@ def test_cli_counts_and_shape(tmp_path):
     for case in cases:
         expected = scan_geometry((32, 32, 16), (11.0, 11.0, 16.0), seed=case.seed)[0]
         assert nib.load(str(varied / "images" / f"{case.case_id}.nii.gz")).shape == expected
+
+
+def test_cli_sets_the_covid_band_mix(tmp_path):
+    """``--covid-bands`` reaches the writer: a CT-3-only mix gives a severity in CT-3 (0.5..0.75)."""
+    out = tmp_path / "ts"
+    assert cli_main(["testset", str(out), "--counts", "covid=1", "--shape", "32", "32", "16", "--spacing", "11", "11",
+                     "16", "--fixed-spacing", "--covid-bands", "0", "0", "1", "0", "--quiet"]) == 0
+    case = next(c for c in plan_testset(counts={"covid": 1}, covid_bands=(0, 0, 1, 0)))
+    lungs = load(out / "lungs" / f"{case.case_id}.nii.gz")
+    lesions = load(out / "lesions" / f"{case.case_id}.nii.gz")
+    assert 0.5 < max(lung_fractions(lesions.astype(bool), lungs)) < 0.75
+    inpatient = tmp_path / "inpatient"
+    argv = ["testset", str(inpatient), "--counts", "covid=1", "--shape", "32", "32", "16", "--spacing", "11", "11",
+            "16", "--fixed-spacing", "--quiet", "--covid-bands"]
+    assert cli_main([*argv, "inpatient"]) == 0
+    case = plan_testset(counts={"covid": 1}, covid_bands=INPATIENT_BANDS)[0]
+    lesions = load(inpatient / "lesions" / f"{case.case_id}.nii.gz")
+    assert max(lung_fractions(lesions.astype(bool), load(inpatient / "lungs" / f"{case.case_id}.nii.gz"))) \
+        == pytest.approx(case.severity, abs=0.01)
+    assert cli_main([*argv[:1], str(tmp_path / "bad"), *argv[2:], "severe"]) == 2
+    assert cli_main([*argv[:1], str(tmp_path / "bad"), *argv[2:], "0.5", "0.5"]) == 2
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
