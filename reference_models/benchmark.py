@@ -223,6 +223,11 @@ def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> s
         found.pop("steps"), wanted.pop("steps")
     if found != wanted:
         return f"trained with {found}, wanted {wanted}"
+    history = run / "history.jsonl"
+    lines = history.read_text().splitlines() if history.is_file() else []
+    reached = json.loads(lines[-1])["step"] if lines else 0
+    if reached != config["schedule"]["steps"]:
+        return f"training stopped at batch {reached} of {config['schedule']['steps']}"
     if name != "lungs":
         used = json.loads((run / "data.json").read_text()).get("lungs", {}).get("weights_digest")
         if used != file_digest(weights / "lungs" / BEST)[:24]:

@@ -102,3 +102,30 @@ def test_benchmark_test_set_has_the_inpatient_mix_and_refuses_another(tmp_path) 
     assert ensure_testset(folder, settings) == folder  # same settings: reused
     with pytest.raises(FileExistsError, match="other settings"):
         ensure_testset(folder, dataclasses.replace(settings, test_covid_bands=None))
+
+
+def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> None:
+    """A run killed mid-training leaves a best.pt from an early validation: it is retrained, not reused."""
+    import json
+
+    from reference_models.benchmark import BenchmarkSettings, _stale_reason
+    from reference_models.weights import file_digest
+
+    weights = tmp_path / "weights"
+    (weights / "lungs").mkdir(parents=True)
+    (weights / "lungs" / "best.pt").write_bytes(b"lungs")
+    run = weights / "unet2d"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"weights")
+    (run / "config.json").write_text(json.dumps({"scale": "small", "seed": 0, "schedule": {"steps": 150}}))
+    lungs_digest = file_digest(weights / "lungs" / "best.pt")[:24]
+    (run / "data.json").write_text(json.dumps({"lungs": {"weights_digest": lungs_digest}}))
+    settings = BenchmarkSettings()
+    assert _stale_reason(weights, "unet2d", settings=settings) == "training stopped at batch 0 of 150"
+    (run / "history.jsonl").write_text("".join(json.dumps({"step": s}) + "\n" for s in (38, 76)))
+    assert _stale_reason(weights, "unet2d", settings=settings) == "training stopped at batch 76 of 150"
+    with (run / "history.jsonl").open("a") as history:
+        history.write(json.dumps({"step": 150}) + "\n")
+    assert _stale_reason(weights, "unet2d", settings=settings) is None
+    (weights / "lungs" / "best.pt").write_bytes(b"other lungs")
+    assert _stale_reason(weights, "unet2d", settings=settings) == "trained with another lung network"
