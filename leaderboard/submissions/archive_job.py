@@ -34,6 +34,7 @@ from .claims import (
     Outcome,
     TransientFailure,
     claim,
+    disk_full_is_transient,
     enter_stage,
     fail,
     finish,
@@ -108,7 +109,7 @@ def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = No
         return Outcome.SKIPPED
     interval = heartbeat_seconds or settings.LEADERBOARD_HEARTBEAT_SECONDS
     try:
-        with Heartbeat(current, interval=interval):
+        with Heartbeat(current, interval=interval), disk_full_is_transient():
             submission = Submission.objects.get(evaluations__pk=evaluation_id)
             with local_archive(submission) as archive:
                 return score_claimed(current, archive)

@@ -15,11 +15,14 @@ Protocol (every step holds the evaluation's row lock):
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import errno
 import logging
 import math
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,8 +45,28 @@ SERVER_FAULT_MESSAGE = ("An internal error stopped the scoring of this submissio
                         "details and will re-queue it. This does not count against your quota.")
 
 
+class DiskFull(Exception):
+    """The worker's own disk (scratch) was full: retried like an unreachable service, never the team's fault."""
+
+
+#: ``OSError.errno`` values that mean "no room left on this host", not "this input is bad".
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def disk_full_is_transient() -> Iterator[None]:
+    """Re-raise an out-of-space ``OSError`` from the body as :class:`DiskFull` (one of :data:`TRANSIENT_ERRORS`),
+    so a scratch disk that filled up for a while delays the evaluations instead of failing them."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in DISK_FULL_ERRNOS:
+            raise DiskFull(f"the worker's disk is full ({error.strerror}); retried later") from error
+        raise
+
+
 def _transient_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [OperationalError, InterfaceError, ConnectionError, TimeoutError]
+    errors: list[type[BaseException]] = [OperationalError, InterfaceError, ConnectionError, TimeoutError, DiskFull]
     try:
         from botocore.exceptions import ConnectionError as BotoConnectionError
         from botocore.exceptions import HTTPClientError
@@ -54,7 +77,7 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-#: Errors worth retrying later (database, network, object storage unreachable).
+#: Errors worth retrying later (database, network, object storage unreachable, worker's disk full).
 TRANSIENT_ERRORS = _transient_errors()
 
 

@@ -213,7 +213,7 @@ def run(evaluation_id: int, *, worker: str, heartbeat_seconds: float | None = No
     interval = heartbeat_seconds or settings.LEADERBOARD_HEARTBEAT_SECONDS
     client: docker.DockerClient | None = None
     try:
-        with claims.Heartbeat(current, interval=interval):
+        with claims.Heartbeat(current, interval=interval), claims.disk_full_is_transient():
             try:
                 client = connect(timeout=settings.LEADERBOARD_CONTAINER_ENGINE_TIMEOUT)
                 sweep_orphans(client)

@@ -1,5 +1,6 @@
 """The worker protocol: claim, heartbeat, finish exactly once, failures explained and not counted."""
 
+import errno
 import io
 import time
 import zipfile
@@ -110,6 +111,37 @@ def test_transient_release_then_success(queued, monkeypatch):
     assert archive_job.run(queued.pk, worker="w") is claims.Outcome.DONE
     queued.refresh_from_db()
     assert queued.attempts == 2 and events(queued, "done") == 1
+
+
+def test_a_full_scratch_disk_delays_the_evaluation_instead_of_failing_it(queued, monkeypatch):
+    calls = []
+    original = archive_job.score_archive
+
+    def disk_fills_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(archive_job, "score_archive", disk_fills_once)
+    with pytest.raises(claims.TransientFailure, match="disk is full"):
+        archive_job.run(queued.pk, worker="w")
+    queued.refresh_from_db()
+    assert queued.state == EvaluationState.QUEUED and queued.failure_kind == "" and queued.claim_token is None
+    assert queued.events.last().message.startswith("will retry: DiskFull")
+    assert archive_job.run(queued.pk, worker="w") is claims.Outcome.DONE
+    queued.refresh_from_db()
+    assert queued.attempts == 2 and events(queued, "done") == 1
+
+
+def test_other_os_errors_stay_server_faults(queued, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(archive_job, "score_archive", broken)
+    assert archive_job.run(queued.pk, worker="w") is claims.Outcome.FAILED
+    queued.refresh_from_db()
+    assert queued.failure_kind == FailureKind.SERVER and queued.submission.counts_toward_quota is False
 
 
 @pytest.mark.parametrize(("error", "kind", "words"), [

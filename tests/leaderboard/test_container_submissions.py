@@ -7,6 +7,7 @@ test_container_runs.py and, through Celery workers, test_container_pipeline.py.
 
 from __future__ import annotations
 
+import errno
 import shutil
 from datetime import timedelta
 from itertools import pairwise
@@ -400,6 +401,21 @@ def test_engine_trouble_is_retried_and_the_interrupted_run_is_marked(engine_call
     runs = list(ContainerRun.objects.filter(evaluation=evaluation).order_by("pk"))
     assert [r.reason for r in runs] == ["engine_error", ContainerRun.INTERRUPTED, ""]
     assert runs[1].reason_text.startswith("interrupted") and runs[2].attempt == 2
+    submission.refresh_from_db()
+    assert submission.counts_toward_quota
+
+
+def test_a_full_scratch_disk_is_retried_not_failed(engine_calls, label_version, team_a, good_tarball):
+    def disk_full(workdir):
+        raise OSError(errno.ENOSPC, "No space left on device")  # e.g. while the output is copied out
+
+    engine_calls["result"] = disk_full
+    submission = submit_image(team_a, good_tarball)
+    evaluation = submission.evaluations.get()
+    with pytest.raises(claims.TransientFailure, match="disk is full"):
+        container_job.run(evaluation.pk, worker="gpu-1")
+    evaluation.refresh_from_db()
+    assert evaluation.state == EvaluationState.QUEUED and evaluation.failure_kind == ""
     submission.refresh_from_db()
     assert submission.counts_toward_quota
 
