@@ -48,6 +48,7 @@ from reference_models.provision import (
     train_one,
 )
 from reference_models.registry import METHODS
+from reference_models.training.config import default_config
 from reference_models.training.objectives import dice
 from reference_models.weights import BEST, file_digest, read_checkpoint
 
@@ -223,6 +224,9 @@ def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> s
         found.pop("steps"), wanted.pop("steps")
     if found != wanted:
         return f"trained with {found}, wanted {wanted}"
+    options = default_config(name, scale=settings.scale).predict_options
+    if config.get("predict_options", {}) != options:  # e.g. validated on all slices, before classifier_slices
+        return f"trained with predict options {config.get('predict_options', {})}, wanted {options}"
     history = run / "history.jsonl"
     lines = history.read_text().splitlines() if history.is_file() else []
     reached = json.loads(lines[-1])["step"] if lines else 0

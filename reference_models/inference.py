@@ -22,6 +22,20 @@ SLICE_BATCH = 16
 """Axial slices per network call at inference (bounds memory for long series)."""
 
 
+def slice_step(n_slices: int, at_most: int | None) -> int:
+    """k of "every k-th slice" so that at most ``at_most`` of ``n_slices`` remain (1: all; ``None``: no limit)."""
+    return 1 if at_most is None or n_slices <= at_most else -(-n_slices // at_most)
+
+
+def every_kth_slice(n_slices: int, at_most: int | None, *, offset: int | None = None) -> np.ndarray:
+    """Indices of every k-th slice (:func:`slice_step`) from ``offset`` (default the middle one, ``(k - 1) // 2``),
+    at most ``at_most`` of them: the classifiers' training crop along z, and, at the CPU scales, the slices their
+    classification head sees at inference (``classifier_slices``)."""
+    step = slice_step(n_slices, at_most)
+    start = (step - 1) // 2 if offset is None else offset
+    return np.arange(start, n_slices, step)[:at_most]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Prediction:
     """What one method predicts for one series; every array is on the original ``[x, y, z]`` grid.

@@ -34,6 +34,7 @@ from reference_models.inference import (
     SLICE_BATCH,
     Prediction,
     evaluating,
+    every_kth_slice,
     lesion_prediction,
     model_device,
     slices_to_tensor,
@@ -156,10 +157,13 @@ def predict_multitask(
     lungs: np.ndarray,
     threshold: float = MULTITASK_LESION_THRESHOLD,
     slice_batch: int = SLICE_BATCH,
+    classifier_slices: int | None = None,
 ) -> Prediction:
     """COVID-19 probability, lesions and severity of ``image_hu [x, y, z]`` (``lungs``: labels 1/2 or binary).
 
-    The backbone runs ``slice_batch`` slices at a time; the classifier then sees the stacked map of all slices.
+    The backbone runs ``slice_batch`` slices at a time; the classifier then sees the stacked map of all slices (the
+    paper), or with ``classifier_slices`` of every k-th slice down to that many (the CPU scales' training crop,
+    :func:`reference_models.inference.every_kth_slice`); the lesions always come from every slice.
     """
     labels = ensure_split(lungs, spacing=spacing)
     device = model_device(model)
@@ -171,7 +175,9 @@ def predict_multitask(
             lesion_logits, slice_features = model.encode_slices(slices)
             segmentation.append(torch.sigmoid(lesion_logits).float().cpu())
             features.append(slice_features)
-        logit = model.classify(_stack_slices(torch.cat(features), batch=1))
+        stacked = torch.cat(features)
+        chosen = torch.from_numpy(every_kth_slice(len(stacked), classifier_slices))
+        logit = model.classify(_stack_slices(stacked[chosen], batch=1))
     probabilities = _stack_slices(torch.cat(segmentation), batch=1)[0, 0].numpy()
     return lesion_prediction(
         probabilities,

@@ -16,7 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference_models.inference import SLICE_BATCH, Prediction, evaluating, model_device, slices_to_tensor
+from reference_models.inference import (
+    SLICE_BATCH,
+    Prediction,
+    evaluating,
+    every_kth_slice,
+    model_device,
+    slices_to_tensor,
+)
 from reference_models.networks.blocks import PYRAMID_BINS, PyramidMaxPool1d, classification_mlp
 from reference_models.preprocessing import preprocess
 
@@ -133,17 +140,21 @@ def predict_resnet50(
     *,
     lungs: np.ndarray,
     slice_batch: int = SLICE_BATCH,
+    classifier_slices: int | None = None,
 ) -> Prediction:
     """COVID-19 probability of ``image_hu [x, y, z]`` cropped to its ``lungs`` (nonzero = lung).
 
-    The backbone runs ``slice_batch`` slices at a time; the pyramid pooling then sees all slices at once.
+    The backbone runs ``slice_batch`` slices at a time; the pyramid pooling then sees all slices at once (the
+    paper), or with ``classifier_slices`` every k-th slice down to that many (the CPU scales' training crop,
+    :func:`reference_models.inference.every_kth_slice`).
     """
     device = model_device(model)
     prepared = preprocess(image_hu, spacing, lungs=lungs, device=device)
+    image = prepared.image[:, :, every_kth_slice(prepared.image.shape[2], classifier_slices)]
     with evaluating(model):
         features = [
-            model.encode_slices(slices_to_tensor(prepared.image[:, :, start : start + slice_batch], device=device))
-            for start in range(0, prepared.image.shape[2], slice_batch)
+            model.encode_slices(slices_to_tensor(image[:, :, start : start + slice_batch], device=device))
+            for start in range(0, image.shape[2], slice_batch)
         ]
         logit = model.classify(torch.cat(features).T[None])
     return Prediction(probability=float(torch.sigmoid(logit).item()))

@@ -7,13 +7,13 @@ resumed run draws exactly the batches it would have drawn without the interrupti
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from reference_models.inference import every_kth_slice, slice_step
 from reference_models.training.config import Batching
 from reference_models.training.prepare import PreparedSeries
 
@@ -85,9 +85,9 @@ def crop_series(
     """Every k-th slice from a random offset (at most ``max_slices`` remain), centre crop in-plane."""
     z = image.shape[2]
     index: slice | np.ndarray = slice(None)
-    if max_slices is not None and z > max_slices:
-        step = math.ceil(z / max_slices)
-        index = np.arange(int(rng.integers(step)), z, step)[:max_slices]
+    step = slice_step(z, max_slices)
+    if step > 1:
+        index = every_kth_slice(z, max_slices, offset=int(rng.integers(step)))
     box = [slice(None), slice(None)]
     if max_in_plane is not None:
         for axis, limit in enumerate(max_in_plane[:2]):

@@ -21,6 +21,13 @@ that still keep Multitask-Spatial-4 and -Latent apart, small batches of short se
 (``Method.tiny`` networks and minimal batches, for tests). Series crops follow the authors' code: every k-th
 slice from a random offset, so at most ``max_slices`` slices remain, and a centre crop in-plane to at most
 ``max_in_plane`` pixels (their 128 × 160; we allow 160 along x, the left-right axis, and 128 along y).
+
+At the ``small`` and ``tiny`` scales the classifiers (ResNet50, the multitask models) also *see* such a crop at
+validation and inference: their heads take every k-th slice down to ``max_slices`` (``predict_options
+["classifier_slices"]``; the lesions still come from every slice). The paper trains on ≤ 32 slices and infers on
+all; with 8-slice crops the pyramid max-pooling of a 1 mm series takes each z-bin's maximum over ~40 slices where
+training took one, every score rises with the number of slices, and thin negatives outscore the positives
+(docs/reference-models.md §12).
 """
 
 from __future__ import annotations
@@ -214,6 +221,8 @@ def default_config(
     if method == "unet3d" and batching.patch is not None:
         patch = SMALL_UNET3D_INFERENCE_PATCH if scale in ("small", "tiny") else batching.patch
         predict_options = {"patch_size": list(patch), "overlap": min(32, min(patch) // 4)}
+    if method in CLASSIFIERS and scale in ("small", "tiny") and batching.max_slices is not None:
+        predict_options = {"classifier_slices": batching.max_slices}  # see the module doc
     return TrainConfig(
         method=method,
         scale=scale,

@@ -19,7 +19,13 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.nn import functional as F
 
-from reference_models.inference import evaluating, model_device, predict_slicewise, slices_to_tensor
+from reference_models.inference import (
+    evaluating,
+    every_kth_slice,
+    model_device,
+    predict_slicewise,
+    slices_to_tensor,
+)
 from reference_models.networks.lungs import LUNG_THRESHOLD
 from reference_models.networks.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
 from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
@@ -64,9 +70,12 @@ def _series_map(slice_maps: torch.Tensor) -> torch.Tensor:
     return slice_maps.permute(1, 2, 3, 0)[None]
 
 
-def series_probability(model: nn.Module, image: np.ndarray, *, slice_batch: int) -> tuple[float, np.ndarray | None]:
-    """COVID-19 probability of one prepared series, and the multitask model's lesion probabilities."""
+def series_probability(model: nn.Module, image: np.ndarray, *, slice_batch: int,
+                       classifier_slices: int | None = None) -> tuple[float, np.ndarray | None]:
+    """COVID-19 probability of one prepared series, and the multitask model's lesion probabilities; the
+    classification sees every k-th slice down to ``classifier_slices`` (``None``: all), as at inference."""
     device = model_device(model)
+    chosen = torch.from_numpy(every_kth_slice(image.shape[2], classifier_slices))
     classifier: Any = model  # MultitaskNet or ResNet50Classifier: both encode slices and classify a series
     segmentation, features = [], []
     with evaluating(model):
@@ -79,10 +88,10 @@ def series_probability(model: nn.Module, image: np.ndarray, *, slice_batch: int)
                 slice_features = classifier.encode_slices(slices)
             features.append(slice_features)
         if isinstance(model, MultitaskNet):
-            logit = classifier.classify(_series_map(torch.cat(features)))
+            logit = classifier.classify(_series_map(torch.cat(features)[chosen]))
             lesions = _series_map(torch.cat(segmentation))[0, 0].numpy()
         else:
-            logit = classifier.classify(torch.cat(features).T[None])
+            logit = classifier.classify(torch.cat(features)[chosen].T[None])
             lesions = None
     return float(torch.sigmoid(logit).item()), lesions
 
@@ -116,7 +125,8 @@ def validate(model: nn.Module, items: Sequence[PreparedSeries], *, config: Train
         labels, scores = [], []
         threshold = MULTITASK_LESION_THRESHOLD
         for item in items:
-            probability, lesions = series_probability(model, item.image, slice_batch=config.slice_batch)
+            probability, lesions = series_probability(model, item.image, slice_batch=config.slice_batch,
+                                                      classifier_slices=config.predict_options.get("classifier_slices"))
             if item.label is not None:
                 labels.append(int(item.label))
                 scores.append(probability)

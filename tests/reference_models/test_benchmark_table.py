@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from reference_models.benchmark import combined_table, markdown_table
@@ -129,3 +131,11 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
     assert _stale_reason(weights, "unet2d", settings=settings) is None
     (weights / "lungs" / "best.pt").write_bytes(b"other lungs")
     assert _stale_reason(weights, "unet2d", settings=settings) == "trained with another lung network"
+
+    classifier = weights / "multitask_latent"  # validated on all slices, before the CPU scales' classifier_slices
+    shutil.copytree(run, classifier)
+    (classifier / "config.json").write_text(json.dumps({"scale": "small", "seed": 0, "schedule": {"steps": 1000},
+                                                        "predict_options": {}}))
+    (classifier / "history.jsonl").write_text(json.dumps({"step": 1000}) + "\n")
+    assert _stale_reason(weights, "multitask_latent", settings=settings) == (
+        "trained with predict options {}, wanted {'classifier_slices': 8}")

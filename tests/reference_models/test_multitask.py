@@ -117,3 +117,22 @@ def test_predict_in_slice_batches_equals_one_forward_pass() -> None:
         direct = model.eval()(torch.from_numpy(prepared.image)[None, None])
     assert prediction.probability == pytest.approx(torch.sigmoid(direct.classification).item(), abs=1e-5)
     assert prediction.identification_score == prediction.probability
+
+
+def test_the_classifier_can_see_every_kth_slice_while_the_lesions_come_from_all() -> None:
+    image, lungs = chest((48, 40, 11))
+    spacing = (1.5, 1.5, 5.0)
+    model = multitask_spatial(1, **TINY)
+    every = predict_multitask(model, image, spacing, lungs=lungs > 0, slice_batch=3)
+    crop = predict_multitask(model, image, spacing, lungs=lungs > 0, slice_batch=3, classifier_slices=4)
+    assert np.array_equal(crop.lesions, every.lesions) and crop.severity == every.severity
+    prepared = preprocess(image, spacing, lungs=lungs)
+    z = prepared.image.shape[2]  # cropped to the lungs along z too
+    assert z == 8
+    chosen = prepared.image[:, :, [0, 2, 4, 6]]  # k = 8 / 4 = 2, from the middle offset 0
+    with torch.no_grad():
+        direct = model.eval()(torch.from_numpy(np.ascontiguousarray(chosen))[None, None])
+    assert crop.probability == pytest.approx(torch.sigmoid(direct.classification).item(), abs=1e-5)
+    assert crop.probability != pytest.approx(every.probability, abs=1e-6)
+    same = predict_multitask(model, image, spacing, lungs=lungs > 0, slice_batch=3, classifier_slices=11)
+    assert same.probability == pytest.approx(every.probability, abs=1e-6)  # no more slices than the limit: all

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from reference_models.inference import every_kth_slice
 from reference_models.networks.resnet50 import Bottleneck, ResNet50, ResNet50Classifier, predict_resnet50
 from reference_models.preprocessing import preprocess
 from tests.reference_models.synthetic import chest
@@ -64,3 +65,16 @@ def test_predict_in_slice_batches_equals_one_forward_pass() -> None:
     assert prediction.probability == pytest.approx(direct, abs=1e-5)
     assert prediction.identification_score == prediction.probability
     assert np.isfinite(prediction.probability)
+
+
+def test_the_classifier_can_see_every_kth_slice() -> None:
+    image, lungs = chest((48, 40, 9))
+    model = ResNet50Classifier(**TINY)
+    prediction = predict_resnet50(model, image, (1.5, 1.5, 5.0), lungs=lungs, slice_batch=2, classifier_slices=3)
+    prepared = preprocess(image, (1.5, 1.5, 5.0), lungs=lungs)
+    z = prepared.image.shape[2]
+    chosen = np.ascontiguousarray(prepared.image[:, :, every_kth_slice(z, 3)])
+    assert z > 3 and len(every_kth_slice(z, 3)) <= 3
+    with torch.no_grad():
+        direct = torch.sigmoid(model.eval()(torch.from_numpy(chosen)[None, None])).item()
+    assert prediction.probability == pytest.approx(direct, abs=1e-5)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from reference_models.data import SeriesRecord, list_dataset
+from reference_models.inference import every_kth_slice, slice_step
 from reference_models.registry import METHODS
 from reference_models.training import default_config, train
 from reference_models.training.batches import crop_series, draw_batch, random_patch, sampling_probabilities
@@ -66,6 +67,19 @@ def test_3d_unet_keeps_the_papers_sgd_at_paper_scale_and_uses_adam_on_the_cpu_sc
         assert config.schedule == CPU_SCHEDULES["unet3d"].with_steps(600) == Schedule("adam", 1e-3, 600)
         assert config.batching.lesion_patches == 0.5
     assert default_config("unet2d", scale="small").schedule == PAPER_SCHEDULES["unet2d"]  # only 3D U-Net changes
+
+
+def test_classifiers_see_their_training_crop_at_inference_on_the_cpu_scales() -> None:
+    for method in ("resnet50", "multitask_latent", "multitask_spatial4", "multitask_spatial1"):
+        assert default_config(method).predict_options == {}  # the paper: all slices
+        small = default_config(method, scale="small")
+        assert small.predict_options == {"classifier_slices": small.batching.max_slices} == {"classifier_slices": 8}
+        assert default_config(method, scale="small", max_slices=16).predict_options == {"classifier_slices": 16}
+    assert "classifier_slices" not in default_config("unet2d", scale="small").predict_options
+    assert list(every_kth_slice(25, 8)) == [1, 5, 9, 13, 17, 21]  # k = 4, from the middle offset
+    assert list(every_kth_slice(25, 8, offset=3)) == [3, 7, 11, 15, 19, 23]
+    assert list(every_kth_slice(6, 8)) == list(every_kth_slice(6, None)) == [0, 1, 2, 3, 4, 5]
+    assert slice_step(300, 8) == 38 and len(every_kth_slice(300, 8)) == 8
 
 
 def test_lesion_patches_hold_a_lesion_voxel_and_uniform_ones_may_not() -> None:
