@@ -9,7 +9,7 @@ WORK is the reference-table folder the run was trained in (its training sets and
 run folder (ResNet50 or a multitask model). The probe rebuilds the run's validation split (its seed), scores every
 validation series with ``classifier_slices`` None (all), 8, 16 and 32, and prints the ROC-AUC of each, over all
 validation series and over the MosMed ones only, then one line per series: label, slices, id, the four
-probabilities. One thread.
+probabilities; and how many hidden units of the classification head are active on any of them. One thread.
 """
 
 from __future__ import annotations
@@ -47,11 +47,18 @@ def main() -> int:
     items = prepare_all(validation, method=config.method, lung_model=lungs, cache_dir=args.work / "prepared-cache",
                         progress=False, desc="validation series")
     model = load_model(args.run, device="cpu").model
+    hidden = next(m for m in model.classifier if isinstance(m, torch.nn.ReLU))  # classification_mlp's hidden layer
+    active: list[torch.Tensor] = []
+    handle = hidden.register_forward_hook(lambda module, inputs, output: active.append(output.detach() > 0))
     rows = []
     for record, item in zip(validation, items, strict=True):
         scores = [series_probability(model, np.asarray(item.image), slice_batch=config.slice_batch,
                                      classifier_slices=limit)[0] for limit in LIMITS]
         rows.append((int(item.label), item.image.shape[2], record.series_id, scores))
+    handle.remove()
+    alive = torch.cat(active).any(dim=0)
+    print(f"{config.method}: {int(alive.sum())} of {alive.numel()} hidden units of the classification head are active "
+          "on some validation series (the others output 0 for every input: dead ReLUs)")
     names = ["all" if limit is None else f"every k-th down to {limit}" for limit in LIMITS]
     for subset, chosen in (("all validation series", rows),
                            ("MosMed only", [r for r in rows if r[2].startswith("study_")])):
