@@ -27,13 +27,14 @@ def slice_step(n_slices: int, at_most: int | None) -> int:
     return 1 if at_most is None or n_slices <= at_most else -(-n_slices // at_most)
 
 
-def every_kth_slice(n_slices: int, at_most: int | None, *, offset: int | None = None) -> np.ndarray:
-    """Indices of every k-th slice (:func:`slice_step`) from ``offset`` (default the middle one, ``(k - 1) // 2``),
-    at most ``at_most`` of them: the classifiers' training crop along z, and, at the CPU scales, the slices their
-    classification head sees at inference (``classifier_slices``)."""
+def every_kth_slice(n_slices: int, at_most: int | None, *, offset: int | None = None) -> slice:
+    """Every k-th slice (:func:`slice_step`) from ``offset`` (default the middle one, ``(k - 1) // 2``), at most
+    ``at_most`` of them, as a ``slice`` (a view of numpy arrays and tensors, no copy): the classifiers' training
+    crop along z, and, at the CPU scales, the slices their classification head sees at inference
+    (``classifier_slices``)."""
     step = slice_step(n_slices, at_most)
     start = (step - 1) // 2 if offset is None else offset
-    return np.arange(start, n_slices, step)[:at_most]
+    return slice(start, None if at_most is None else start + step * at_most, step)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

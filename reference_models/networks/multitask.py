@@ -176,8 +176,7 @@ def predict_multitask(
             segmentation.append(torch.sigmoid(lesion_logits).float().cpu())
             features.append(slice_features)
         stacked = torch.cat(features)
-        chosen = torch.from_numpy(every_kth_slice(len(stacked), classifier_slices))
-        logit = model.classify(_stack_slices(stacked[chosen], batch=1))
+        logit = model.classify(_stack_slices(stacked[every_kth_slice(len(stacked), classifier_slices)], batch=1))
     probabilities = _stack_slices(torch.cat(segmentation), batch=1)[0, 0].numpy()
     return lesion_prediction(
         probabilities,

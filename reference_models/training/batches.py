@@ -84,7 +84,7 @@ def crop_series(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Every k-th slice from a random offset (at most ``max_slices`` remain), centre crop in-plane."""
     z = image.shape[2]
-    index: slice | np.ndarray = slice(None)
+    index = slice(None)
     step = slice_step(z, max_slices)
     if step > 1:
         index = every_kth_slice(z, max_slices, offset=int(rng.integers(step)))

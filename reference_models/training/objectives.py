@@ -75,7 +75,7 @@ def series_probability(model: nn.Module, image: np.ndarray, *, slice_batch: int,
     """COVID-19 probability of one prepared series, and the multitask model's lesion probabilities; the
     classification sees every k-th slice down to ``classifier_slices`` (``None``: all), as at inference."""
     device = model_device(model)
-    chosen = torch.from_numpy(every_kth_slice(image.shape[2], classifier_slices))
+    chosen = every_kth_slice(image.shape[2], classifier_slices)
     classifier: Any = model  # MultitaskNet or ResNet50Classifier: both encode slices and classify a series
     segmentation, features = [], []
     with evaluating(model):

@@ -76,10 +76,13 @@ def test_classifiers_see_their_training_crop_at_inference_on_the_cpu_scales() ->
         assert small.predict_options == {"classifier_slices": small.batching.max_slices} == {"classifier_slices": 8}
         assert default_config(method, scale="small", max_slices=16).predict_options == {"classifier_slices": 16}
     assert "classifier_slices" not in default_config("unet2d", scale="small").predict_options
-    assert list(every_kth_slice(25, 8)) == [1, 5, 9, 13, 17, 21]  # k = 4, from the middle offset
-    assert list(every_kth_slice(25, 8, offset=3)) == [3, 7, 11, 15, 19, 23]
-    assert list(every_kth_slice(6, 8)) == list(every_kth_slice(6, None)) == [0, 1, 2, 3, 4, 5]
-    assert slice_step(300, 8) == 38 and len(every_kth_slice(300, 8)) == 8
+    assert list(range(25)[every_kth_slice(25, 8)]) == [1, 5, 9, 13, 17, 21]  # k = 4, from the middle offset
+    assert list(range(25)[every_kth_slice(25, 8, offset=3)]) == [3, 7, 11, 15, 19, 23]
+    assert list(range(6)[every_kth_slice(6, 8)]) == list(range(6)[every_kth_slice(6, None)]) == [0, 1, 2, 3, 4, 5]
+    assert slice_step(300, 8) == 38 and len(range(300)[every_kth_slice(300, 8)]) == 8
+    volume = np.zeros((2, 2, 25), np.float32)
+    assert np.shares_memory(volume[:, :, every_kth_slice(25, 8)], volume)  # a view: inference copies nothing
+    assert torch.from_numpy(volume)[:, :, every_kth_slice(25, None)].data_ptr() == torch.from_numpy(volume).data_ptr()
 
 
 def test_lesion_patches_hold_a_lesion_voxel_and_uniform_ones_may_not() -> None:
