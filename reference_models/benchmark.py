@@ -224,9 +224,14 @@ def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> s
         found.pop("steps"), wanted.pop("steps")
     if found != wanted:
         return f"trained with {found}, wanted {wanted}"
-    options = default_config(name, scale=settings.scale).predict_options
+    default = default_config(name, scale=settings.scale)
+    options = default.predict_options
     if config.get("predict_options", {}) != options:  # e.g. validated on all slices, before classifier_slices
         return f"trained with predict options {config.get('predict_options', {})}, wanted {options}"
+    schedule = {"head_fan_in": None, **config["schedule"], "steps": None}  # configs before head_fan_in lack it
+    wanted_schedule = {**dataclasses.asdict(default.schedule), "steps": None}
+    if json.loads(json.dumps(schedule)) != json.loads(json.dumps(wanted_schedule)):  # optimiser, lr, drops, head
+        return f"trained with schedule {schedule}, wanted {wanted_schedule}"
     history = run / "history.jsonl"
     lines = history.read_text().splitlines() if history.is_file() else []
     reached = json.loads(lines[-1])["step"] if lines else 0

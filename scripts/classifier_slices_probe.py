@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from reference_models.provision import DEFAULT_TRAINING_DATA, ensure_training_data, load_records  # noqa: E402
 from reference_models.training.config import TrainConfig  # noqa: E402
 from reference_models.training.loop import prepare_all, split_validation, training_records  # noqa: E402
-from reference_models.training.objectives import roc_auc, series_probability  # noqa: E402
+from reference_models.training.objectives import head_units, roc_auc, series_probability  # noqa: E402
 from reference_models.weights import load_model  # noqa: E402
 
 LIMITS: tuple[int | None, ...] = (None, 8, 16, 32)
@@ -47,18 +47,14 @@ def main() -> int:
     items = prepare_all(validation, method=config.method, lung_model=lungs, cache_dir=args.work / "prepared-cache",
                         progress=False, desc="validation series")
     model = load_model(args.run, device="cpu").model
-    hidden = next(m for m in model.classifier if isinstance(m, torch.nn.ReLU))  # classification_mlp's hidden layer
-    active: list[torch.Tensor] = []
-    handle = hidden.register_forward_hook(lambda module, inputs, output: active.append(output.detach() > 0))
     rows = []
-    for record, item in zip(validation, items, strict=True):
-        scores = [series_probability(model, np.asarray(item.image), slice_batch=config.slice_batch,
-                                     classifier_slices=limit)[0] for limit in LIMITS]
-        rows.append((int(item.label), item.image.shape[2], record.series_id, scores))
-    handle.remove()
-    alive = torch.cat(active).any(dim=0)
-    print(f"{config.method}: {int(alive.sum())} of {alive.numel()} hidden units of the classification head are active "
-          "on some validation series (the others output 0 for every input: dead ReLUs)")
+    with head_units(model) as live:
+        for record, item in zip(validation, items, strict=True):
+            scores = [series_probability(model, np.asarray(item.image), slice_batch=config.slice_batch,
+                                         classifier_slices=limit)[0] for limit in LIMITS]
+            rows.append((int(item.label), item.image.shape[2], record.series_id, scores))
+    print(f"{config.method}: {live.count} of {live.active.numel()} hidden units of the classification head are "
+          "active on some validation series (the others output 0 for every input: dead ReLUs)")
     names = ["all" if limit is None else f"every k-th down to {limit}" for limit in LIMITS]
     for subset, chosen in (("all validation series", rows),
                            ("MosMed only", [r for r in rows if r[2].startswith("study_")])):

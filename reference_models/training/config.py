@@ -53,6 +53,9 @@ class Schedule:
     lr: float
     steps: int
     drops: tuple[tuple[float, float], ...] = ()
+    head_fan_in: int | None = None
+    """``None``: every weight learns at ``lr``. Else the first linear layer of the classification head learns at
+    ``lr · min(1, head_fan_in / its fan-in)`` (the CPU scales, :data:`CPU_SCHEDULES`)."""
 
     def lr_at(self, step: int) -> float:
         """Learning rate for batch ``step`` (0-based): the last drop whose point ``fraction · steps`` is reached."""
@@ -110,10 +113,20 @@ PAPER_BATCHING: Mapping[str, Batching] = {
     **{name: Batching("series", 5, sampling="multitask", **_CROP) for name in MULTITASK},
 }
 
-CPU_SCHEDULES: Mapping[str, Schedule] = {"unet3d": Schedule("adam", 1e-3, 10_000)}
-"""Where the ``small`` and ``tiny`` scales leave the paper's optimiser: 3D U-Net's plain SGD at lr 0.01 needs the
-paper's 10k batches of 16 patches of 160³; with a few hundred batches of two 64 × 64 × 16 patches it learns only
-the background prior (Dice 0; docs/reference-models.md §12), while Adam at 1e-3 learns the lesions."""
+HEAD_FAN_IN = 1024
+CPU_SCHEDULES: Mapping[str, Schedule] = {
+    "unet3d": Schedule("adam", 1e-3, 10_000),
+    **{name: dataclasses.replace(_ADAM_CLASSIFIER, head_fan_in=HEAD_FAN_IN) for name in CLASSIFIERS},
+}
+"""Where the ``small`` and ``tiny`` scales leave the paper's optimiser (docs/reference-models.md §12):
+
+- 3D U-Net's plain SGD at lr 0.01 needs the paper's 10k batches of 16 patches of 160³; with a few hundred batches
+  of two 64 × 64 × 16 patches it learns only the background prior (Dice 0), while Adam at 1e-3 learns the lesions.
+- The classifiers' head: Adam moves every weight by about ``lr`` per batch, and the head's inputs are pooled ReLU
+  features (≥ 0), so one batch moves a hidden unit's pre-activation by about ``lr`` times the sum of its inputs:
+  in proportion to the fan-in. The multitask heads at the small scale take 2,340–74,880 inputs; a few batches push
+  most of their 64 hidden units below zero for every series, where they stay (dead ReLUs). Their first layer
+  therefore learns at ``lr · HEAD_FAN_IN / fan-in`` (ResNet50's 960 inputs keep the full ``lr``)."""
 
 _SMALL_2D = {"width": 4, "depth": 6}
 SMALL_MODELS: Mapping[str, Mapping[str, Any]] = {

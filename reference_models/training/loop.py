@@ -141,11 +141,27 @@ def prepare_all(
     ]
 
 
+def parameter_groups(config: TrainConfig, model: torch.nn.Module) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups, each with an ``lr_scale`` (its learning rate is ``lr_scale`` times the
+    schedule's): one group at 1, and with ``schedule.head_fan_in`` the weight of the classification head's first
+    linear layer at ``min(1, head_fan_in / fan-in)``."""
+    head = model.get_submodule("classifier") if hasattr(model, "classifier") else None
+    first = next((m for m in head.modules() if isinstance(m, torch.nn.Linear)), None) if head is not None else None
+    fan_in = config.schedule.head_fan_in
+    if fan_in is None or first is None or first.in_features <= fan_in:
+        return [{"params": list(model.parameters()), "lr_scale": 1.0}]
+    rest = [p for p in model.parameters() if p is not first.weight]
+    return [{"params": rest, "lr_scale": 1.0}, {"params": [first.weight], "lr_scale": fan_in / first.in_features}]
+
+
 def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    groups = parameter_groups(config, model)
+    for group in groups:
+        group["lr"] = config.schedule.lr * group["lr_scale"]
     if config.schedule.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.schedule.lr)
+        return torch.optim.Adam(groups, lr=config.schedule.lr)
     if config.schedule.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.schedule.lr)
+        return torch.optim.SGD(groups, lr=config.schedule.lr)
     raise ValueError(f"unknown optimizer {config.schedule.optimizer!r}")
 
 
@@ -244,7 +260,7 @@ def train(
     for step in range(start_step, total):
         lr = config.schedule.lr_at(step)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         batch = draw_batch(train_items, probabilities, config.batching, rng=np.random.default_rng([config.seed, step]))
         loss, _ = batch_loss(method, model, batch.to(device))
         optimizer.zero_grad(set_to_none=True)

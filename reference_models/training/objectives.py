@@ -10,7 +10,8 @@ slices in batches) on the prepared validation series and reports the mean Dice o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,37 @@ def segmentation_probabilities(method: str, model: nn.Module, image: np.ndarray,
         return predict_slicewise(model, np.asarray(image), device=device, slice_batch=config.slice_batch)
 
 
+class LiveUnits:
+    """Hidden units of a classification head that were active (> 0) on at least one input seen so far."""
+
+    def __init__(self, units: int) -> None:
+        self.active = torch.zeros(units, dtype=torch.bool)
+
+    @property
+    def count(self) -> int:
+        return int(self.active.sum())
+
+
+@contextmanager
+def head_units(model: nn.Module) -> Iterator[LiveUnits]:
+    """Count the live hidden units of ``model.classifier`` (:func:`~reference_models.networks.blocks.
+    classification_mlp`'s ReLU) over the forward passes inside the block. A unit that no input activates gets no
+    gradient and never recovers (a dead ReLU; docs/reference-models.md §12)."""
+    head = model.get_submodule("classifier")
+    linear = next(m for m in head.modules() if isinstance(m, nn.Linear))
+    relu = next(m for m in head.modules() if isinstance(m, nn.ReLU))
+    live = LiveUnits(linear.out_features)
+
+    def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        live.active |= (output.detach() > 0).reshape(-1, linear.out_features).any(dim=0).cpu()
+
+    handle = relu.register_forward_hook(record)
+    try:
+        yield live
+    finally:
+        handle.remove()
+
+
 def validate(model: nn.Module, items: Sequence[PreparedSeries], *, config: TrainConfig) -> dict[str, Any]:
     """Validation metrics of ``model`` on prepared ``items``: ``dice`` and/or ``roc_auc`` (``None`` if undefined)."""
     method = config.method
@@ -124,15 +156,18 @@ def validate(model: nn.Module, items: Sequence[PreparedSeries], *, config: Train
     if method in CLASSIFIERS:
         labels, scores = [], []
         threshold = MULTITASK_LESION_THRESHOLD
-        for item in items:
-            probability, lesions = series_probability(model, item.image, slice_batch=config.slice_batch,
-                                                      classifier_slices=config.predict_options.get("classifier_slices"))
-            if item.label is not None:
-                labels.append(int(item.label))
-                scores.append(probability)
-            if lesions is not None and item.has_mask and item.target is not None:
-                dices.append(dice(lesions > threshold, np.asarray(item.target, dtype=bool)))
+        with head_units(model) as live:
+            for item in items:
+                probability, lesions = series_probability(
+                    model, item.image, slice_batch=config.slice_batch,
+                    classifier_slices=config.predict_options.get("classifier_slices"))
+                if item.label is not None:
+                    labels.append(int(item.label))
+                    scores.append(probability)
+                if lesions is not None and item.has_mask and item.target is not None:
+                    dices.append(dice(lesions > threshold, np.asarray(item.target, dtype=bool)))
         result["roc_auc"] = roc_auc(labels, scores)
+        result["live_head_units"] = live.count
     else:
         threshold = LUNG_THRESHOLD if method == "lungs" else LESION_THRESHOLD
         for item in items:

@@ -111,6 +111,7 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
     import json
 
     from reference_models.benchmark import BenchmarkSettings, _stale_reason
+    from reference_models.training.config import default_config
     from reference_models.weights import file_digest
 
     weights = tmp_path / "weights"
@@ -119,7 +120,7 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
     run = weights / "unet2d"
     run.mkdir()
     (run / "best.pt").write_bytes(b"weights")
-    (run / "config.json").write_text(json.dumps({"scale": "small", "seed": 0, "schedule": {"steps": 150}}))
+    (run / "config.json").write_text(json.dumps(default_config("unet2d", scale="small", steps=150).to_dict()))
     lungs_digest = file_digest(weights / "lungs" / "best.pt")[:24]
     (run / "data.json").write_text(json.dumps({"lungs": {"weights_digest": lungs_digest}}))
     settings = BenchmarkSettings()
@@ -134,8 +135,16 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
 
     classifier = weights / "multitask_latent"  # validated on all slices, before the CPU scales' classifier_slices
     shutil.copytree(run, classifier)
-    (classifier / "config.json").write_text(json.dumps({"scale": "small", "seed": 0, "schedule": {"steps": 1000},
-                                                        "predict_options": {}}))
+    current = default_config("multitask_latent", scale="small", steps=1000).to_dict()
+    (classifier / "config.json").write_text(json.dumps({**current, "predict_options": {}}))
     (classifier / "history.jsonl").write_text(json.dumps({"step": 1000}) + "\n")
     assert _stale_reason(weights, "multitask_latent", settings=settings) == (
         "trained with predict options {}, wanted {'classifier_slices': 8}")
+    before_head_lr = {**current["schedule"]}  # trained before the head's learning rate followed its fan-in
+    del before_head_lr["head_fan_in"]
+    (classifier / "config.json").write_text(json.dumps({**current, "schedule": before_head_lr}))
+    assert _stale_reason(weights, "multitask_latent", settings=settings).startswith("trained with schedule")
+    (classifier / "config.json").write_text(json.dumps(current))
+    (classifier / "data.json").write_text(json.dumps({"lungs": {"weights_digest": file_digest(
+        weights / "lungs" / "best.pt")[:24]}}))
+    assert _stale_reason(weights, "multitask_latent", settings=settings) is None

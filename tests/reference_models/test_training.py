@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,13 +17,14 @@ from reference_models.training import default_config, train
 from reference_models.training.batches import crop_series, draw_batch, random_patch, sampling_probabilities
 from reference_models.training.config import (
     CPU_SCHEDULES,
+    HEAD_FAN_IN,
     PAPER_BATCHING,
     PAPER_SCHEDULES,
     Schedule,
     TrainConfig,
 )
 from reference_models.training.grid_search import DEFAULT_GRID, PAPER_PARAMETERS, grid_search_thresholding
-from reference_models.training.loop import split_validation, training_records
+from reference_models.training.loop import parameter_groups, split_validation, training_records
 from reference_models.training.objectives import batch_loss, dice, roc_auc
 from reference_models.training.prepare import PreparedSeries, prepare_series
 from reference_models.weights import build_network, load_model, read_checkpoint
@@ -67,6 +69,59 @@ def test_3d_unet_keeps_the_papers_sgd_at_paper_scale_and_uses_adam_on_the_cpu_sc
         assert config.schedule == CPU_SCHEDULES["unet3d"].with_steps(600) == Schedule("adam", 1e-3, 600)
         assert config.batching.lesion_patches == 0.5
     assert default_config("unet2d", scale="small").schedule == PAPER_SCHEDULES["unet2d"]  # only 3D U-Net changes
+
+
+def test_the_classifiers_wide_heads_learn_slower_on_the_cpu_scales() -> None:
+    """The head's first layer learns at lr · HEAD_FAN_IN / fan-in where its fan-in is wider (dead ReLUs, §12)."""
+    torch.manual_seed(0)
+    for method in ("resnet50", "multitask_latent", "multitask_spatial4", "multitask_spatial1"):
+        assert default_config(method).schedule == PAPER_SCHEDULES[method]  # the paper: one lr for every weight
+        assert default_config(method).schedule.head_fan_in is None
+        assert default_config(method, scale="small").schedule.head_fan_in == HEAD_FAN_IN
+    assert default_config("unet2d", scale="small").schedule.head_fan_in is None
+    scales = {}
+    for method in ("resnet50", "multitask_latent", "multitask_spatial4", "multitask_spatial1"):
+        config = default_config(method, scale="small", steps=10)
+        model = build_network(METHODS[method], config.model_kwargs)
+        groups = parameter_groups(config, model)
+        first = model.classifier[1]
+        assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+        scaled = [g for g in groups if g["lr_scale"] != 1.0]
+        if first.in_features <= HEAD_FAN_IN:
+            assert scaled == []
+        else:
+            assert len(scaled) == 1 and scaled[0]["params"] == [first.weight]
+            assert scaled[0]["lr_scale"] == pytest.approx(HEAD_FAN_IN / first.in_features)
+        scales[method] = (first.in_features, scaled[0]["lr_scale"] if scaled else 1.0)
+    assert scales["resnet50"] == (960, 1.0)
+    assert [scales[m][0] for m in ("multitask_spatial1", "multitask_spatial4", "multitask_latent")] == [
+        2_340, 18_720, 74_880]
+    tiny = default_config("multitask_spatial1", scale="tiny", steps=2)
+    assert tiny.schedule.head_fan_in == HEAD_FAN_IN
+    unscaled = dataclasses.replace(tiny, schedule=dataclasses.replace(tiny.schedule, head_fan_in=None))
+    model = build_network(METHODS["multitask_spatial1"], tiny.model_kwargs)
+    assert [g["lr_scale"] for g in parameter_groups(unscaled, model)] == [1.0]
+
+
+def test_validation_counts_the_heads_live_hidden_units() -> None:
+    from reference_models.training.objectives import head_units
+
+    config = default_config("multitask_spatial1", scale="tiny", steps=2)
+    model = build_network(METHODS["multitask_spatial1"], config.model_kwargs).eval()
+    first = model.classifier[1]
+    with torch.no_grad():
+        first.weight.zero_()
+        first.bias.copy_(torch.linspace(-1, 1, first.out_features))  # units with bias > 0 are live for any input
+    series = torch.rand(2, 1, 32, 32, 4)
+    with head_units(model) as live, torch.no_grad():
+        model(series)
+    assert live.count == int((first.bias > 0).sum()) == first.out_features // 2
+    assert not model.classifier[2]._forward_hooks  # the hook is removed on leaving
+    with torch.no_grad():
+        first.bias.fill_(-1.0)  # every unit dead: the head outputs its last bias whatever the series
+    with head_units(model) as live, torch.no_grad():
+        model(series)
+    assert live.count == 0
 
 
 def test_classifiers_see_their_training_crop_at_inference_on_the_cpu_scales() -> None:
