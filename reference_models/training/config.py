@@ -113,7 +113,7 @@ PAPER_BATCHING: Mapping[str, Batching] = {
     **{name: Batching("series", 5, sampling="multitask", **_CROP) for name in MULTITASK},
 }
 
-HEAD_FAN_IN = 1024
+HEAD_FAN_IN = 8192
 CPU_SCHEDULES: Mapping[str, Schedule] = {
     "unet3d": Schedule("adam", 1e-3, 10_000),
     **{name: dataclasses.replace(_ADAM_CLASSIFIER, head_fan_in=HEAD_FAN_IN) for name in CLASSIFIERS},
@@ -125,8 +125,9 @@ CPU_SCHEDULES: Mapping[str, Schedule] = {
 - The classifiers' head: Adam moves every weight by about ``lr`` per batch, and the head's inputs are pooled ReLU
   features (≥ 0), so one batch moves a hidden unit's pre-activation by about ``lr`` times the sum of its inputs:
   in proportion to the fan-in. The multitask heads at the small scale take 2,340–74,880 inputs; a few batches push
-  most of their 64 hidden units below zero for every series, where they stay (dead ReLUs). Their first layer
-  therefore learns at ``lr · HEAD_FAN_IN / fan-in`` (ResNet50's 960 inputs keep the full ``lr``)."""
+  most of their 64 hidden units below zero for every series, where they stay (dead ReLUs). A first layer wider
+  than ``HEAD_FAN_IN`` therefore learns at ``lr · HEAD_FAN_IN / fan-in``: at the small scale Multitask-Latent's
+  (74,880 inputs, × 0.11) and Spatial-4's (18,720, × 0.44); ResNet50 (960) and Spatial-1 (2,340) keep ``lr``."""
 
 _SMALL_2D = {"width": 4, "depth": 6}
 SMALL_MODELS: Mapping[str, Mapping[str, Any]] = {

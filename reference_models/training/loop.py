@@ -154,15 +154,23 @@ def parameter_groups(config: TrainConfig, model: torch.nn.Module) -> list[dict[s
     return [{"params": rest, "lr_scale": 1.0}, {"params": [first.weight], "lr_scale": fan_in / first.in_features}]
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """The schedule's ``lr`` for this batch, times each group's ``lr_scale`` (:func:`parameter_groups`)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
 def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     groups = parameter_groups(config, model)
-    for group in groups:
-        group["lr"] = config.schedule.lr * group["lr_scale"]
+    optimizer: torch.optim.Optimizer
     if config.schedule.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.schedule.lr)
-    if config.schedule.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.schedule.lr)
-    raise ValueError(f"unknown optimizer {config.schedule.optimizer!r}")
+        optimizer = torch.optim.Adam(groups, lr=config.schedule.lr)
+    elif config.schedule.optimizer == "sgd":
+        optimizer = torch.optim.SGD(groups, lr=config.schedule.lr)
+    else:
+        raise ValueError(f"unknown optimizer {config.schedule.optimizer!r}")
+    set_learning_rate(optimizer, config.schedule.lr)
+    return optimizer
 
 
 def _payload(config: TrainConfig, model: torch.nn.Module, *, step: int, metrics: dict, data: dict) -> dict[str, Any]:
@@ -259,8 +267,7 @@ def train(
     bar = tqdm(total=total, initial=start_step, desc=f"train {method}", disable=not progress, dynamic_ncols=True)
     for step in range(start_step, total):
         lr = config.schedule.lr_at(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group.get("lr_scale", 1.0)
+        set_learning_rate(optimizer, lr)
         batch = draw_batch(train_items, probabilities, config.batching, rng=np.random.default_rng([config.seed, step]))
         loss, _ = batch_loss(method, model, batch.to(device))
         optimizer.zero_grad(set_to_none=True)

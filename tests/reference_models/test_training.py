@@ -24,7 +24,12 @@ from reference_models.training.config import (
     TrainConfig,
 )
 from reference_models.training.grid_search import DEFAULT_GRID, PAPER_PARAMETERS, grid_search_thresholding
-from reference_models.training.loop import parameter_groups, split_validation, training_records
+from reference_models.training.loop import (
+    parameter_groups,
+    set_learning_rate,
+    split_validation,
+    training_records,
+)
 from reference_models.training.objectives import batch_loss, dice, roc_auc
 from reference_models.training.prepare import PreparedSeries, prepare_series
 from reference_models.weights import build_network, load_model, read_checkpoint
@@ -96,11 +101,16 @@ def test_the_classifiers_wide_heads_learn_slower_on_the_cpu_scales() -> None:
     assert scales["resnet50"] == (960, 1.0)
     assert [scales[m][0] for m in ("multitask_spatial1", "multitask_spatial4", "multitask_latent")] == [
         2_340, 18_720, 74_880]
-    tiny = default_config("multitask_spatial1", scale="tiny", steps=2)
-    assert tiny.schedule.head_fan_in == HEAD_FAN_IN
+    assert {m: s for m, (_, s) in scales.items() if s != 1.0} == pytest.approx(
+        {"multitask_latent": 8_192 / 74_880, "multitask_spatial4": 8_192 / 18_720})
+    tiny = default_config("multitask_latent", scale="tiny", steps=2)
+    model = build_network(METHODS["multitask_latent"], tiny.model_kwargs)
+    assert [g["lr_scale"] for g in parameter_groups(tiny, model)] == [1.0, pytest.approx(8_192 / 18_720)]
     unscaled = dataclasses.replace(tiny, schedule=dataclasses.replace(tiny.schedule, head_fan_in=None))
-    model = build_network(METHODS["multitask_spatial1"], tiny.model_kwargs)
     assert [g["lr_scale"] for g in parameter_groups(unscaled, model)] == [1.0]
+    optimizer = torch.optim.Adam(parameter_groups(tiny, model))
+    set_learning_rate(optimizer, 1e-4)  # what the loop does at every batch, e.g. after the schedule's drop
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-4, pytest.approx(1e-4 * 8_192 / 18_720)]
 
 
 def test_validation_counts_the_heads_live_hidden_units() -> None:
