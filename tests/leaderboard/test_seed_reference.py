@@ -5,6 +5,7 @@ import zipfile
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from evaluator.testset import load_testset
 from leaderboard.submissions.models import Evaluation, Submission
@@ -60,3 +61,35 @@ def test_entries_say_how_long_their_networks_trained(label_version, fake_predict
     call_command("seed_reference", "--methods", "unet2d", "--tracks", "archive", "--steps", "40", "--lung-steps", "200")
     entry = Submission.objects.get(is_reference=True, method_name="2D U-Net")
     assert "40 training batches; lung network: 200 batches" in entry.description
+
+
+def test_shipped_weights_are_verified_used_as_they_are_and_named(label_version, monkeypatch, archives, tmp_path,
+                                                                 settings):
+    from reference_models.shipped import SHIPPED_DIR, read_manifest
+
+    settings.DATA_DIR = tmp_path / "data"  # no reference archives predicted by an earlier test
+
+    calls = []
+
+    def run_references(methods, *, testset_dir, out_archives, track, weights_dir, train_if_missing, **options):
+        calls.append((weights_dir, train_if_missing))
+        for method in methods:
+            shutil.copyfile(archives["container-perfect"], out_archives[method])
+        return out_archives
+
+    import reference_models.pipeline
+
+    monkeypatch.setattr(reference_models.pipeline, "run_references", run_references)
+    with pytest.raises(CommandError, match="no --weights-dir, --steps or --lung-steps"):
+        call_command("seed_reference", "--shipped", "--steps", "40")
+    call_command("seed_reference", "--shipped", "--methods", "unet2d", "--tracks", "archive")
+    assert calls == [(SHIPPED_DIR, False)]  # never trains
+    entry = Submission.objects.get(is_reference=True, method_name="2D U-Net")
+    manifest = read_manifest(SHIPPED_DIR)
+    assert f"seed {manifest['seed']}, commit {manifest['commit'][:12]}" in entry.description
+
+    import reference_models.shipped
+
+    monkeypatch.setattr(reference_models.shipped, "SHIPPED_DIR", tmp_path / "missing")
+    with pytest.raises(CommandError, match="not usable: no MANIFEST.json"):
+        call_command("seed_reference", "--shipped", "--methods", "unet3d", "--tracks", "archive")

@@ -14,8 +14,12 @@ from reference_models.provision import train_one
 from reference_models.registry import METHODS
 from reference_models.shipped import (
     MANIFEST,
+    SHIPPED_DIR,
+    SHIPPED_METHODS,
+    SIZE_LIMIT_BYTES,
     compact_state_dict,
     export_run,
+    read_manifest,
     verify_shipped,
 )
 from reference_models.training.grid_search import PAPER_PARAMETERS
@@ -90,3 +94,17 @@ def test_compact_state_dict_keeps_batchnorm_statistics_exact() -> None:
     running = next(k for k in state if k.endswith("running_var"))
     counter = next(k for k in state if k.endswith("num_batches_tracked"))
     assert compact[running].dtype == torch.float32 and compact[counter].dtype == torch.int64
+
+
+def test_the_repository_ships_every_network_within_budget_as_its_manifest_says() -> None:
+    assert verify_shipped(SHIPPED_DIR) == []
+    manifest = read_manifest(SHIPPED_DIR)
+    assert {entry["method"] for entry in manifest["files"].values()} == set(SHIPPED_METHODS)
+    assert manifest["total_bytes"] <= SIZE_LIMIT_BYTES
+    assert manifest["command"].startswith("python scripts/ship_reference_weights.py")
+    assert isinstance(manifest["seed"], int) and len(manifest["commit"].split("+")[0]) == 40
+    assert "+dirty" not in manifest["commit"]  # trained from a committed state
+    for method in SHIPPED_METHODS:
+        loaded = load_method(method, SHIPPED_DIR / method)
+        assert loaded.model is not None or method == "thresholding"
+        assert method == "thresholding" or loaded.config["scale"] == manifest["scale"]
