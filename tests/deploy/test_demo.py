@@ -1,8 +1,8 @@
 """The README's first command, `bash scripts/demo`, end to end: a served board populated by the real queue.
 
 The first test is exactly what a new user runs (the synthetic test set, the import, the demo accounts, the
-reference weights shipped in reference_weights/, predicting, queueing, runboard), with one torch thread per
-process: the board it serves must show what the shipped weights' benchmark run showed
+reference weights shipped in reference_weights/, predicting, queueing, runboard), with two torch threads (the
+machine's cores): the board it serves must show what the shipped weights' benchmark run showed
 (reference_models.benchmark.table2_shape; docs/reference-models.md §12), and a second run reuses everything.
 The second test takes the DEMO_TRAIN=1 path (training on first run) on a ten-case test set written beforehand
 into the demo's folder (the demo writes the 123-case set only where none exists), two methods and a few batches.
@@ -56,7 +56,8 @@ def demo_environment(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
 def test_demo_board_shows_the_shipped_weights_benchmark_and_a_second_run_reuses_everything(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = demo_environment(tmp_path, port)
+    # both cores, as a new user's demo (its default): predicting the 123 cases is most of the suite's longest test
+    env = demo_environment(tmp_path, port, DEMO_THREADS="2")
     first = Service("demo", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo-1.log").start()
     try:
         boards = {}
