@@ -95,6 +95,13 @@ class PyramidMaxPool3d(nn.Module):
         return torch.cat(levels, dim=1)
 
 
+def head_hidden_layer(model: nn.Module) -> nn.Linear | None:
+    """The first linear layer of ``model.classifier`` (:func:`classification_mlp`); ``None`` without a head."""
+    if not hasattr(model, "classifier"):
+        return None
+    return next((m for m in model.get_submodule("classifier").modules() if isinstance(m, nn.Linear)), None)
+
+
 def classification_mlp(in_features: int, *, hidden: int = 1024, dropout: float = 0.5) -> nn.Sequential:
     """The paper's two fully connected layers: dropout → linear → ``hidden`` → ReLU → dropout → linear → 1 logit."""
     return nn.Sequential(

@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from reference_models.data.records import SeriesRecord, label_counts
+from reference_models.networks.blocks import head_hidden_layer
 from reference_models.registry import METHODS
 from reference_models.training.batches import draw_batch, sampling_probabilities
 from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig, select_metric
@@ -145,8 +146,7 @@ def parameter_groups(config: TrainConfig, model: torch.nn.Module) -> list[dict[s
     """The optimiser's parameter groups, each with an ``lr_scale`` (its learning rate is ``lr_scale`` times the
     schedule's): one group at 1, and with ``schedule.head_fan_in`` the weight of the classification head's first
     linear layer at ``min(1, head_fan_in / fan-in)``."""
-    head = model.get_submodule("classifier") if hasattr(model, "classifier") else None
-    first = next((m for m in head.modules() if isinstance(m, torch.nn.Linear)), None) if head is not None else None
+    first = head_hidden_layer(model)
     fan_in = config.schedule.head_fan_in
     if fan_in is None or first is None or first.in_features <= fan_in:
         return [{"params": list(model.parameters()), "lr_scale": 1.0}]

@@ -27,6 +27,7 @@ from reference_models.inference import (
     predict_slicewise,
     slices_to_tensor,
 )
+from reference_models.networks.blocks import head_hidden_layer
 from reference_models.networks.lungs import LUNG_THRESHOLD
 from reference_models.networks.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
 from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
@@ -133,9 +134,10 @@ def head_units(model: nn.Module) -> Iterator[LiveUnits]:
     """Count the live hidden units of ``model.classifier`` (:func:`~reference_models.networks.blocks.
     classification_mlp`'s ReLU) over the forward passes inside the block. A unit that no input activates gets no
     gradient and never recovers (a dead ReLU; docs/reference-models.md §12)."""
-    head = model.get_submodule("classifier")
-    linear = next(m for m in head.modules() if isinstance(m, nn.Linear))
-    relu = next(m for m in head.modules() if isinstance(m, nn.ReLU))
+    linear = head_hidden_layer(model)
+    if linear is None:
+        raise ValueError(f"{type(model).__name__} has no classification head")
+    relu = next(m for m in model.get_submodule("classifier").modules() if isinstance(m, nn.ReLU))
     live = LiveUnits(linear.out_features)
 
     def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:

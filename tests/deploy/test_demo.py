@@ -2,8 +2,9 @@
 
 The first test is exactly what a new user runs (the synthetic test set, the import, the demo accounts, the
 reference weights shipped in reference_weights/, predicting, queueing, runboard), with two torch threads (the
-machine's cores): the board it serves must show what the shipped weights' benchmark run showed
-(reference_models.benchmark.table2_shape; docs/reference-models.md §12), and a second run reuses everything.
+machine's cores): eight scored entries on both tracks, the shipped weights named, the manifest's every-case
+benchmark in Table 2's shape (reference_models.benchmark.table2_shape; the public board's released numbers vary
+between runs, docs/reference-models.md §12), and a second run reuses everything.
 The second test takes the DEMO_TRAIN=1 path (training on first run) on a ten-case test set written beforehand
 into the demo's folder (the demo writes the 123-case set only where none exists), two methods and a few batches.
 """
@@ -84,9 +85,9 @@ def test_demo_board_shows_the_shipped_weights_benchmark_and_a_second_run_reuses_
     # numbers differ between runs and do not reliably show Table 2's shape (two CI runs: Thresholding last at .73,
     # then .71 above 3D U-Net .70 and 2D U-Net .66; issue 15 stays open on it). What is deterministic: the shipped
     # weights' every-case benchmark (the manifest) has the shape but for the paper's own 2D U-Net+ ρ.
-    benchmark = read_manifest(SHIPPED_DIR)["benchmark"]
-    assert [d.split(" 0.")[0] for d in table2_shape(benchmark)] == ["2D U-Net+: Spearman ρ"]
-    assert read_manifest(SHIPPED_DIR)["seed"] == 0
+    manifest = read_manifest(SHIPPED_DIR)
+    assert [d.split(" 0.")[0] for d in table2_shape(manifest["benchmark"])] == ["2D U-Net+: Spearman ρ"]
+    assert manifest["seed"] == 0
     assert not (SHIPPED_DIR / "training-data").exists()  # nothing was trained into the checkout
 
     second = Service("demo-again", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo-2.log").start()
@@ -110,9 +111,7 @@ def test_demo_trains_on_first_run_behind_the_flag(tmp_path):
     first = Service("demo", ["bash", str(ROOT / "scripts" / "demo")], env, tmp_path / "demo-1.log").start()
     try:
         for track in ("archive", "container"):
-            # the wait, not a speed target (docs/benchmarks.md has the demo's time): the issue-15 test set's series
-            # have their own slice spacing (about 2.6 times the slices of the fixed 8-mm set); on this 2-core
-            # machine under a load average of 11, predicting it took 11 min
+            # the wait, not a speed target: ten cases, but the machine may be busy
             board = wait_for(lambda t=track: scored(base, t, TRAINED), timeout=1800, interval=2,
                              what=f"two scored {track} entries", services=(first,))
             assert sorted(e["method_name"] for e in board) == sorted(TRAINED)
