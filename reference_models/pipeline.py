@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import multiprocessing
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from evaluator.archive.writer import open_writer
+from evaluator.archive.writer import mask_bytes, open_writer
 from evaluator.scoring import Track, visible_cases
 from evaluator.testset import load_testset
 from reference_models.data.volumes import Volume, from_standard, read_nifti, squeeze_3d, to_hu, to_standard
@@ -176,19 +177,43 @@ def predict_many(
     lungs: LoadedModel | None,
     progress: bool = False,
     on_case: Callable[[str, CaseVolume, np.ndarray, dict[str, CaseResult]], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, list[CaseResult]]:
     """Several methods over the same cases: each image is read and its lungs segmented once.
 
     Writes one archive (or folder) per method to ``destinations[name]``; returns the per-case results without
-    their masks. ``on_case(case_id, case, lung_mask, results)`` sees every case as it is done.
+    their masks. ``on_case(case_id, case, lung_mask, results)`` sees every case as it is done (one process only).
+    ``workers`` > 1 predicts the cases in that many processes of one torch thread each (the same numbers as one
+    process of one thread: every case is predicted whole by one of them) while this process writes the archives
+    in the cases' order.
     """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers > 1 and on_case is not None:
+        raise ValueError("on_case needs the cases' volumes, which stay in the worker processes: use workers=1")
     results: dict[str, list[CaseResult]] = {name: [] for name in methods}
     with ExitStack() as stack:
         writers = {}
         for name, weights in methods.items():
             columns, masks = output_columns(weights.method.name)
             writers[name] = stack.enter_context(open_writer(destinations[name], columns=columns, masks=masks))
-        for item in tqdm(cases, desc=f"predict {', '.join(methods)}", disable=not progress):
+        if workers > 1:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(
+                min(workers, max(1, len(cases))), initializer=_start_worker,
+                initargs=({name: _weights_source(w) for name, w in methods.items()},
+                          None if lungs is None else _weights_source(lungs))))
+            done_cases: Iterable[tuple[str, dict[str, tuple[CaseResult, bytes | None]]]] = pool.imap(
+                _predict_encoded, cases)
+        else:
+            done_cases = ((item.case_id, {}) for item in cases)
+        for item, (case_id, encoded) in tqdm(zip(cases, done_cases, strict=True), total=len(cases),
+                                             desc=f"predict {', '.join(methods)}", disable=not progress):
+            if workers > 1:
+                for name, (result, mask_file) in encoded.items():
+                    writers[name].add_encoded(case_id, covid_probability=result.probability,
+                                              severity=result.severity, mask_file=mask_file)
+                    results[name].append(result)
+                continue
             case = load_case(item.path)
             lung_mask = predict_lung_mask(lungs, case)
             done = {}
@@ -201,6 +226,35 @@ def predict_many(
             if on_case is not None:
                 on_case(item.case_id, case, lung_mask, done)
     return results
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _weights_source(weights: LoadedModel) -> tuple[str, str | None, str]:
+    """What a worker process needs to load the same weights: ``(method, checkpoint file or None, device)``."""
+    device = "cpu" if weights.model is None else str(next(weights.model.parameters()).device)
+    return weights.method.name, None if weights.path is None else str(weights.path), device
+
+
+def _start_worker(methods: dict[str, tuple[str, str | None, str]], lungs: tuple[str, str | None, str] | None) -> None:
+    """A prediction process of :func:`predict_many`: one torch thread, the same weights loaded from their files."""
+    torch.set_num_threads(1)
+    _WORKER.update(methods={name: load_method(method, path, device=device)
+                            for name, (method, path, device) in methods.items()},
+                   lungs=None if lungs is None else load_method(lungs[0], lungs[1], device=lungs[2]))
+
+
+def _predict_encoded(item: CaseImage) -> tuple[str, dict[str, tuple[CaseResult, bytes | None]]]:
+    """One case by every method in a worker: results without masks, and each mask as the archive's file."""
+    case = load_case(item.path)
+    lung_mask = predict_lung_mask(_WORKER["lungs"], case)
+    encoded = {}
+    for name, weights in _WORKER["methods"].items():
+        result = predict_volume(weights, case, lung_mask=lung_mask, case_id=item.case_id)
+        mask_file = None if result.mask is None else mask_bytes(result.mask, result.affine)
+        encoded[name] = (dataclasses.replace(result, mask=None), mask_file)
+    return item.case_id, encoded
 
 
 def run_references(
@@ -219,6 +273,7 @@ def run_references(
     device: str = "auto",
     track: str = "container",
     progress: bool = False,
+    workers: int = 1,
 ) -> dict[str, Path]:
     """Write the prediction archive of each of ``methods`` (to ``out_archives[method]``) for the test set at
     ``testset_dir``; every image is read and its lungs segmented once for all of them.
@@ -227,7 +282,8 @@ def run_references(
     ``train_if_missing`` (else ``FileNotFoundError``): on ``train_data`` (dataset specs, ``LAYOUT:PATH``), by
     default on the synthetic benchmark's training sets, written once to ``data_dir`` (default
     ``weights_dir/training-data``), at ``scale`` with the benchmark's step counts unless ``steps`` (every
-    network) or ``lung_steps`` (the lung network) is given.
+    network) or ``lung_steps`` (the lung network) is given. ``workers``: prediction processes
+    (:func:`predict_many`).
     """
     missing = [m for m in methods if m not in out_archives]
     if missing:
@@ -251,7 +307,7 @@ def run_references(
     loaded = {m: load_method(m, weights_root / m if METHODS[m].build else None, device=resolved) for m in methods}
     lungs = load_method("lungs", weights_root / "lungs", device=resolved)
     predict_many(loaded, cases_in_testset(testset_dir, track=track), {m: out_archives[m] for m in methods},
-                 lungs=lungs, progress=progress)
+                 lungs=lungs, progress=progress, workers=workers)
     return {m: Path(out_archives[m]) for m in methods}
 
 

@@ -66,6 +66,20 @@ class PredictionWriter:
         affine: np.ndarray | None = None,
     ) -> None:
         """One case: its scores (those in ``columns`` are required) and, if ``masks``, its mask and image affine."""
+        if self.masks and (mask is None or affine is None):
+            raise ValueError(f"{case_id}: this prediction has masks, so every case needs one (and its affine)")
+        self.add_encoded(case_id, covid_probability=covid_probability, severity=severity,
+                         mask_file=mask_bytes(mask, affine) if self.masks else None)  # type: ignore[arg-type]
+
+    def add_encoded(
+        self,
+        case_id: str,
+        *,
+        covid_probability: float | None = None,
+        severity: float | None = None,
+        mask_file: bytes | None = None,
+    ) -> None:
+        """:meth:`add` with the mask already encoded by :func:`mask_bytes` (e.g. in another process)."""
         if case_id in self._seen:
             raise ValueError(f"{case_id}: added twice")
         values = {"covid_probability": covid_probability, "severity": severity}
@@ -73,9 +87,9 @@ class PredictionWriter:
         for column in self.columns:
             row[column] = _score_text(values[column], case_id=case_id, column=column)  # type: ignore[arg-type]
         if self.masks:
-            if mask is None or affine is None:
+            if mask_file is None:
                 raise ValueError(f"{case_id}: this prediction has masks, so every case needs one (and its affine)")
-            self._write_mask(case_id, mask_bytes(mask, affine))
+            self._write_mask(case_id, mask_file)
         self._seen.add(case_id)
         self.rows.append(row)
 

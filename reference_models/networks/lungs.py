@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from reference_models.inference import (
@@ -61,7 +62,8 @@ def split_lungs(
     """Split a binary lung mask into two lungs with k-means (k = 2); returns uint8 labels 0, 1, 2 (see module doc).
 
     Masks with fewer than two voxels get label 1 everywhere; small masks are fitted on all voxels. The fit runs on
-    the host (scikit-learn, a subsample); labelling every voxel runs on ``device`` (default: the CPU).
+    the host (scikit-learn, a subsample, one thread whatever the process's thread count, so that the split does
+    not depend on it); labelling every voxel runs on ``device`` (default: the CPU).
     """
     mask = np.asarray(mask)
     mask = mask if mask.dtype == np.bool_ else mask != 0
@@ -80,7 +82,8 @@ def split_lungs(
         points = np.argwhere(mask).astype(np.float64) * scale
     if len(points) > KMEANS_MAX_POINTS:
         points = points[np.random.default_rng(seed).choice(len(points), KMEANS_MAX_POINTS, replace=False)]
-    centres = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(points).cluster_centers_
+    with threadpool_limits(1):  # scikit-learn's k-means sums in thread-sized chunks: one thread, one answer
+        centres = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(points).cluster_centers_
     axis = int(np.argmax(np.abs(centres[0] - centres[1])))
     first = int(np.argmin(centres[:, axis]))  # the cluster that becomes label 1
     # Nearest of two centres = which side of their bisecting plane: (p − m)·d > 0 means centre 1 (ties go to

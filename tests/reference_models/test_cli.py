@@ -155,6 +155,40 @@ def test_run_references_reads_and_segments_each_case_once_for_all_methods(
         assert _score(out[method], phantom_sets["testset"], tmp_path)["metrics"]["roc_auc_all"] is not None
 
 
+def _contents(archive: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(archive) as handle:
+        return {name: handle.read(name) for name in handle.namelist()}
+
+
+def test_prediction_processes_write_what_one_process_writes(
+    tiny_weights: Path, phantom_sets: dict, tmp_path: Path
+) -> None:
+    """Two worker processes of one thread each: the same rows, masks and member order as this process alone
+    (also one thread, as the suite runs), and per-case results in the cases' order."""
+    import torch
+
+    from reference_models.pipeline import cases_in_testset, load_method, predict_many
+
+    assert torch.get_num_threads() == 1
+    methods = {m: load_method(m, tiny_weights / m if m != "thresholding" else None)
+               for m in ("thresholding", "unet2d", "multitask_spatial1")}
+    lungs = load_method("lungs", tiny_weights / "lungs")
+    cases = cases_in_testset(phantom_sets["testset"])
+    outputs = {}
+    for workers in (1, 2):
+        out = {m: tmp_path / f"{workers}" / f"{m}.zip" for m in methods}
+        results = predict_many(methods, cases, out, lungs=lungs, workers=workers)
+        assert [r.case_id for r in results["unet2d"]] == [c.case_id for c in cases]
+        assert all(r.mask is None for rows in results.values() for r in rows)
+        outputs[workers] = ({m: _contents(a) for m, a in out.items()},
+                            {m: [(r.probability, r.severity) for r in rows] for m, rows in results.items()})
+    assert outputs[2] == outputs[1]
+    assert len(outputs[2][0]["unet2d"]) == len(cases) + 1  # every mask and predictions.csv
+    with pytest.raises(ValueError, match="on_case"):
+        predict_many(methods, cases, {m: tmp_path / f"x-{m}.zip" for m in methods}, lungs=lungs, workers=2,
+                     on_case=lambda *args: None)
+
+
 def test_lung_steps_apply_to_the_lung_network_only(phantom_sets: dict, tmp_path: Path) -> None:
     from reference_models.provision import ensure_weights
 

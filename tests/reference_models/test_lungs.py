@@ -43,6 +43,27 @@ def test_split_is_reproducible_and_subsampled_fit_matches_full_fit() -> None:
     assert np.array_equal(split_lungs(mask, seed=3), split_lungs(mask, seed=3))
 
 
+def test_split_fits_k_means_on_one_thread_whatever_the_process_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scikit-learn's k-means sums in per-thread chunks, so its centres (and, on an ambiguous mask, the split)
+    depend on the thread count: the fit always runs on one, so two and one worker processes agree."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import reference_models.networks.lungs as lungs
+
+    seen: list[set[int]] = []
+
+    class Recording(lungs.KMeans):  # type: ignore[misc, name-defined]
+        def fit(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            seen.append({pool["num_threads"] for pool in threadpool_info() if pool["internal_api"] == "openmp"})
+            return super().fit(*args, **kwargs)
+
+    monkeypatch.setattr(lungs, "KMeans", Recording)
+    mask = two_lungs((50, 40, 24)) > 0
+    with threadpool_limits(2):
+        split_lungs(mask)
+    assert seen and seen[0] == {1}
+
+
 def test_degenerate_masks() -> None:
     assert split_lungs(np.zeros((4, 4, 4), dtype=bool)).sum() == 0
     single = np.zeros((4, 4, 4), dtype=bool)

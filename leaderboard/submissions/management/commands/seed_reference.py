@@ -55,13 +55,17 @@ class Command(BaseCommand):
         parser.add_argument("--device", default="auto", help="cpu | cuda | auto")
         parser.add_argument("--no-train", action="store_true", help="fail instead of training missing weights")
         parser.add_argument("--regenerate", action="store_true", help="predict again and submit fresh entries")
+        parser.add_argument("--workers", type=int, default=1,
+                            help="prediction processes of one torch thread each (default 1: this process)")
 
     def handle(self, *args, methods, tracks, testset, weights_dir, shipped, scale, steps, lung_steps, device,
-               no_train, regenerate, **options):
+               no_train, regenerate, workers, **options):
         from reference_models.pipeline import run_references
         from reference_models.registry import METHODS
         from reference_models.shipped import SHIPPED_DIR, read_manifest, verify_shipped
 
+        if workers < 1:
+            raise CommandError(f"--workers must be at least 1, got {workers}")
         manifest = None
         if shipped:
             if weights_dir is not None or steps is not None or lung_steps is not None:
@@ -106,7 +110,8 @@ class Command(BaseCommand):
             try:
                 run_references(to_predict, testset_dir=directory, out_archives=every_case, weights_dir=weights_dir,
                                train_if_missing=not no_train, scale=scale, steps=steps, lung_steps=lung_steps,
-                               device=device, track=Track.CONTAINER.value, progress=options.get("verbosity", 1) > 0)
+                               device=device, track=Track.CONTAINER.value, progress=options.get("verbosity", 1) > 0,
+                               workers=workers)
             except FileNotFoundError as missing:
                 raise CommandError(f"{missing} (drop --no-train to train it)") from None
         public = {c.case_id for c in load_testset(directory).cases if c.distribution == "public"}
