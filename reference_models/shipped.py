@@ -7,6 +7,9 @@ for each file its SHA-256 and size, the method, and the run it comes from (seed,
 metric), plus the command, the commit and the settings that trained them all. :func:`export_run` writes it from
 a training run's folders; ``scripts/ship_reference_weights.py`` retrains everything and exports.
 :func:`verify_shipped` checks the files against the manifest (every problem at once) before anything loads them.
+:func:`benchmark_shipped` predicts the benchmark's test set with the shipped files themselves, as the demo does, and
+:func:`record_benchmark` stores those metrics as the manifest's ``benchmark`` (what the demo's board shows); the
+training run's own metrics (float32 weights) stay as ``run_benchmark``.
 
 Storage: the weights of convolutions and linear layers (tensors of two or more dimensions) are stored as float16,
 everything else (BatchNorm statistics and affine parameters, biases) as float32; loading casts them back into the
@@ -87,6 +90,55 @@ def export_run(
     tmp = out / f".{MANIFEST}.tmp{os.getpid()}"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, out / MANIFEST)
+    return manifest
+
+
+def benchmark_shipped(
+    folder: Path | str,
+    *,
+    testset_dir: Path | str,
+    out_dir: Path | str,
+    workers: int = 1,
+    methods: Sequence[str] = SHIPPED_METHODS,
+) -> dict[str, dict[str, float | None]]:
+    """Every Table 2 method of ``methods`` with the shipped weights in ``folder``: predictions of every case of the
+    test set at ``testset_dir`` (archives in ``out_dir``; ``workers`` processes of one torch thread each, as the
+    demo predicts), scored on the container track; returns each method's metrics."""
+    from evaluator.scoring import ScoringOptions, Track, score_archive
+    from evaluator.testset import load_testset
+    from evaluator.truth import build_truth
+    from evaluator.worklist import SimulationSize
+    from reference_models.pipeline import run_references
+
+    manifest = read_manifest(folder)
+    table = [m for m in methods if m != "lungs"]
+    out = Path(out_dir)
+    archives = run_references(table, testset_dir=testset_dir, out_archives={m: out / f"{m}.zip" for m in table},
+                              weights_dir=folder, train_if_missing=False, scale=manifest["scale"], device="cpu",
+                              workers=workers)
+    testset = load_testset(testset_dir)
+    truth = build_truth(testset, cache_root=out / "truth-cache")
+    # only the point metrics are kept: few resamples, a short worklist simulation
+    options = ScoringOptions(n_resamples=100, workers=1,
+                             worklist_size=SimulationSize(days=5, resamples=3, days_per_resample=1))
+    return {m: dict(score_archive(archives[m], testset=testset, truth=truth, track=Track.CONTAINER,
+                                  options=options)["metrics"]) for m in table}
+
+
+def record_benchmark(folder: Path | str, metrics: Mapping[str, Mapping[str, float | None]], *,
+                     how: Mapping[str, Any]) -> dict[str, Any]:
+    """Store :func:`benchmark_shipped`'s ``metrics`` as the manifest's ``benchmark`` and ``how`` (command, commit,
+    test set) as ``benchmark_source``; the manifest's earlier ``benchmark``, if it came from the training run,
+    moves to ``run_benchmark``. The files' digests are untouched. Returns the manifest."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if "run_benchmark" not in manifest and "benchmark" in manifest:
+        manifest["run_benchmark"] = manifest["benchmark"]
+    manifest["benchmark"] = {name: dict(values) for name, values in metrics.items()}
+    manifest["benchmark_source"] = dict(how)
+    tmp = folder / f".{MANIFEST}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder / MANIFEST)
     return manifest
 
 

@@ -17,9 +17,11 @@ from reference_models.shipped import (
     SHIPPED_DIR,
     SHIPPED_METHODS,
     SIZE_LIMIT_BYTES,
+    benchmark_shipped,
     compact_state_dict,
     export_run,
     read_manifest,
+    record_benchmark,
     verify_shipped,
 )
 from reference_models.training.grid_search import PAPER_PARAMETERS
@@ -66,6 +68,42 @@ def test_shipped_weights_load_into_float32_networks_and_predict_alike(tiny_weigh
     with torch.no_grad():
         torch.testing.assert_close(torch.sigmoid(compact.model(slices)), torch.sigmoid(full.model(slices)),
                                    rtol=0, atol=1e-3)
+
+
+def test_the_shipped_files_own_benchmark_goes_into_the_manifest(
+    tiny_weights: Path, phantom_sets: dict, tmp_path: Path
+) -> None:
+    """The manifest's ``benchmark`` is what the shipped (float16) files score when they predict as the demo does;
+    the training run's numbers move to ``run_benchmark``; the files still verify."""
+    from evaluator.scoring import ScoringOptions, Track, score_archive
+    from evaluator.testset import load_testset
+    from evaluator.truth import build_truth
+    from evaluator.worklist import SimulationSize
+    from reference_models.pipeline import run_references
+
+    out = tmp_path / "shipped"
+    export_run(tiny_weights, out, methods=TINY, provenance={**PROVENANCE, "benchmark": {"unet2d": {"x": 1}}})
+    metrics = benchmark_shipped(out, testset_dir=phantom_sets["testset"], out_dir=tmp_path / "measured", workers=2,
+                                methods=("lungs", "unet2d", "multitask_spatial1"))
+    assert set(metrics) == {"unet2d", "multitask_spatial1"}
+    # the same numbers as scoring the shipped files' own predictions directly, in this process
+    archive = run_references(["multitask_spatial1"], testset_dir=phantom_sets["testset"],
+                             out_archives={"multitask_spatial1": tmp_path / "direct.zip"}, weights_dir=out,
+                             train_if_missing=False, scale="tiny")["multitask_spatial1"]
+    testset = load_testset(phantom_sets["testset"])
+    direct = score_archive(archive, testset=testset, truth=build_truth(testset, cache_root=tmp_path / "truth"),
+                           track=Track.CONTAINER, options=ScoringOptions(
+                               n_resamples=20, workers=1,
+                               worklist_size=SimulationSize(days=5, resamples=3, days_per_resample=1)))["metrics"]
+    assert metrics["multitask_spatial1"] == direct
+    manifest = record_benchmark(out, metrics, how={"command": "python scripts/ship_reference_weights.py "
+                                                              "--rebenchmark", "commit": "def"})
+    assert read_manifest(out) == manifest
+    assert manifest["benchmark"] == metrics and manifest["run_benchmark"] == {"unet2d": {"x": 1}}
+    assert manifest["benchmark_source"]["commit"] == "def"
+    again = record_benchmark(out, {"unet2d": {"x": 2}}, how={})
+    assert again["run_benchmark"] == {"unet2d": {"x": 1}}  # the training run's numbers are kept, not overwritten
+    assert verify_shipped(out, methods=TINY) == []
 
 
 def test_verify_lists_every_problem_at_once(tiny_weights: Path, tmp_path: Path) -> None:
