@@ -1,11 +1,13 @@
 #!/usr/bin/env python
 """One command for the reference table: train (or reuse) all methods on the synthetic benchmark, predict, score.
 
-    python scripts/reference_table.py                # the default benchmark (~16-20 min on one CPU thread)
+    python scripts/reference_table.py                # the default benchmark (about 90 min on one CPU thread)
     python scripts/reference_table.py --fast         # a smoke run: tiny sets, a few batches (~5 min)
     python scripts/reference_table.py --seed 1       # another training seed (work folder …-seed1)
     python scripts/reference_table.py --combine var/reference-benchmark var/reference-benchmark-seed1 …
                                                      # mean ± std over seeds, as the paper reports
+    python scripts/reference_table.py --combine docs/reference-table/seed-*.json
+                                                     # the recorded seeds of docs/reference-models.md §12
 
 Writes WORK/results.json and WORK/table.md (default WORK: var/reference-benchmark, or …-fast) and prints the
 table. Weights are cached in WORK/weights/<method>/: delete a folder (or pass --retrain) to train it again.
@@ -55,14 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0,
                         help="training seed: initialisation, sampling, validation split (default 0)")
     parser.add_argument("--combine", type=Path, nargs="+", metavar="WORK",
-                        help="print mean ± std over finished runs (their results.json) instead of running")
+                        help="print mean ± std over finished runs (a work folder's results.json, or such a file, "
+                             "e.g. docs/reference-table/seed-0.json) instead of running")
     args = parser.parse_args(argv)
     if args.combine:
-        missing = [str(w) for w in args.combine if not (w / "results.json").is_file()]
+        documents = [w if w.is_file() else w / "results.json" for w in args.combine]
+        missing = [str(w) for w, d in zip(args.combine, documents, strict=True) if not d.is_file()]
         if missing:
             parser.error(f"no results.json in {', '.join(missing)}")
         try:
-            print(combined_table([json.loads((w / "results.json").read_text()) for w in args.combine]))
+            print(combined_table([json.loads(d.read_text()) for d in documents]))
         except ValueError as error:
             parser.error(str(error))
         return 0

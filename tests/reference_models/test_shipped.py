@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reference_models.benchmark import TABLE_METHODS, table2_shape
 from reference_models.pipeline import load_method
 from reference_models.provision import train_one
 from reference_models.registry import METHODS
@@ -142,6 +143,12 @@ def test_the_repository_ships_every_network_within_budget_as_its_manifest_says()
     assert manifest["command"].startswith("python scripts/ship_reference_weights.py")
     assert isinstance(manifest["seed"], int) and len(manifest["commit"].split("+")[0]) == 40
     assert "+dirty" not in manifest["commit"]  # trained from a committed state
+    # the shipped files' own numbers (what the demo serves), measured from a committed state, in Table 2's shape
+    # but for the paper's own 2D U-Net+ ρ; the training run's float32 numbers are kept beside them
+    source = manifest["benchmark_source"]
+    assert len(source["commit"]) == 40 and source["command"].startswith("python scripts/ship_reference_weights.py")
+    assert set(manifest["benchmark"]) == set(manifest["run_benchmark"]) == set(TABLE_METHODS)
+    assert [d.split(" 0.")[0] for d in table2_shape(manifest["benchmark"])] == ["2D U-Net+: Spearman ρ"]
     for method in SHIPPED_METHODS:
         loaded = load_method(method, SHIPPED_DIR / method)
         assert loaded.model is not None or method == "thresholding"
