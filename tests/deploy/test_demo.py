@@ -91,7 +91,9 @@ def test_demo_board_shows_the_shipped_weights_benchmark_and_a_second_run_reuses_
     manifest = read_manifest(SHIPPED_DIR)
     for name, metrics in served.items():
         for key, value in manifest["benchmark"][name].items():
-            assert value is None if metrics[key] is None else metrics[key] == pytest.approx(value, abs=1e-9), \
+            # equal on the machine type that measured the manifest; another CPU's float rounding may move a mask
+            # voxel or a near-tied pair of scores (one pair of vs all is 1/2,912)
+            assert value is None if metrics[key] is None else metrics[key] == pytest.approx(value, abs=1e-3), \
                 (name, key, metrics[key], value)
     assert manifest["seed"] == 0
     assert not (SHIPPED_DIR / "training-data").exists()  # nothing was trained into the checkout
