@@ -55,6 +55,14 @@ def context_tar(files: dict[str, tuple[bytes, int]]) -> io.BytesIO:
     return buffer
 
 
+def image_present(engine: docker.DockerClient, image_id: str) -> bool:
+    """Whether the engine still holds the image ``image_id`` (with or without ``sha256:``), from the image list:
+    Podman answers an inspect of a removed image id with a 404 or, at times, a 500 ("cannot specify 64-byte
+    hexadecimal strings"), so ``images.get`` is no test of absence."""
+    wanted = image_id.removeprefix("sha256:")
+    return any(image.id.removeprefix("sha256:") == wanted for image in engine.images.list(all=True))
+
+
 @pytest.fixture(scope="session")
 def engine() -> Iterator[docker.DockerClient]:
     try:

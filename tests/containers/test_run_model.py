@@ -15,7 +15,6 @@ from pathlib import Path
 
 import docker
 import pytest
-from docker.errors import ImageNotFound
 
 from covid_triage.containers.sandbox import LABEL_EVALUATION
 from evaluator.archive import read_archive
@@ -36,7 +35,7 @@ from leaderboard.containers import (
 )
 
 from .archives import write_archive
-from .conftest import GOOD_SCRIPT, LIMITS, ImageFactory
+from .conftest import GOOD_SCRIPT, LIMITS, ImageFactory, image_present
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leftovers")]
 
@@ -71,9 +70,9 @@ def test_good_model_from_a_tarball(engine: docker.DockerClient, make_image: Imag
         for chunk in engine.images.get(tag).save(named=True):
             handle.write(chunk)
     image_id = engine.images.get(tag).id
+    assert image_present(engine, image_id)
     assert remove_image(engine, image_id)
-    with pytest.raises(ImageNotFound):
-        engine.images.get(image_id)
+    assert not image_present(engine, image_id)
 
     info = inspect_image_tarball(tarball)
     assert load_image_tarball(engine, tarball, info=info) == image_id

@@ -19,7 +19,7 @@ import requests
 
 from covid_triage.containers.sandbox import LABEL_EVALUATION, LABEL_ROLE
 from leaderboard.containers import engine_url, remove_image
-from tests.containers.conftest import GOOD_SCRIPT, base_image, engine, make_image  # noqa: F401  (fixtures)
+from tests.containers.conftest import GOOD_SCRIPT, base_image, engine, image_present, make_image  # noqa: F401  (fixtures)
 
 from .integration.conftest import logs, postgres_url, site_env, sql  # noqa: F401  (fixtures)
 from .integration.processes import Service, celery_worker, manage, wait_for, web_server
@@ -155,8 +155,7 @@ def test_a_gpu_worker_killed_mid_run_leaves_no_orphan_and_the_run_completes_once
         assert [(r["attempt"], r["reason"]) for r in runs] == [(2, ""), (1, "interrupted")]
         assert body["evaluations"][0]["attempts"] == 2
         assert labelled(engine) == []  # the orphan was removed, and nothing else is left
-        with pytest.raises(docker.errors.ImageNotFound):
-            engine.images.get(body["image_id"])
+        assert not image_present(engine, body["image_id"])
     finally:
         doomed.stop()
         if replacement is not None:
