@@ -16,7 +16,7 @@ import csv
 import dataclasses
 import multiprocessing
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,30 +202,31 @@ def predict_many(
                 min(workers, max(1, len(cases))), initializer=_start_worker,
                 initargs=({name: _weights_source(w) for name, w in methods.items()},
                           None if lungs is None else _weights_source(lungs))))
-            done_cases: Iterable[tuple[str, dict[str, tuple[CaseResult, bytes | None]]]] = pool.imap(
-                _predict_encoded, cases)
-        else:
-            done_cases = ((item.case_id, {}) for item in cases)
-        for item, (case_id, encoded) in tqdm(zip(cases, done_cases, strict=True), total=len(cases),
-                                             desc=f"predict {', '.join(methods)}", disable=not progress):
-            if workers > 1:
+            for case_id, encoded in tqdm(pool.imap(_predict_encoded, cases), total=len(cases),
+                                         desc=f"predict {', '.join(methods)}", disable=not progress):
                 for name, (result, mask_file) in encoded.items():
                     writers[name].add_encoded(case_id, covid_probability=result.probability,
                                               severity=result.severity, mask_file=mask_file)
                     results[name].append(result)
-                continue
-            case = load_case(item.path)
-            lung_mask = predict_lung_mask(lungs, case)
-            done = {}
-            for name, weights in methods.items():
-                result = predict_volume(weights, case, lung_mask=lung_mask, case_id=item.case_id)
+            return results
+        for item in tqdm(cases, desc=f"predict {', '.join(methods)}", disable=not progress):
+            case, lung_mask, done = _predict_case(methods, lungs, item)
+            for name, result in done.items():
                 writers[name].add(item.case_id, covid_probability=result.probability, severity=result.severity,
                                   mask=result.mask, affine=result.affine)
-                done[name] = result
                 results[name].append(dataclasses.replace(result, mask=None))
             if on_case is not None:
                 on_case(item.case_id, case, lung_mask, done)
     return results
+
+
+def _predict_case(methods: Mapping[str, LoadedModel], lungs: LoadedModel | None,
+                  item: CaseImage) -> tuple[CaseVolume, np.ndarray, dict[str, CaseResult]]:
+    """One case by every method: the loaded case, its lungs, and each method's result (masks included)."""
+    case = load_case(item.path)
+    lung_mask = predict_lung_mask(lungs, case)
+    return case, lung_mask, {name: predict_volume(weights, case, lung_mask=lung_mask, case_id=item.case_id)
+                             for name, weights in methods.items()}
 
 
 _WORKER: dict[str, Any] = {}
@@ -247,14 +248,10 @@ def _start_worker(methods: dict[str, tuple[str, str | None, str]], lungs: tuple[
 
 def _predict_encoded(item: CaseImage) -> tuple[str, dict[str, tuple[CaseResult, bytes | None]]]:
     """One case by every method in a worker: results without masks, and each mask as the archive's file."""
-    case = load_case(item.path)
-    lung_mask = predict_lung_mask(_WORKER["lungs"], case)
-    encoded = {}
-    for name, weights in _WORKER["methods"].items():
-        result = predict_volume(weights, case, lung_mask=lung_mask, case_id=item.case_id)
-        mask_file = None if result.mask is None else mask_bytes(result.mask, result.affine)
-        encoded[name] = (dataclasses.replace(result, mask=None), mask_file)
-    return item.case_id, encoded
+    _, _, done = _predict_case(_WORKER["methods"], _WORKER["lungs"], item)
+    return item.case_id, {name: (dataclasses.replace(result, mask=None),
+                                 None if result.mask is None else mask_bytes(result.mask, result.affine))
+                          for name, result in done.items()}
 
 
 def run_references(

@@ -87,10 +87,15 @@ def export_run(
         "total_bytes": sum(entry["bytes"] for entry in files.values()),
         "files": files,
     }
-    tmp = out / f".{MANIFEST}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    _write_manifest(out, manifest)
     return manifest
+
+
+def _write_manifest(folder: Path, manifest: Mapping[str, Any]) -> None:
+    """``folder/MANIFEST.json``, replaced atomically."""
+    tmp = folder / f".{MANIFEST}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder / MANIFEST)
 
 
 def benchmark_shipped(
@@ -136,9 +141,7 @@ def record_benchmark(folder: Path | str, metrics: Mapping[str, Mapping[str, floa
         manifest["run_benchmark"] = manifest["benchmark"]
     manifest["benchmark"] = {name: dict(values) for name, values in metrics.items()}
     manifest["benchmark_source"] = dict(how)
-    tmp = folder / f".{MANIFEST}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, folder / MANIFEST)
+    _write_manifest(folder, manifest)
     return manifest
 
 
