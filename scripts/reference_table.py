@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrain", action="store_true", help="discard cached weights first")
     parser.add_argument("--steps-multiplier", type=float, default=1.0,
                         help="scale every network's number of batches (e.g. 20 on a GPU; default 1)")
+    parser.add_argument("--steps", nargs="+", default=[], metavar="NAME=N",
+                        help="batches for one network instead of the benchmark's (after --steps-multiplier), "
+                             "e.g. lungs=400")
     parser.add_argument("--scale", choices=["small", "paper", "tiny"], default="small",
                         help="network size (default small: the CPU benchmark; paper: the paper's networks)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
@@ -76,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.retrain and (work / "weights").exists():
         shutil.rmtree(work / "weights")
     settings = FAST_SETTINGS if args.fast else BenchmarkSettings()
-    settings = dataclasses.replace(
-        settings, scale=args.scale, seed=args.seed,
-        steps={name: max(1, round(n * args.steps_multiplier)) for name, n in settings.steps.items()},
-    )
+    steps = {name: max(1, round(n * args.steps_multiplier)) for name, n in settings.steps.items()}
+    for item in args.steps:
+        name, _, value = item.partition("=")
+        if name not in steps or not value.isdigit() or int(value) < 1:
+            parser.error(f"--steps wants NAME=N with NAME one of {', '.join(steps)} and N ≥ 1, got {item!r}")
+        steps[name] = int(value)
+    settings = dataclasses.replace(settings, scale=args.scale, seed=args.seed, steps=steps)
     if args.test_covid_bands:
         settings = dataclasses.replace(settings, test_covid_bands=tuple(args.test_covid_bands))
     started = time.perf_counter()
