@@ -102,12 +102,17 @@ def head_hidden_layer(model: nn.Module) -> nn.Linear | None:
     return next((m for m in model.get_submodule("classifier").modules() if isinstance(m, nn.Linear)), None)
 
 
-def classification_mlp(in_features: int, *, hidden: int = 1024, dropout: float = 0.5) -> nn.Sequential:
-    """The paper's two fully connected layers: dropout → linear → ``hidden`` → ReLU → dropout → linear → 1 logit."""
+def classification_mlp(
+    in_features: int, *, hidden: int = 1024, dropout: float = 0.5, negative_slope: float = 0.0
+) -> nn.Sequential:
+    """The paper's two fully connected layers: dropout → linear → ``hidden`` → ReLU → dropout → linear → 1 logit.
+
+    ``negative_slope`` > 0 makes the hidden ReLU leaky (the small scale's widest heads, docs/reference-models.md
+    §12: a unit pushed below zero for every series still gets a gradient)."""
     return nn.Sequential(
         nn.Dropout(dropout),
         nn.Linear(in_features, hidden),
-        nn.ReLU(inplace=True),
+        nn.LeakyReLU(negative_slope, inplace=True) if negative_slope > 0 else nn.ReLU(inplace=True),
         nn.Dropout(dropout),
         nn.Linear(hidden, 1),
     )

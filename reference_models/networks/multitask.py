@@ -56,7 +56,8 @@ class MultitaskOutput(NamedTuple):
 
 
 class MultitaskNet(nn.Module):
-    """``(b, 1, x, y, z)`` series → :class:`MultitaskOutput`; ``level`` = l of Spatial-l, ``None`` for Latent."""
+    """``(b, 1, x, y, z)`` series → :class:`MultitaskOutput`; ``level`` = l of Spatial-l, ``None`` for Latent;
+    ``head_slope``: the hidden unit's negative slope (0: the paper's ReLU)."""
 
     def __init__(
         self,
@@ -67,6 +68,7 @@ class MultitaskNet(nn.Module):
         bins: Sequence[int] = PYRAMID_BINS,
         hidden: int = 1024,
         dropout: float = 0.5,
+        head_slope: float = 0.0,
     ) -> None:
         super().__init__()
         if level is not None and not 1 <= level <= depth:
@@ -76,7 +78,8 @@ class MultitaskNet(nn.Module):
         self.segmentation_head = SegmentationHead(width)
         self.pool = PyramidMaxPool3d(bins)
         self.classifier = classification_mlp(
-            self.pool.out_features(self.backbone.channels[self.tap]), hidden=hidden, dropout=dropout
+            self.pool.out_features(self.backbone.channels[self.tap]), hidden=hidden, dropout=dropout,
+            negative_slope=head_slope,
         )
 
     def encode_slices(self, slices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

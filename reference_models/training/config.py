@@ -129,6 +129,12 @@ CPU_SCHEDULES: Mapping[str, Schedule] = {
   than ``HEAD_FAN_IN`` therefore learns at ``lr · HEAD_FAN_IN / fan-in``: at the small scale Multitask-Latent's
   (74,880 inputs, × 0.11) and Spatial-4's (18,720, × 0.44); ResNet50 (960) and Spatial-1 (2,340) keep ``lr``."""
 
+WIDE_HEADS = frozenset({"multitask_latent", "multitask_spatial4"})
+"""The classifiers whose head's first layer takes more than :data:`HEAD_FAN_IN` inputs at the small scale
+(74,880 and 18,720). Even at the fan-in learning rate their hidden ReLUs died in some seeds (1–4 live units of
+64), so at the small scale their hidden units are leaky (slope 0.01) and, like every multitask model there, their
+best checkpoint maximises validation ROC-AUC + Dice (:func:`select_metric`; docs/reference-models.md §12)."""
+
 _SMALL_2D = {"width": 4, "depth": 6}
 SMALL_MODELS: Mapping[str, Mapping[str, Any]] = {
     "lungs": _SMALL_2D,
@@ -137,6 +143,7 @@ SMALL_MODELS: Mapping[str, Mapping[str, Any]] = {
     "unet3d": {"width": 4, "depth": 4},
     "resnet50": {"width": 8, "blocks": (1, 1, 1, 1), "slice_features": 64, "hidden": 64},
     **{name: {**_SMALL_2D, "hidden": 64} for name in MULTITASK},
+    **{name: {**_SMALL_2D, "hidden": 64, "head_slope": 0.01} for name in WIDE_HEADS},
 }
 SMALL_BATCHING: Mapping[str, dict[str, Any]] = {
     "lungs": {"size": 8},
@@ -160,8 +167,16 @@ TINY_BATCHING: Mapping[str, dict[str, Any]] = {
 }
 
 
-def select_metric(method: str) -> str:
-    """What the best checkpoint maximises: ``"roc_auc"`` (classifiers) or ``"dice"`` (segmenters, lungs)."""
+ROC_AUC_PLUS_DICE = "roc_auc_plus_dice"
+
+
+def select_metric(method: str, *, scale: str = "paper") -> str:
+    """What the best checkpoint maximises: ``"roc_auc"`` (classifiers) or ``"dice"`` (segmenters, lungs); at the
+    small scale the multitask models maximise :data:`ROC_AUC_PLUS_DICE`, validation ROC-AUC + Dice: with 1,000
+    batches a head may learn late or not at all, and ROC-AUC alone then picked early checkpoints whose
+    segmentation was still young (Spearman ρ .65–.79; docs/reference-models.md §12)."""
+    if scale == "small" and method in MULTITASK:
+        return ROC_AUC_PLUS_DICE
     return "roc_auc" if method in CLASSIFIERS else "dice"
 
 
@@ -181,6 +196,13 @@ class TrainConfig:
     """Validation series; ``None``: 30 for classifiers (the paper), else 10 % of the annotated series (≥ 1)."""
     predict_options: dict[str, Any] = field(default_factory=dict)
     slice_batch: int = 16
+    select: str | None = None
+    """What the best checkpoint maximises; ``None`` (and configs written before the field): the paper's,
+    ``select_metric(method)``."""
+
+    @property
+    def selection(self) -> str:
+        return self.select or select_metric(self.method)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -247,4 +269,5 @@ def default_config(
         epoch_steps=epoch_steps,
         val_size=val_size,
         predict_options=predict_options,
+        select=select_metric(method, scale=scale),
     )

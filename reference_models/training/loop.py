@@ -34,7 +34,7 @@ from reference_models.data.records import SeriesRecord, label_counts
 from reference_models.networks.blocks import head_hidden_layer
 from reference_models.registry import METHODS
 from reference_models.training.batches import draw_batch, sampling_probabilities
-from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig, select_metric
+from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig
 from reference_models.training.objectives import batch_loss, validate
 from reference_models.training.prepare import PreparedSeries, prepare_series
 from reference_models.weights import (
@@ -260,7 +260,7 @@ def train(
     probabilities = sampling_probabilities(train_items, sampling=config.batching.sampling)
     total = config.schedule.steps
     epoch_steps = config.epoch_steps or max(1, math.ceil(len(train_items) / config.batching.size))
-    metric_name = select_metric(method)
+    metric_name = config.selection
 
     model.train()
     losses: list[float] = []

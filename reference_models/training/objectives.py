@@ -32,7 +32,7 @@ from reference_models.networks.lungs import LUNG_THRESHOLD
 from reference_models.networks.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
 from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
 from reference_models.training.batches import Batch, series_as_slices
-from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig
+from reference_models.training.config import CLASSIFIERS, MULTITASK, ROC_AUC_PLUS_DICE, TrainConfig
 from reference_models.training.prepare import PreparedSeries
 
 
@@ -151,7 +151,8 @@ def head_units(model: nn.Module) -> Iterator[LiveUnits]:
 
 
 def validate(model: nn.Module, items: Sequence[PreparedSeries], *, config: TrainConfig) -> dict[str, Any]:
-    """Validation metrics of ``model`` on prepared ``items``: ``dice`` and/or ``roc_auc`` (``None`` if undefined)."""
+    """Validation metrics of ``model`` on prepared ``items``: ``dice`` and/or ``roc_auc`` (``None`` if undefined),
+    and their sum :data:`ROC_AUC_PLUS_DICE` where both are defined (the multitask models)."""
     method = config.method
     result: dict[str, Any] = {"n": len(items)}
     dices: list[float] = []
@@ -178,4 +179,6 @@ def validate(model: nn.Module, items: Sequence[PreparedSeries], *, config: Train
             probabilities = segmentation_probabilities(method, model, item.image, config=config)
             dices.append(dice(probabilities > threshold, np.asarray(item.target, dtype=bool)))
     result["dice"] = float(np.mean(dices)) if dices else None
+    if result.get("roc_auc") is not None and result["dice"] is not None:
+        result[ROC_AUC_PLUS_DICE] = result["roc_auc"] + result["dice"]
     return result

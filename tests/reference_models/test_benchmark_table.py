@@ -144,7 +144,14 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
     del before_head_lr["head_fan_in"]
     (classifier / "config.json").write_text(json.dumps({**current, "schedule": before_head_lr}))
     assert _stale_reason(weights, "multitask_latent", settings=settings).startswith("trained with schedule")
-    (classifier / "config.json").write_text(json.dumps(current))
     (classifier / "data.json").write_text(json.dumps({"lungs": {"weights_digest": file_digest(
         weights / "lungs" / "best.pt")[:24]}}))
+    relu = {**current, "model_kwargs": {k: v for k, v in current["model_kwargs"].items() if k != "head_slope"}}
+    (classifier / "config.json").write_text(json.dumps(relu))  # trained before the wide heads' leaky units
+    assert _stale_reason(weights, "multitask_latent", settings=settings).startswith("trained with model")
+    by_roc_auc = {k: v for k, v in current.items() if k != "select"}  # before the multitask selection's Dice
+    (classifier / "config.json").write_text(json.dumps(by_roc_auc))
+    assert _stale_reason(weights, "multitask_latent", settings=settings) == (
+        "best checkpoint by roc_auc, wanted roc_auc_plus_dice")
+    (classifier / "config.json").write_text(json.dumps(current))
     assert _stale_reason(weights, "multitask_latent", settings=settings) is None

@@ -20,6 +20,7 @@ from reference_models.training.config import (
     HEAD_FAN_IN,
     PAPER_BATCHING,
     PAPER_SCHEDULES,
+    ROC_AUC_PLUS_DICE,
     Schedule,
     TrainConfig,
 )
@@ -111,6 +112,54 @@ def test_the_classifiers_wide_heads_learn_slower_on_the_cpu_scales() -> None:
     optimizer = torch.optim.Adam(parameter_groups(tiny, model))
     set_learning_rate(optimizer, 1e-4)  # what the loop does at every batch, e.g. after the schedule's drop
     assert [g["lr"] for g in optimizer.param_groups] == [1e-4, pytest.approx(1e-4 * 8_192 / 18_720)]
+
+
+def test_the_small_scales_widest_heads_have_leaky_units_and_multitask_models_select_on_both_tasks() -> None:
+    """At the small scale Latent and Spatial-4 (fan-in above HEAD_FAN_IN) get leaky hidden units, and every
+    multitask model keeps the checkpoint of the best validation ROC-AUC + Dice; the paper's scale keeps the ReLU
+    and ROC-AUC (§12)."""
+    for method in ("multitask_latent", "multitask_spatial4", "multitask_spatial1", "resnet50"):
+        small = default_config(method, scale="small")
+        model = build_network(METHODS[method], small.model_kwargs)
+        activation = model.classifier[2]
+        if method in ("multitask_latent", "multitask_spatial4"):
+            assert model.classifier[1].in_features > HEAD_FAN_IN
+            assert isinstance(activation, torch.nn.LeakyReLU) and activation.negative_slope == 0.01
+        else:
+            assert model.classifier[1].in_features <= HEAD_FAN_IN
+            assert type(activation) is torch.nn.ReLU
+        expected = ROC_AUC_PLUS_DICE if method.startswith("multitask") else "roc_auc"
+        assert small.selection == expected
+        assert default_config(method).selection == "roc_auc"
+        tiny = default_config(method, scale="tiny").model_kwargs
+        assert type(build_network(METHODS[method], tiny).classifier[2]) is torch.nn.ReLU
+    assert default_config("unet2d", scale="small").selection == "dice"
+    before = default_config("multitask_latent", scale="small").to_dict()
+    del before["select"]  # a config written before the field: the paper's selection
+    assert TrainConfig.from_dict(before).selection == "roc_auc"
+
+
+@pytest.mark.parametrize("select", ["roc_auc", ROC_AUC_PLUS_DICE])
+def test_training_keeps_the_checkpoint_its_selection_names(
+    select: str, phantom_sets: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validations scripted so that ROC-AUC alone picks batch 2 and ROC-AUC + Dice batch 4."""
+    from reference_models.training import loop
+
+    scripted = iter([(0.9, 0.1), (0.6, 0.5), (0.7, 0.2)])
+
+    def validate(model, items, *, config):  # noqa: ANN001, ANN202
+        roc, dice_ = next(scripted)
+        return {"n": len(items), "roc_auc": roc, "dice": dice_, ROC_AUC_PLUS_DICE: roc + dice_}
+
+    monkeypatch.setattr(loop, "validate", validate)
+    records = _records_with_lungs(phantom_sets)
+    config = dataclasses.replace(default_config("multitask_spatial1", scale="tiny", steps=6, epoch_steps=2, seed=3),
+                                 select=select)
+    result = train(config, records=records, out_dir=tmp_path / "run", progress=False, cache_dir=tmp_path / "cache")
+    expected = 2 if select == "roc_auc" else 4
+    assert read_checkpoint(tmp_path / "run")["step"] == result.best_step == expected
+    assert read_checkpoint(tmp_path / "run")["config"]["select"] == select
 
 
 def test_validation_counts_the_heads_live_hidden_units() -> None:
