@@ -34,7 +34,7 @@ from reference_models.data.records import SeriesRecord, label_counts
 from reference_models.networks.blocks import head_hidden_layer
 from reference_models.registry import METHODS
 from reference_models.training.batches import draw_batch, sampling_probabilities
-from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig
+from reference_models.training.config import CLASSIFIERS, MULTITASK, ROC_AUC_PLUS_DICE, TrainConfig
 from reference_models.training.objectives import batch_loss, validate
 from reference_models.training.prepare import PreparedSeries, prepare_series
 from reference_models.weights import (
@@ -221,18 +221,22 @@ def train(
 
     pool, extra = training_records(method, records)
     train_records, val_records = split_validation(method, pool, val_size=config.val_size, seed=config.seed)
+    mask_val_records: list[SeriesRecord] = []
+    if config.selection == ROC_AUC_PLUS_DICE:  # the segmenters' held-out annotated series (same rule and seed)
+        extra, mask_val_records = split_validation("unet2d", extra, val_size=None, seed=config.seed)
     train_records += extra
     data = {
         "datasets": list(datasets),
         "counts": {"train": label_counts(train_records), "validation": label_counts(val_records)},
         "train": [r.series_id for r in train_records],
         "validation": [r.series_id for r in val_records],
+        "validation_masks": [r.series_id for r in mask_val_records],
         "lungs": {"source": "predicted", "weights_digest": lung_model.digest} if lung_model and method != "lungs"
         else {"source": "dataset masks"},
     }
     write_json(out / "config.json", config.to_dict())
     write_json(out / "data.json", {**data, "train_provenance": [r.provenance() for r in train_records],
-                                   "validation_provenance": [r.provenance() for r in val_records]})
+                                   "validation_provenance": [r.provenance() for r in val_records + mask_val_records]})
 
     torch.manual_seed(config.seed)
     model = build_network(METHODS[method], config.model_kwargs)
@@ -257,6 +261,8 @@ def train(
                               progress=progress, desc=f"{method}: preparing training series")
     val_items = prepare_all(val_records, method=method, lung_model=lung_model, cache_dir=cache,
                             progress=progress, desc=f"{method}: preparing validation series")
+    mask_val_items = prepare_all(mask_val_records, method=method, lung_model=lung_model, cache_dir=cache,
+                                 progress=progress, desc=f"{method}: preparing annotated validation series")
     probabilities = sampling_probabilities(train_items, sampling=config.batching.sampling)
     total = config.schedule.steps
     epoch_steps = config.epoch_steps or max(1, math.ceil(len(train_items) / config.batching.size))
@@ -280,6 +286,11 @@ def train(
         if done % epoch_steps and done != total:
             continue
         metrics = validate(model, val_items, config=config) if val_items else {"n": 0}
+        if mask_val_items:  # Dice on the annotated series held out for it; the ROC-AUC stays the labelled set's
+            masked = validate(model, mask_val_items, config=config)
+            metrics = {**metrics, "dice": masked["dice"], "n_masks": masked["n"]}
+        if metrics.get("roc_auc") is not None and metrics.get("dice") is not None:
+            metrics[ROC_AUC_PLUS_DICE] = metrics["roc_auc"] + metrics["dice"]
         entry = {"step": done, "epoch": math.ceil(done / epoch_steps), "lr": lr,
                  "train_loss": float(np.mean(losses)) if losses else None, **metrics}
         losses = []

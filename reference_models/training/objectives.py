@@ -32,7 +32,7 @@ from reference_models.networks.lungs import LUNG_THRESHOLD
 from reference_models.networks.multitask import MULTITASK_LESION_THRESHOLD, MultitaskNet, multitask_loss
 from reference_models.networks.unet import LESION_THRESHOLD, PATCH_OVERLAP, PATCH_SIZE, stitch_patches
 from reference_models.training.batches import Batch, series_as_slices
-from reference_models.training.config import CLASSIFIERS, MULTITASK, ROC_AUC_PLUS_DICE, TrainConfig
+from reference_models.training.config import CLASSIFIERS, MULTITASK, TrainConfig
 from reference_models.training.prepare import PreparedSeries
 
 
@@ -132,12 +132,13 @@ class LiveUnits:
 @contextmanager
 def head_units(model: nn.Module) -> Iterator[LiveUnits]:
     """Count the live hidden units of ``model.classifier`` (:func:`~reference_models.networks.blocks.
-    classification_mlp`'s ReLU) over the forward passes inside the block. A unit that no input activates gets no
-    gradient and never recovers (a dead ReLU; docs/reference-models.md §12)."""
+    classification_mlp`'s ReLU, or leaky ReLU: units with a positive output) over the forward passes inside the
+    block. A ReLU unit that no input activates gets no gradient and never recovers (a dead ReLU;
+    docs/reference-models.md §12)."""
     linear = head_hidden_layer(model)
     if linear is None:
         raise ValueError(f"{type(model).__name__} has no classification head")
-    relu = next(m for m in model.get_submodule("classifier").modules() if isinstance(m, nn.ReLU))
+    relu = next(m for m in model.get_submodule("classifier").modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU)))
     live = LiveUnits(linear.out_features)
 
     def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -151,8 +152,7 @@ def head_units(model: nn.Module) -> Iterator[LiveUnits]:
 
 
 def validate(model: nn.Module, items: Sequence[PreparedSeries], *, config: TrainConfig) -> dict[str, Any]:
-    """Validation metrics of ``model`` on prepared ``items``: ``dice`` and/or ``roc_auc`` (``None`` if undefined),
-    and their sum :data:`ROC_AUC_PLUS_DICE` where both are defined (the multitask models)."""
+    """Validation metrics of ``model`` on prepared ``items``: ``dice`` and/or ``roc_auc`` (``None`` if undefined)."""
     method = config.method
     result: dict[str, Any] = {"n": len(items)}
     dices: list[float] = []
@@ -179,6 +179,4 @@ def validate(model: nn.Module, items: Sequence[PreparedSeries], *, config: Train
             probabilities = segmentation_probabilities(method, model, item.image, config=config)
             dices.append(dice(probabilities > threshold, np.asarray(item.target, dtype=bool)))
     result["dice"] = float(np.mean(dices)) if dices else None
-    if result.get("roc_auc") is not None and result["dice"] is not None:
-        result[ROC_AUC_PLUS_DICE] = result["roc_auc"] + result["dice"]
     return result

@@ -143,14 +143,18 @@ def test_the_small_scales_widest_heads_have_leaky_units_and_multitask_models_sel
 def test_training_keeps_the_checkpoint_its_selection_names(
     select: str, phantom_sets: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Validations scripted so that ROC-AUC alone picks batch 2 and ROC-AUC + Dice batch 4."""
+    """Validations scripted so that ROC-AUC alone picks batch 2 and ROC-AUC + Dice batch 4. With ROC-AUC + Dice
+    the Dice comes from the annotated series the segmenters hold out (same rule and seed), never trained on."""
     from reference_models.training import loop
 
-    scripted = iter([(0.9, 0.1), (0.6, 0.5), (0.7, 0.2)])
+    rocs, dices = iter([0.9, 0.6, 0.7]), iter([0.1, 0.5, 0.2])
+    calls: list[list[str]] = []
 
     def validate(model, items, *, config):  # noqa: ANN001, ANN202
-        roc, dice_ = next(scripted)
-        return {"n": len(items), "roc_auc": roc, "dice": dice_, ROC_AUC_PLUS_DICE: roc + dice_}
+        calls.append([item.series_id for item in items])
+        if all(item.has_mask for item in items):
+            return {"n": len(items), "roc_auc": None, "dice": next(dices)}
+        return {"n": len(items), "roc_auc": next(rocs), "dice": None}
 
     monkeypatch.setattr(loop, "validate", validate)
     records = _records_with_lungs(phantom_sets)
@@ -160,6 +164,30 @@ def test_training_keeps_the_checkpoint_its_selection_names(
     expected = 2 if select == "roc_auc" else 4
     assert read_checkpoint(tmp_path / "run")["step"] == result.best_step == expected
     assert read_checkpoint(tmp_path / "run")["config"]["select"] == select
+    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    if select == "roc_auc":
+        assert data["validation_masks"] == [] and len(calls) == 3
+        assert all(h["dice"] is None and ROC_AUC_PLUS_DICE not in h for h in result.history)
+        return
+    segmenters = split_validation("unet2d", training_records("unet2d", records)[0], val_size=None, seed=3)[1]
+    assert data["validation_masks"] == [r.series_id for r in segmenters] != []
+    assert not set(data["validation_masks"]) & set(data["train"])
+    assert len(calls) == 6 and calls[1] == data["validation_masks"]
+    assert [h[ROC_AUC_PLUS_DICE] for h in result.history] == pytest.approx([1.0, 1.1, 0.9])
+
+
+def test_live_units_are_counted_for_leaky_heads_too() -> None:
+    from reference_models.training.objectives import head_units
+
+    config = default_config("multitask_spatial4", scale="small")
+    model = build_network(METHODS["multitask_spatial4"], config.model_kwargs).eval()
+    first = model.classifier[1]
+    with torch.no_grad():
+        first.weight.zero_()
+        first.bias.copy_(torch.linspace(-1, 1, first.out_features))
+    with head_units(model) as live, torch.no_grad():
+        model(torch.rand(1, 1, 64, 64, 8))
+    assert live.count == int((first.bias > 0).sum()) == first.out_features // 2
 
 
 def test_validation_counts_the_heads_live_hidden_units() -> None:
