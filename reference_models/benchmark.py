@@ -48,7 +48,7 @@ from reference_models.provision import (
     train_one,
 )
 from reference_models.registry import METHODS
-from reference_models.training.config import default_config, select_metric
+from reference_models.training.config import TrainConfig, default_config
 from reference_models.training.objectives import dice
 from reference_models.weights import BEST, file_digest, read_checkpoint
 
@@ -227,8 +227,9 @@ def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> s
     default = default_config(name, scale=settings.scale)
     if config.get("model_kwargs") != default.model_kwargs:  # e.g. the wide heads' leaky units
         return f"trained with model {config.get('model_kwargs')}, wanted {default.model_kwargs}"
-    if (config.get("select") or select_metric(name)) != default.selection:
-        return f"best checkpoint by {config.get('select') or select_metric(name)}, wanted {default.selection}"
+    selection = TrainConfig.from_dict(config).selection  # configs before the field: the paper's rule
+    if selection != default.selection:
+        return f"best checkpoint by {selection}, wanted {default.selection}"
     options = default.predict_options
     if config.get("predict_options", {}) != options:  # e.g. validated on all slices, before classifier_slices
         return f"trained with predict options {config.get('predict_options', {})}, wanted {options}"
