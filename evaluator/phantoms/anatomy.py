@@ -76,8 +76,11 @@ class AnatomyFields:
         return self.sd_right if side == 1 else self.sd_left
 
 
-def sample_anatomy(grid: Grid, rng: np.random.Generator) -> Anatomy:
-    """Draw a patient that fits the scan's field of view (scaled down in-plane or along z if it does not)."""
+def sample_anatomy(grid: Grid, rng: np.random.Generator, *, dependent_exponent: float = 1.5) -> Anatomy:
+    """Draw a patient that fits the scan's field of view (scaled down in-plane or along z if it does not).
+
+    ``dependent_exponent``: the posterior subpleural band's HU is 420 × u ** exponent (``cohorts.Background``).
+    """
     u = rng.uniform
     fov = [n * s for n, s in zip(grid.shape, grid.spacing, strict=True)]
     a_body = u(140.0, 172.0)
@@ -143,7 +146,7 @@ def sample_anatomy(grid: Grid, rng: np.random.Generator) -> Anatomy:
         # Inspiration level: a well-inflated lung at -900 HU, a shallow breath up to -790 HU.
         lung_hu=-900.0 + 110.0 * u(0.0, 1.0) ** 1.5,
         # Supine CT: the posterior (dependent) lung is denser, most of all just inside the posterior pleura.
-        dependent=(u(40.0, 120.0), u(0.0, 1.0) ** 1.5 * 420.0, u(4.0, 20.0) * s),
+        dependent=(u(40.0, 120.0), u(0.0, 1.0) ** dependent_exponent * 420.0, u(4.0, 20.0) * s),
         hila=(hila[0], hila[1]),
     )
 

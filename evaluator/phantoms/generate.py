@@ -9,6 +9,7 @@ from scipy import ndimage
 
 from evaluator.groups import Group
 from evaluator.phantoms.anatomy import Anatomy, AnatomyFields, build_fields, sample_anatomy
+from evaluator.phantoms.cohorts import Cohort, background
 from evaluator.phantoms.grid import CoarseGrid, Grid, ras_affine, upsample_linear, upsample_nearest
 from evaluator.phantoms.pathology import (
     NODULE_CHANNEL,
@@ -23,9 +24,9 @@ from evaluator.phantoms.shapes import blend
 from evaluator.phantoms.trees import CapsuleBoxes, Capsules, airway_capsules, grow_tree, subdivide, vessel_capsules
 
 #: Bumped whenever the same arguments give other phantoms or sets (2: the confounders of issue 15; 3: MosMed studies
-#: are every 10th slice of a thin-slice series); anything that caches written phantom sets (e.g. a stamp next to a
-#: benchmark's test set) should record it.
-GENERATOR_VERSION = 3
+#: are every 10th slice of a thin-slice series; 4: test sets follow Mosmed-Test's cohorts, cohorts.py); anything
+#: that caches written phantom sets (e.g. a stamp next to a benchmark's test set) should record it.
+GENERATOR_VERSION = 4
 
 #: Small default grid (tests, sample sets): 64 × 64 × 32 voxels of 5.5 × 5.5 × 8 mm.
 DEFAULT_SHAPE = (64, 64, 32)
@@ -100,16 +101,6 @@ class _NoisePool:
         else:
             start = int(self.rng.integers(0, self.POOL))
         return self.values[start : start + n].reshape(shape)
-
-
-#: Chronic background changes (``pathology.chronic_changes``) per group: the share of patients who have them, and
-#: the largest ``amount`` (drawn from 0.3 up to it). The nodule cohort is older (over 50 in the paper).
-_CHRONIC = {
-    Group.COVID: (0.2, 1.0),
-    Group.BACTERIAL_PNEUMONIA: (0.3, 1.0),
-    Group.NODULES: (0.9, 1.8),
-    Group.NORMAL: (0.4, 1.0),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +216,7 @@ def generate_case(
     severity: float | None = None,
     n_raters: int = 1,
     lesion_types: bool = False,
+    cohort: Cohort | str = Cohort.GROUP,
 ) -> Phantom:
     """Generate one synthetic chest CT of ``group``; same arguments → identical arrays.
 
@@ -234,8 +226,13 @@ def generate_case(
     about ±0.001; further raters keep each lung's lesion volume, bar a missed small component); drawn from
     the CT-1..CT-4 bands when None. ``n_raters`` lesion masks are made for COVID-19 cases.
     ``lesion_types=True`` also returns rater 1's ground glass (1) / consolidation (2) labels.
+    ``cohort``: who the patient is (``cohorts.py``): how much chronic background change and dependent density.
     """
     group = Group(group)
+    try:
+        cohort = Cohort(cohort)
+    except ValueError:
+        raise ValueError(f"unknown cohort {cohort!r}; known: {', '.join(c.value for c in Cohort)}") from None
     shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
     spacing = tuple(float(s) for s in spacing)  # type: ignore[assignment]
     if len(shape) != 3 or min(shape) < 8:
@@ -257,7 +254,8 @@ def generate_case(
     rngs = _rngs(seed, group)
     grid = Grid(shape=shape, spacing=spacing)
     coarse = CoarseGrid.for_grid(grid)
-    anatomy = sample_anatomy(grid, rngs["anatomy"])
+    back = background(group, cohort)
+    anatomy = sample_anatomy(grid, rngs["anatomy"], dependent_exponent=back.dependent_exponent)
     fields = build_fields(anatomy, coarse, rngs["texture"])
 
     pathology = rngs["pathology"]
@@ -266,9 +264,8 @@ def generate_case(
     caps = [_trees(fields, anatomy, grid, rngs["trees"])]
     target = None
     extra: dict[str, float] = {}
-    # Older patients (the nodule cohort) more often have chronic background changes; they are no finding.
-    prevalence, most = _CHRONIC[group]
-    chronic = pathology.uniform(0.3, most) if pathology.random() < prevalence else 0.0
+    # Older patients more often have chronic background changes (cohorts.py); they are no finding.
+    chronic = pathology.uniform(0.3, back.chronic_most) if pathology.random() < back.chronic_prevalence else 0.0
     chronic_changes(fields, anatomy, pathology, amount=chronic)
     extra["chronic_changes"] = float(chronic)
     if group is Group.COVID:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluator.groups import Distribution, Group
+from evaluator.phantoms.cohorts import Cohort, testset_cohort
 from evaluator.phantoms.generate import DEFAULT_SHAPE, DEFAULT_SPACING, generate_case
 from evaluator.phantoms.jobs import prepare_output_dir, run_jobs
 from evaluator.phantoms.nifti import write_nifti
@@ -45,8 +46,8 @@ _TAG = "testset"
 
 @dataclass(frozen=True, slots=True)
 class PlannedCase:
-    """One case of a test set: its id, group, visibility, phantom seed and number of lesion raters, and the
-    COVID-19 target severity (``None``: the phantom draws it, ``generate_case``)."""
+    """One case of a test set: its id, group, visibility, phantom seed and number of lesion raters, the
+    COVID-19 target severity (``None``: the phantom draws it, ``generate_case``) and the patient's cohort."""
 
     case_id: str
     group: Group
@@ -54,6 +55,7 @@ class PlannedCase:
     seed: int
     n_raters: int
     severity: float | None = None
+    cohort: Cohort = Cohort.GROUP
 
 
 def plan_testset(
@@ -70,7 +72,8 @@ def plan_testset(
 
     ``multi_rater_fraction`` of the COVID-19 cases (rounded) get two raters. ``covid_bands``: the probabilities of
     CT-1..CT-4 for the COVID-19 cases' severities (``pathology.draw_severity``, from a stream of their own); ``None``:
-    each phantom draws its own from the population's mix (``pathology.POPULATION_BANDS``).
+    each phantom draws its own from the population's mix (``pathology.POPULATION_BANDS``). Each case's cohort follows
+    Mosmed-Test's sources (``cohorts.testset_cohort``; normals in id order).
     """
     counts = {Group(g): int(n) for g, n in counts.items()}
     if any(n < 0 for n in counts.values()):
@@ -90,6 +93,12 @@ def plan_testset(
     if covid_bands is not None:
         severity_rng = set_rng(seed, _TAG + "-severity")
         severities = {i: draw_severity(severity_rng, band_probabilities=covid_bands) for i in covid_positions}
+    normal_positions = [i for i, g in enumerate(shuffled) if g is Group.NORMAL]
+    cohorts = {
+        i: testset_cohort(g, normal_index=normal_positions.index(i) if g is Group.NORMAL else 0,
+                          normal_count=len(normal_positions))
+        for i, g in enumerate(shuffled)
+    }
     return [
         PlannedCase(
             case_id=f"{id_prefix}_{i:0{width}d}",
@@ -98,6 +107,7 @@ def plan_testset(
             seed=case_seed(seed, _TAG, i),
             n_raters=2 if i in multi else 1,
             severity=severities.get(i),
+            cohort=cohorts[i],
         )
         for i, g in enumerate(shuffled)
     ]
@@ -119,7 +129,7 @@ def _write_case(job: _CaseJob) -> list[str]:
     if job.vary_spacing:
         shape, spacing = scan_geometry(shape, spacing, seed=case.seed)
     phantom = generate_case(case.group, shape=shape, spacing=spacing, seed=case.seed, severity=case.severity,
-                            n_raters=case.n_raters)
+                            n_raters=case.n_raters, cohort=case.cohort)
     affine = phantom.affine
     if job.layout == "testset":
         files = {
