@@ -2,6 +2,7 @@
 """How hard the phantom test set is for the simplest baselines: ROC-AUC of COVID-19 vs each group.
 
     OMP_NUM_THREADS=1 python scripts/phantom_confounders.py [--seed 0] [--counts covid=32,...] [--shape 64 64 32]
+                                                            [--covid-bands inpatient] [--without-cohorts]
 
 Two scores per case, neither trained on anything:
 
@@ -11,7 +12,10 @@ Two scores per case, neither trained on anything:
 
 It prints each score's ROC-AUC COVID-19 vs all / normal / bacterial pneumonia / nodules, and Spearman's ρ of the
 thresholding severity within COVID-19 (Table 2's first row reads .51 / .68 / .46 / .45, ρ .92). The cases are those
-of ``write_testset`` with the same arguments (made in memory, not written). A quick check, not a test.
+of ``write_testset`` with the same arguments (made in memory, not written), each in its Mosmed-Test cohort
+(``evaluator/phantoms/cohorts.py``) unless ``--without-cohorts`` gives every case its group's own background.
+``--covid-bands inpatient`` draws the COVID-19 severities from the benchmark's inpatient CT-band mix. A quick
+check, not a test.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from evaluator.groups import Group  # noqa: E402
 from evaluator.metrics.correlation import spearman_rho  # noqa: E402
 from evaluator.metrics.roc import roc_auc  # noqa: E402
 from evaluator.phantoms import MOSMED_TEST_COUNTS, generate_case, plan_testset  # noqa: E402
+from evaluator.phantoms.cohorts import Cohort  # noqa: E402
 from evaluator.phantoms.generate import DEFAULT_SHAPE, DEFAULT_SPACING  # noqa: E402
+from evaluator.phantoms.pathology import INPATIENT_BANDS  # noqa: E402
 from evaluator.phantoms.protocols import scan_geometry  # noqa: E402
 
 
@@ -44,16 +50,22 @@ def main() -> int:
     parser.add_argument("--shape", type=int, nargs=3, default=DEFAULT_SHAPE)
     parser.add_argument("--spacing", type=float, nargs=3, default=DEFAULT_SPACING)
     parser.add_argument("--fixed-spacing", action="store_true", help="every case on the nominal grid")
+    parser.add_argument("--covid-bands", choices=("population", "inpatient"), default="population",
+                        help="the COVID-19 cases' CT-band mix (the reference table uses inpatient)")
+    parser.add_argument("--without-cohorts", action="store_true",
+                        help="every case with its group's own background, as before generator 4")
     args = parser.parse_args()
     from reference_models.thresholding import predict_thresholding
 
     started = time.perf_counter()
     groups, thresholded, ggo, truth = [], [], [], []
-    for case in plan_testset(counts=args.counts, seed=args.seed):
+    bands = INPATIENT_BANDS if args.covid_bands == "inpatient" else None
+    for case in plan_testset(counts=args.counts, seed=args.seed, covid_bands=bands):
         shape, spacing = tuple(args.shape), tuple(args.spacing)
         if not args.fixed_spacing:
             shape, spacing = scan_geometry(shape, spacing, seed=case.seed)
-        p = generate_case(case.group, shape=shape, spacing=spacing, seed=case.seed, n_raters=case.n_raters)
+        p = generate_case(case.group, shape=shape, spacing=spacing, seed=case.seed, n_raters=case.n_raters,
+                          severity=case.severity, cohort=Cohort.GROUP if args.without_cohorts else case.cohort)
         lung = p.lungs > 0
         groups.append(case.group)
         thresholded.append(predict_thresholding(p.image, p.spacing, lungs=p.lungs).severity)

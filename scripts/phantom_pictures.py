@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Write docs/images/phantom-<group>.png: one axial slice per group, as shown in docs/phantoms.md.
+"""Write docs/images/phantom-<group>.png: one axial slice per group, as shown in docs/phantoms.md, and
+phantom-normal-screening.png: the same normal patient in the test set's screening cohort (cohorts.py).
 
     OMP_NUM_THREADS=1 python scripts/phantom_pictures.py [--out docs/images] [--seed 3]
 
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evaluator.groups import Group  # noqa: E402
 from evaluator.phantoms import generate_case  # noqa: E402
+from evaluator.phantoms.cohorts import Cohort  # noqa: E402
 
 SHAPE = (224, 224, 72)
 SPACING = (1.6, 1.6, 5.0)
@@ -52,9 +54,9 @@ def png_bytes(rgb: np.ndarray) -> bytes:
             + chunk(b"IEND", b""))
 
 
-def picture(group: Group, seed: int) -> np.ndarray:
+def picture(group: Group, seed: int, *, cohort: Cohort = Cohort.GROUP) -> np.ndarray:
     """The two panels of ``group``'s phantom, as RGB [row = anterior→posterior, column = patient's right→left]."""
-    p = generate_case(group, shape=SHAPE, spacing=SPACING, seed=seed,
+    p = generate_case(group, shape=SHAPE, spacing=SPACING, seed=seed, cohort=cohort,
                       severity=COVID_SEVERITY if group is Group.COVID else None)
     lesion = p.lesions[0] if p.lesions else np.zeros(p.image.shape, bool)
     finding = p.findings if p.findings is not None else np.zeros(p.image.shape, bool)
@@ -84,9 +86,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for group in Group:
-        path = args.out / f"phantom-{group.value.replace('_', '-')}.png"
-        path.write_bytes(png_bytes(picture(group, args.seed)))
+    pictures = [(f"phantom-{g.value.replace('_', '-')}.png", g, Cohort.GROUP) for g in Group]
+    pictures.append(("phantom-normal-screening.png", Group.NORMAL, Cohort.SCREENING_OVER_50))
+    for name, group, cohort in pictures:
+        path = args.out / name
+        path.write_bytes(png_bytes(picture(group, args.seed, cohort=cohort)))
         print(f"{path} ({path.stat().st_size / 1000:.0f} KB)")
     return 0
 

@@ -33,6 +33,7 @@ from evaluator.phantoms import (
     write_testset,
 )
 from evaluator.phantoms.__main__ import main as cli_main
+from evaluator.phantoms.cohorts import COHORT_BACKGROUND, GROUP_BACKGROUND, Cohort
 from evaluator.phantoms.datasets import window_to_uint8
 from evaluator.phantoms.pathology import INPATIENT_BANDS
 from evaluator.phantoms.protocols import SLICE_FRACTIONS, scan_geometry
@@ -295,6 +296,46 @@ def test_plan_can_set_the_covid_band_mix(tmp_path):
         worse = np.mean([max(lung_fractions(m.astype(bool), lungs)) for m in masks])
         assert case.severity is not None and 0.25 < case.severity < 0.5
         assert worse == pytest.approx(case.severity, abs=0.01)
+
+
+def test_plan_follows_mosmed_test_cohorts():
+    """Sec. 3.5: COVID-19 and 5 normals from the hospital's inpatients, pneumonia from inpatients, nodules and 26
+    normals from the screening study; the cohorts change nothing else in the plan."""
+    cases = plan_testset(seed=3)
+    cohorts = {g: [c.cohort for c in cases if c.group is g] for g in Group}
+    assert set(cohorts[Group.COVID]) == {Cohort.GROUP}
+    assert set(cohorts[Group.BACTERIAL_PNEUMONIA]) == {Cohort.PNEUMONIA_INPATIENTS}
+    assert set(cohorts[Group.NODULES]) == {Cohort.SCREENING_OVER_50}
+    assert cohorts[Group.NORMAL] == [Cohort.GROUP] * 5 + [Cohort.SCREENING_OVER_50] * 26  # in id order
+    plain = [dataclasses.replace(c, cohort=Cohort.GROUP) for c in cases]
+    assert [c.case_id for c in plain] == [c.case_id for c in cases]
+    assert [(c.group, c.seed, c.n_raters) for c in plain] == [(c.group, c.seed, c.n_raters) for c in cases]
+    assert {c.cohort for c in plan_testset(counts={"normal": 2}, seed=3)} == {Cohort.SCREENING_OVER_50}
+
+
+def test_cohort_changes_the_background_not_the_patient():
+    """The same seed in another cohort is the same patient (lungs, trees, kernel): only chronic changes and the
+    dependent band differ; without a cohort every group keeps its own background (the training sets')."""
+    for seed in range(4):
+        plain = generate_case(Group.NORMAL, seed=seed, **SMALL)
+        assert np.array_equal(plain.image, generate_case(Group.NORMAL, seed=seed, cohort="group", **SMALL).image)
+        older = generate_case(Group.NORMAL, seed=seed, cohort=Cohort.SCREENING_OVER_50, **SMALL)
+        assert np.array_equal(plain.lungs, older.lungs) and plain.noise_hu == older.noise_hu
+        assert plain.extra["chronic_changes"] <= GROUP_BACKGROUND[Group.NORMAL].chronic_most
+        assert older.extra["chronic_changes"] <= COHORT_BACKGROUND[Cohort.SCREENING_OVER_50].chronic_most
+    with pytest.raises(ValueError, match="unknown cohort 'elderly'.*screening-over-50"):
+        generate_case(Group.NORMAL, seed=0, cohort="elderly", **SMALL)
+
+
+def test_screening_cohort_fools_thresholding():
+    """Older screening patients put more lung into thresholding's window than the group's own normals (the
+    reason the paper's thresholding is near chance, Table 2), while COVID-19 still scores higher on average."""
+    seeds = range(10, 18)
+    own = [thresholding_severity(generate_case(Group.NORMAL, seed=s, **SMALL)) for s in seeds]
+    screening = [thresholding_severity(generate_case(Group.NORMAL, seed=s, cohort=Cohort.SCREENING_OVER_50,
+                                                     **SMALL)) for s in seeds]
+    assert np.mean(screening) > 1.5 * np.mean(own)
+    assert sum(b > a for a, b in zip(own, screening, strict=True)) >= 7
 
 
 # --- labels --------------------------------------------------------------------------------------------------
