@@ -5,7 +5,8 @@ patient is. Mosmed-Test (paper Sec. 3.5) mixes three cohorts, none of them the t
 
 - inpatients of an infectious-diseases hospital (the 32 COVID-19 cases and 5 of the 31 normal controls);
 - inpatients with community-acquired bacterial pneumonia (2019);
-- a screening study of patients over 50 (Morozov et al. 2020c: the 30 nodule cases and 26 normal controls).
+- a screening study of patients over 50 (Morozov et al. 2020c): the 30 nodule cases, and 26 normal controls
+  selected for having no nodule over 5 mm and no other lung pathology (so fewer chronic changes).
 
 Older patients more often carry chronic background changes (``pathology.chronic_changes``: reticulation,
 atelectasis, -600..-50 HU) and denser dependent lung (``anatomy.Anatomy.dependent``); both fall into
@@ -26,6 +27,7 @@ from evaluator.groups import Group
 class Cohort(StrEnum):
     GROUP = "group"  # the group's own background
     SCREENING_OVER_50 = "screening-over-50"
+    SCREENING_CONTROLS = "screening-controls"  # the same study, selected for no other lung pathology
     PNEUMONIA_INPATIENTS = "pneumonia-inpatients"
 
 
@@ -51,6 +53,7 @@ GROUP_BACKGROUND = {
 COHORT_BACKGROUND = {
     Cohort.SCREENING_OVER_50: Background(0.95, 3.0, dependent_exponent=0.7),
     Cohort.PNEUMONIA_INPATIENTS: Background(0.8, 2.0, dependent_exponent=0.7),
+    Cohort.SCREENING_CONTROLS: Background(0.6, 1.5, dependent_exponent=0.7),
 }
 
 #: Mosmed-Test's normal controls: 5 of 31 from the COVID-19 inpatients (no radiological signs), 26 from screening.
@@ -64,7 +67,7 @@ def background(group: Group, cohort: Cohort) -> Background:
 
 def testset_cohort(group: Group, *, normal_index: int, normal_count: int) -> Cohort:
     """The cohort of a Mosmed-Test case: COVID-19 from the hospital's inpatients (their group's background),
-    pneumonia from its inpatients, nodules from screening, normals mostly from screening; the first
+    pneumonia from its inpatients, nodules from screening, normals mostly screening controls; the first
     ``round((1 - NORMAL_SCREENING_SHARE) × normal_count)`` normals (``normal_index`` counts them in id order)
     from the COVID-19 hospital."""
     if group is Group.COVID:
@@ -74,4 +77,4 @@ def testset_cohort(group: Group, *, normal_index: int, normal_count: int) -> Coh
     if group is Group.NODULES:
         return Cohort.SCREENING_OVER_50
     hospital = round((1.0 - NORMAL_SCREENING_SHARE) * normal_count)
-    return Cohort.GROUP if normal_index < hospital else Cohort.SCREENING_OVER_50
+    return Cohort.GROUP if normal_index < hospital else Cohort.SCREENING_CONTROLS
