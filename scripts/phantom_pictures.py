@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Write docs/images/phantom-<group>.png: one axial slice per group, as shown in docs/phantoms.md, and
-phantom-normal-screening.png: the same normal patient in the test set's screening cohort (cohorts.py).
+phantom-normal-screening.png: the same normal patient as one of the test set's screening controls (cohorts.py).
 
     OMP_NUM_THREADS=1 python scripts/phantom_pictures.py [--out docs/images] [--seed 3]
 
@@ -87,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     pictures = [(f"phantom-{g.value.replace('_', '-')}.png", g, Cohort.GROUP) for g in Group]
-    pictures.append(("phantom-normal-screening.png", Group.NORMAL, Cohort.SCREENING_OVER_50))
+    pictures.append(("phantom-normal-screening.png", Group.NORMAL, Cohort.SCREENING_CONTROLS))
     for name, group, cohort in pictures:
         path = args.out / name
         path.write_bytes(png_bytes(picture(group, args.seed, cohort=cohort)))
