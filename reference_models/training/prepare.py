@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,18 +138,24 @@ def prepare_series(
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         prepared = _prepare(record, purpose=purpose, lung_model=lung_model, assume_empty=assume_empty)
-        tmp = folder.with_name(f"{key}.tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        for name in ("image", "target", "lungs"):
-            array = getattr(prepared, name)
-            if array is not None:
-                np.save(tmp / f"{name}.npy", array)
-        meta = {"series_id": prepared.series_id, "label": prepared.label, "has_mask": prepared.has_mask,
-                "provenance": prepared.provenance}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        if folder.exists():  # another process finished first
-            return _load_cached(folder)
-        tmp.rename(folder)
+        # A folder of this process's own: runs that share the cache may prepare the same series at once.
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", suffix=".tmp", dir=cache_dir))
+        try:
+            for name in ("image", "target", "lungs"):
+                array = getattr(prepared, name)
+                if array is not None:
+                    np.save(tmp / f"{name}.npy", array)
+            meta = {"series_id": prepared.series_id, "label": prepared.label, "has_mask": prepared.has_mask,
+                    "provenance": prepared.provenance}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            try:
+                tmp.rename(folder)
+            except OSError:  # another process finished first (the folder exists and is not empty)
+                if not meta_path.is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return _load_cached(folder)
 
 

@@ -313,6 +313,33 @@ def test_a_few_steps_lower_the_loss(method: str, phantom_sets: dict) -> None:
     assert losses[-1] < 0.9 * losses[0]
 
 
+def test_cached_preparation_survives_a_concurrent_writer(phantom_sets: dict, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Benchmark runs share one cache: while this call writes a series, another finishes the same one first.
+    Each writes into a folder of its own, so neither loses its files; the first to finish wins, nothing is left."""
+    from reference_models.training import prepare
+
+    record = _records_with_lungs(phantom_sets)[0]
+    cache = tmp_path / "cache"
+    real = prepare._prepare
+    calls = []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the other run prepares and stores the same series while this one works
+            prepare_series(record, purpose="hu", cache_dir=cache)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prepare, "_prepare", racing)
+    first = prepare_series(record, purpose="hu", cache_dir=cache)
+    assert len(calls) == 2
+    assert [p.name for p in cache.iterdir()] == [next(cache.iterdir()).name] and not any(
+        p.name.endswith(".tmp") for p in cache.iterdir())
+    again = prepare_series(record, purpose="hu", cache_dir=cache)
+    assert len(calls) == 2  # served from the cache
+    assert np.array_equal(first.image, again.image) and first.series_id == again.series_id
+
+
 class _Stop(Exception):
     pass
 
