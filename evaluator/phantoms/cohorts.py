@@ -12,8 +12,9 @@ Older patients more often carry chronic background changes (``pathology.chronic_
 atelectasis, -600..-50 HU) and denser dependent lung (``anatomy.Anatomy.dependent``); both fall into
 thresholding's window without being COVID-19, which is why thresholding is a weak identifier on real data.
 
-``Cohort.GROUP`` keeps each group's own background (:data:`GROUP_BACKGROUND`): the training sets, the sample
-set and every phantom made without naming a cohort.
+``Cohort.GROUP`` keeps each group's own background (:data:`GROUP_BACKGROUND`): the training sets and every
+phantom made without naming a cohort. Every set that ``testset.plan_testset`` plans (test sets, the public sample
+set, the authors' layout) gives its cases their Mosmed-Test cohorts (:func:`testset_cohort`).
 """
 
 from __future__ import annotations
