@@ -93,10 +93,9 @@ def plan_testset(
     if covid_bands is not None:
         severity_rng = set_rng(seed, _TAG + "-severity")
         severities = {i: draw_severity(severity_rng, band_probabilities=covid_bands) for i in covid_positions}
-    normal_positions = [i for i, g in enumerate(shuffled) if g is Group.NORMAL]
+    normal_rank = {i: k for k, i in enumerate(i for i, g in enumerate(shuffled) if g is Group.NORMAL)}
     cohorts = {
-        i: testset_cohort(g, normal_index=normal_positions.index(i) if g is Group.NORMAL else 0,
-                          normal_count=len(normal_positions))
+        i: testset_cohort(g, normal_index=normal_rank.get(i, 0), normal_count=len(normal_rank))
         for i, g in enumerate(shuffled)
     }
     return [
