@@ -75,7 +75,7 @@ FAST_TRAINING_DATA = TrainingData(
 
 BENCHMARK_STEPS: dict[str, int] = {
     "lungs": 400,
-    "unet2d": 150,
+    "unet2d": 600,
     "unet2d_plus": 300,
     "unet3d": 600,
     "resnet50": 1000,
@@ -87,9 +87,10 @@ BENCHMARK_STEPS: dict[str, int] = {
 the most: one label per series is a far sparser signal than a mask (at 200 batches the multitask classification
 heads had not learned yet; at 1,000 Multitask-Spatial-1 reaches validation ROC-AUC 0.95–1.0). 3D U-Net gets 600
 batches of two small patches (Adam at this scale, ``training.config.CPU_SCHEDULES``): at 120 it had not learned
-the lesions yet. 2D U-Net+ gets twice 2D U-Net's batches, so that it sees as many annotated series (half of its
-batches are negatives with empty masks): on the issue-15 phantoms, with many mild cases, its validation Dice after
-150 batches was 0.001 and 0.05 (seeds 0 and 1; 2D U-Net .45 and .20). The lung network gets 400: at 80 its
+the lesions yet. 2D U-Net gets 600 too: at 150 its validation Dice was .23 / .07 / .07 (seeds 0 / 1 / 2, best
+checkpoint at batch 114 of 150 in each), and seed 1's test ρ .68. 2D U-Net+ keeps 300 batches, half of them
+negatives with empty masks (at 150 its validation Dice was 0.001 and 0.05 in seeds 0 and 1 of the first issue-15
+phantoms); its ρ is the paper's own departure from Table 2's shape (.80). The lung network gets 400: at 80 its
 validation Dice was .923–.946 between seeds, and every method's crop and severity (the lesion volume over the
 lungs') rests on it; seed 2's weaker lungs cost thresholding's Spearman ρ .90 → .63 (docs/reference-models.md
 §12)."""

@@ -111,6 +111,7 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
     import json
 
     from reference_models.benchmark import BenchmarkSettings, _stale_reason
+    from reference_models.provision import BENCHMARK_STEPS
     from reference_models.training.config import default_config
     from reference_models.weights import file_digest
 
@@ -120,15 +121,16 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
     run = weights / "unet2d"
     run.mkdir()
     (run / "best.pt").write_bytes(b"weights")
-    (run / "config.json").write_text(json.dumps(default_config("unet2d", scale="small", steps=150).to_dict()))
+    steps = BENCHMARK_STEPS["unet2d"]
+    (run / "config.json").write_text(json.dumps(default_config("unet2d", scale="small", steps=steps).to_dict()))
     lungs_digest = file_digest(weights / "lungs" / "best.pt")[:24]
     (run / "data.json").write_text(json.dumps({"lungs": {"weights_digest": lungs_digest}}))
     settings = BenchmarkSettings()
-    assert _stale_reason(weights, "unet2d", settings=settings) == "training stopped at batch 0 of 150"
-    (run / "history.jsonl").write_text("".join(json.dumps({"step": s}) + "\n" for s in (38, 76)))
-    assert _stale_reason(weights, "unet2d", settings=settings) == "training stopped at batch 76 of 150"
+    assert _stale_reason(weights, "unet2d", settings=settings) == f"training stopped at batch 0 of {steps}"
+    (run / "history.jsonl").write_text("".join(json.dumps({"step": s}) + "\n" for s in (steps // 4, steps // 2)))
+    assert _stale_reason(weights, "unet2d", settings=settings) == f"training stopped at batch {steps // 2} of {steps}"
     with (run / "history.jsonl").open("a") as history:
-        history.write(json.dumps({"step": 150}) + "\n")
+        history.write(json.dumps({"step": steps}) + "\n")
     assert _stale_reason(weights, "unet2d", settings=settings) is None
     (weights / "lungs" / "best.pt").write_bytes(b"other lungs")
     assert _stale_reason(weights, "unet2d", settings=settings) == "trained with another lung network"
