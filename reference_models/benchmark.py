@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import platform
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -103,6 +104,23 @@ FAST_SETTINGS = BenchmarkSettings(
     steps={name: 30 if name == "lungs" else 12 for name in BENCHMARK_STEPS},
     bootstrap=200,
 )
+
+
+def machine_description() -> dict[str, str]:
+    """The machine a benchmark ran on, for its ``results.json``: architecture, CPU model (from /proc/cpuinfo where
+    there is one) and the kernels torch picked. The same seed trains slightly different networks where these differ
+    (docs/reference-models.md §12)."""
+    model = ""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        if line.startswith("model name"):
+            model = line.partition(":")[2].strip()
+            break
+    return {"architecture": platform.machine(), "cpu": model or platform.processor(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def table2_shape(metrics: Mapping[str, Mapping[str, float | None]]) -> list[str]:
@@ -342,6 +360,8 @@ def run_benchmark(
         "timings": timings,
         "torch": torch.__version__,
         "device": str(device),
+        "machine": machine_description(),
+        "generator_version": GENERATOR_VERSION,
     }
     (work / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (work / "table.md").write_text(markdown_table(results) + "\n")
@@ -420,6 +440,10 @@ def combined_table(runs: Sequence[Mapping[str, Any]]) -> str:
     settings = {json.dumps({k: v for k, v in r["settings"].items() if k != "seed"}, sort_keys=True) for r in runs}
     if len(settings) > 1:
         raise ValueError("the runs differ in more than their training seed (steps, scale, data or test set)")
+    generators = {r.get("generator_version") for r in runs}
+    if len(generators) > 1:
+        raise ValueError("the runs come from different phantom generators: "
+                         + ", ".join(sorted(str(g) for g in generators)) + " (None: not recorded)")
     header = "| method | " + " | ".join(METRIC_TITLES) + " |"
     lines = [header, "|---|" + "---|" * len(METRIC_TITLES)]
     for name in TABLE_METHODS:

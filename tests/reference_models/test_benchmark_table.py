@@ -27,8 +27,20 @@ def test_mean_and_sample_std_over_seeds_with_na_counted() -> None:
 def test_runs_that_differ_in_more_than_the_seed_are_refused() -> None:
     with pytest.raises(ValueError, match="more than their training seed"):
         combined_table([run(0, ms1=0.9, rho=0.9), run(1, ms1=0.9, rho=0.9, steps=200)])
+    with pytest.raises(ValueError, match="different phantom generators: 3, 4"):
+        combined_table([{**run(0, ms1=0.9, rho=0.9), "generator_version": 4},
+                        {**run(1, ms1=0.9, rho=0.9), "generator_version": 3}])
     with pytest.raises(ValueError, match="no runs"):
         combined_table([])
+
+
+def test_a_run_records_the_machine_it_ran_on() -> None:
+    """Networks of one seed differ slightly between CPUs whose kernels differ, so results.json says which ran."""
+    from reference_models.benchmark import machine_description
+
+    machine = machine_description()
+    assert set(machine) == {"architecture", "cpu", "cpu_capability"}
+    assert machine["architecture"] and machine["cpu_capability"] and isinstance(machine["cpu"], str)
 
 
 def test_single_run_table_says_one_seed() -> None:
