@@ -169,3 +169,31 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
         "best checkpoint by roc_auc, wanted roc_auc_plus_dice")
     (classifier / "config.json").write_text(json.dumps(current))
     assert _stale_reason(weights, "multitask_latent", settings=settings) is None
+
+
+def test_lesions_inside_the_predicted_lungs_average_over_the_raters_that_drew_any() -> None:
+    import numpy as np
+
+    from reference_models.benchmark import lesions_inside_lungs
+
+    lungs = np.zeros((4, 4, 2), np.uint8)
+    lungs[:2] = 1
+    lungs[2, 0] = 2  # a second lung label counts as lung too
+    first = np.zeros(lungs.shape, bool)
+    first[1:3, 0] = True  # 4 voxels: rows 1 and 2 of column 0, all inside
+    second = np.zeros(lungs.shape, bool)
+    second[1:4, 1] = True  # 6 voxels: 2 inside (row 1), 4 outside
+    empty = np.zeros(lungs.shape, bool)
+    assert lesions_inside_lungs(lungs, [first, second, empty]) == (1.0 + 2 / 6) / 2
+    assert lesions_inside_lungs(lungs, [empty]) is None
+
+
+def test_the_table_says_how_much_lesion_the_lung_network_keeps_on_covid_cases() -> None:
+    results = {**run(0, ms1=0.95, rho=0.97), "lung_dice": {
+        "mean": 0.95, "std": 0.03, "n": 123, "covid": {"mean": 0.91, "std": 0.05, "min": 0.78, "n": 32},
+        "covid_lesions_inside": {"mean": 0.72, "std": 0.1, "min": 0.49, "n": 32}}}
+    text = markdown_table(results)
+    assert "On the 32 COVID-19 phantoms alone: lung Dice **0.910** (lowest 0.780)" in text
+    assert "hold **0.72** of the reference lesion voxels (lowest 0.49)" in text
+    older = {**results, "lung_dice": {"mean": 0.95, "std": 0.03, "n": 123}}  # results.json before this existed
+    assert "COVID-19 phantoms alone" not in markdown_table(older)
