@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 import torch
 
@@ -35,7 +34,7 @@ from evaluator.phantoms.pathology import INPATIENT_BANDS
 from evaluator.scoring import ScoringOptions, Track, score_archive
 from evaluator.testset import load_testset
 from evaluator.truth import build_truth
-from reference_models.data.volumes import to_standard
+from reference_models.data.volumes import load_labels
 from reference_models.pipeline import CaseVolume, cases_in_testset, load_method, predict_many
 from reference_models.provision import (
     BENCHMARK_STEPS,
@@ -323,16 +322,12 @@ def run_benchmark(
     covid_lung_dice: list[float] = []
     lesions_inside: list[float] = []
 
-    def standard_mask(path: Path) -> np.ndarray:
-        image = nib.load(str(path))
-        return np.asarray(to_standard(np.asanyarray(image.dataobj), image.affine).array != 0)
-
     def on_case(case_id: str, case: CaseVolume, lung_mask: np.ndarray, _: object) -> None:
         test_case = by_id[case_id]
-        lung_dice.append(dice(lung_mask != 0, standard_mask(test_case.lungs)))
+        lung_dice.append(dice(lung_mask != 0, load_labels(test_case.lungs).array != 0))
         if test_case.is_covid:
             covid_lung_dice.append(lung_dice[-1])
-            inside = lesions_inside_lungs(lung_mask, [standard_mask(p) for p in test_case.lesions.values()])
+            inside = lesions_inside_lungs(lung_mask, [load_labels(p).array != 0 for p in test_case.lesions.values()])
             if inside is not None:
                 lesions_inside.append(inside)
 
@@ -380,8 +375,7 @@ def run_benchmark(
         "testset": {"name": testset.name, "cases": len(testset.cases),
                     "groups": {g.value: sum(c.group is g for c in testset.cases) for g in Group}},
         "scores": scores,
-        "lung_dice": lung_dice_reused or {"mean": float(np.mean(lung_dice)), "std": float(np.std(lung_dice)),
-                                          "n": len(lung_dice), "covid": _mean_std_n(covid_lung_dice),
+        "lung_dice": lung_dice_reused or {**_mean_std_n(lung_dice), "covid": _mean_std_n(covid_lung_dice),
                                           "covid_lesions_inside": _mean_std_n(lesions_inside)},
         "inference_seconds_per_case": per_method_seconds,
         "training": training,
