@@ -6,7 +6,8 @@ by the evaluator (the same path as any submission), next to the paper's Table 2.
     training-data/   phantoms in the MosMed, MedSeg, COVID-19-CT-Seg and NSCLC (stand-in) layouts
     testset/         a phantom test set in the leaderboard's layout (the paper's 32/30/30/31 cases by default)
     weights/<m>/     run folders (reused when present: delete one to retrain it)
-    archives/<m>.zip prediction archives
+    archives/<m>.zip prediction archives; <m>.json beside each its seconds per case, and lungs.json the lung
+                     network's Dice on the test set (so runs of other methods in the same folder reuse them)
     results.json     metrics, timings, and settings; table.md the Markdown table
 
 Nothing here knows the test labels except the evaluator's scorer (and the lung Dice of the lung network, which
@@ -232,16 +233,44 @@ def _previous_results(work: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _archive_current(archive: Path, weights: Path, name: str, *, testset_dir: Path) -> bool:
-    """Whether ``archive`` is newer than everything it was predicted from (make's rule): the method's weights, the
-    lung network's and the test set's stamp."""
-    if not archive.is_file():
+def _built_after(target: Path, sources: Sequence[Path]) -> bool:
+    """Whether ``target`` exists and is newer than every source, each of which exists (make's rule)."""
+    if not target.is_file():
         return False
-    sources = [weights / "lungs" / BEST, testset_dir.parent / f"{testset_dir.name}.json"]
+    built = target.stat().st_mtime
+    return all(source.is_file() and source.stat().st_mtime < built for source in sources)
+
+
+def _lung_sources(weights: Path, testset_dir: Path) -> list[Path]:
+    return [weights / "lungs" / BEST, testset_dir.parent / f"{testset_dir.name}.json"]
+
+
+def _archive_current(archive: Path, weights: Path, name: str, *, testset_dir: Path) -> bool:
+    """Whether ``archive`` is newer than everything it was predicted from: the method's weights, the lung
+    network's and the test set's stamp."""
+    sources = _lung_sources(weights, testset_dir)
     if METHODS[name].build is not None or (weights / name / BEST).is_file():
         sources.append(weights / name / BEST)
-    built = archive.stat().st_mtime
-    return all(source.is_file() and source.stat().st_mtime < built for source in sources)
+    return _built_after(archive, sources)
+
+
+def _reused_seconds(archive: Path, weights: Path, name: str, *, testset_dir: Path) -> float | None:
+    """Seconds per case recorded beside ``archive`` when it is current (:func:`_archive_current`), else ``None``:
+    the method is predicted again. Every run writes the record of what it predicted, so parallel runs of other
+    methods in one work folder keep each other's predictions."""
+    record = archive.with_suffix(".json")
+    if not record.is_file() or not _archive_current(archive, weights, name, testset_dir=testset_dir):
+        return None
+    return float(json.loads(record.read_text())["seconds_per_case"])
+
+
+def _reused_lung_dice(archives: Path, weights: Path, *, testset_dir: Path) -> dict[str, Any] | None:
+    """The lung network's Dice summary recorded in ``archives/lungs.json`` when it is newer than the lung weights
+    and the test set's stamp, else ``None``."""
+    record = archives / "lungs.json"
+    if not _built_after(record, _lung_sources(weights, testset_dir)):
+        return None
+    return dict(json.loads(record.read_text()))
 
 
 def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> str | None:
@@ -333,15 +362,17 @@ def run_benchmark(
 
     archives = {name: work / "archives" / f"{name}.zip" for name in methods}
     previous = _previous_results(work)
-    stale = [name for name in methods if not _archive_current(archives[name], weights, name, testset_dir=testset_dir)
-             or name not in previous.get("inference_seconds_per_case", {})]
-    if stale:
-        lung_dice_reused = None
-    else:  # nothing to predict: keep the lung Dice measured when the archives were written
-        lung_dice_reused = previous.get("lung_dice")
+    reused: dict[str, float] = {}
     for name in methods:
-        if name not in stale:
+        seconds = _reused_seconds(archives[name], weights, name, testset_dir=testset_dir)
+        if seconds is None and _archive_current(archives[name], weights, name, testset_dir=testset_dir):
+            seconds = previous.get("inference_seconds_per_case", {}).get(name)  # folders before the records
+        if seconds is not None:
+            reused[name] = seconds
             log(f"reusing {archives[name]} (newer than its weights, the lung network's and the test set)")
+    stale = [name for name in methods if name not in reused]
+    lung_summary = None if stale else (_reused_lung_dice(work / "archives", weights, testset_dir=testset_dir)
+                                       or previous.get("lung_dice"))
     loaded = {name: load_method(name, weights / name, device=device) for name in stale}
     lungs = load_method("lungs", weights / "lungs", device=device)
     t0 = time.perf_counter()
@@ -349,8 +380,13 @@ def run_benchmark(
                                progress=progress, on_case=on_case) if stale else {}
     timings["predict_seconds"] = time.perf_counter() - t0
     per_method_seconds = {name: float(np.mean([r.seconds for r in rows])) for name, rows in predictions.items()}
-    per_method_seconds.update({name: previous["inference_seconds_per_case"][name] for name in methods
-                               if name not in stale})
+    for name in predictions:
+        archives[name].with_suffix(".json").write_text(json.dumps({"seconds_per_case": per_method_seconds[name]}))
+    per_method_seconds.update(reused)
+    if stale:
+        lung_summary = {**_mean_std_n(lung_dice), "covid": _mean_std_n(covid_lung_dice),
+                        "covid_lesions_inside": _mean_std_n(lesions_inside)}
+        (work / "archives" / "lungs.json").write_text(json.dumps(lung_summary))
 
     t0 = time.perf_counter()
     truth = build_truth(testset, cache_root=work / "truth-cache")
@@ -375,8 +411,7 @@ def run_benchmark(
         "testset": {"name": testset.name, "cases": len(testset.cases),
                     "groups": {g.value: sum(c.group is g for c in testset.cases) for g in Group}},
         "scores": scores,
-        "lung_dice": lung_dice_reused or {**_mean_std_n(lung_dice), "covid": _mean_std_n(covid_lung_dice),
-                                          "covid_lesions_inside": _mean_std_n(lesions_inside)},
+        "lung_dice": lung_summary,
         "inference_seconds_per_case": per_method_seconds,
         "training": training,
         "timings": timings,

@@ -171,6 +171,37 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
     assert _stale_reason(weights, "multitask_latent", settings=settings) is None
 
 
+def test_predictions_of_another_run_in_the_folder_are_reused_only_while_current(tmp_path) -> None:
+    """Parallel runs of other methods share one work folder: each keeps the archives the others predicted (their
+    seconds per case and the lung Dice come from the records beside them), until a source is newer."""
+    import json
+    import os
+
+    from reference_models.benchmark import _reused_lung_dice, _reused_seconds
+
+    weights, archives, testset = tmp_path / "weights", tmp_path / "archives", tmp_path / "testset"
+    for path in (weights / "lungs" / "best.pt", weights / "unet2d" / "best.pt", tmp_path / "testset.json"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"source")
+        os.utime(path, (1000, 1000))
+    archive = archives / "unet2d.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(b"zip")
+    os.utime(archive, (2000, 2000))
+    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset) is None  # no record: predict again
+    archive.with_suffix(".json").write_text(json.dumps({"seconds_per_case": 1.5}))
+    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset) == 1.5
+    os.utime(weights / "unet2d" / "best.pt", (3000, 3000))  # retrained since
+    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset) is None
+
+    assert _reused_lung_dice(archives, weights, testset_dir=testset) is None
+    (archives / "lungs.json").write_text(json.dumps({"mean": 0.95, "n": 123}))
+    os.utime(archives / "lungs.json", (2000, 2000))
+    assert _reused_lung_dice(archives, weights, testset_dir=testset) == {"mean": 0.95, "n": 123}
+    os.utime(tmp_path / "testset.json", (3000, 3000))  # the test set was written again
+    assert _reused_lung_dice(archives, weights, testset_dir=testset) is None
+
+
 def test_lesions_inside_the_predicted_lungs_average_over_the_raters_that_drew_any() -> None:
     import numpy as np
 
