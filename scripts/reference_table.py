@@ -1,9 +1,13 @@
 #!/usr/bin/env python
 """One command for the reference table: train (or reuse) all methods on the synthetic benchmark, predict, score.
 
-    python scripts/reference_table.py                # the default benchmark (about 90 min on one CPU thread)
+    python scripts/reference_table.py                # the default benchmark (about 95 CPU-minutes, one thread)
     python scripts/reference_table.py --fast         # a smoke run: tiny sets, a few batches (~5 min)
     python scripts/reference_table.py --seed 1       # another training seed (work folder …-seed1)
+    python scripts/reference_table.py --seeds 0 1 2 --jobs 2
+                                                     # three training seeds side by side on two cores, one lung
+                                                     # network for all (WORK/seed-S; about 4 h of CPU, 2 h 10 on
+                                                     # two cores), then their mean ± std
     python scripts/reference_table.py --combine var/reference-benchmark var/reference-benchmark-seed1 …
                                                      # mean ± std over seeds, as the paper reports
     python scripts/reference_table.py --combine docs/reference-table/seed-*.json
@@ -36,6 +40,7 @@ from reference_models.benchmark import (  # noqa: E402
     markdown_table,
     run_benchmark,
 )
+from reference_models.seed_runs import run_seeds  # noqa: E402
 from reference_models.training.loop import resolve_device  # noqa: E402
 
 
@@ -59,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the test set's COVID-19 CT-band mix (default: the benchmark's)")
     parser.add_argument("--seed", type=int, default=0,
                         help="training seed: initialisation, sampling, validation split (default 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                        help="several training seeds side by side (reference_models.seed_runs; work folder "
+                             "var/reference-benchmark-seeds by default, one seed-S folder each), then their "
+                             "mean ± std")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="with --seeds: networks trained at once, one process each (default 2)")
     parser.add_argument("--combine", type=Path, nargs="+", metavar="WORK",
                         help="print mean ± std over finished runs (a work folder's results.json, or such a file, "
                              "e.g. docs/reference-table/seed-0.json) instead of running")
@@ -75,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     torch.set_num_threads(args.threads)
     default_work = "reference-benchmark-fast" if args.fast else "reference-benchmark"
-    work = args.work or Path("var") / (default_work + (f"-seed{args.seed}" if args.seed else ""))
+    if args.seeds:
+        default_work += "-seeds"
+    work = args.work or Path("var") / (default_work + (f"-seed{args.seed}" if args.seed and not args.seeds else ""))
     if args.retrain and (work / "weights").exists():
         shutil.rmtree(work / "weights")
     settings = FAST_SETTINGS if args.fast else BenchmarkSettings()
@@ -89,6 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.test_covid_bands:
         settings = dataclasses.replace(settings, test_covid_bands=tuple(args.test_covid_bands))
     started = time.perf_counter()
+    if args.seeds:
+        if args.retrain:
+            for folder in work.glob("seed-*/weights"):
+                shutil.rmtree(folder)
+        try:
+            runs = run_seeds(work, settings=settings, seeds=args.seeds, methods=args.methods, jobs=args.jobs,
+                             threads=args.threads, device=str(resolve_device(args.device)),
+                             progress=not args.quiet)
+        except ValueError as error:
+            parser.error(str(error))
+        table = combined_table(runs)
+        (work / "table.md").write_text(table + "\n")
+        print(table)
+        print(f"done in {time.perf_counter() - started:.0f} s; results in {work}/seed-*/results.json, "
+              f"table in {work / 'table.md'}")
+        return 0
     results = run_benchmark(work, settings=settings, methods=args.methods, device=resolve_device(args.device),
                             progress=not args.quiet)
     print(markdown_table(results))
