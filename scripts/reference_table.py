@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """One command for the reference table: train (or reuse) all methods on the synthetic benchmark, predict, score.
 
-    python scripts/reference_table.py                # the default benchmark (about 95 CPU-minutes, one thread)
+    python scripts/reference_table.py                # the default benchmark (about 80 CPU-minutes, one thread)
     python scripts/reference_table.py --fast         # a smoke run: tiny sets, a few batches (~5 min)
     python scripts/reference_table.py --seed 1       # another training seed (work folder …-seed1)
     python scripts/reference_table.py --seeds 0 1 2 --jobs 2
                                                      # three training seeds side by side on two cores, one lung
-                                                     # network for all (WORK/seed-S; about 4 h of CPU, 2 h 10 on
-                                                     # two cores), then their mean ± std
+                                                     # network for all (WORK/seed-S; about 3 h 20 of CPU, 1 h 50
+                                                     # on two cores), then their mean ± std
     python scripts/reference_table.py --combine var/reference-benchmark var/reference-benchmark-seed1 …
                                                      # mean ± std over seeds, as the paper reports
     python scripts/reference_table.py --combine docs/reference-table/seed-*.json
