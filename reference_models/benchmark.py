@@ -260,14 +260,19 @@ def _archive_current(archive: Path, weights: Path, name: str, *, testset_dir: Pa
     return _built_after(archive, sources)
 
 
-def _reused_seconds(archive: Path, weights: Path, name: str, *, testset_dir: Path) -> float | None:
+def _reused_seconds(archive: Path, weights: Path, name: str, *, testset_dir: Path,
+                    previous: Mapping[str, Any]) -> float | None:
     """Seconds per case recorded beside ``archive`` when it is current (:func:`_archive_current`), else ``None``:
     the method is predicted again. Every run writes the record of what it predicted, so parallel runs of other
-    methods in one work folder keep each other's predictions."""
-    record = archive.with_suffix(".json")
-    if not record.is_file() or not _archive_current(archive, weights, name, testset_dir=testset_dir):
+    methods in one work folder keep each other's predictions; folders from before the records fall back on the
+    ``previous`` results document."""
+    if not _archive_current(archive, weights, name, testset_dir=testset_dir):
         return None
-    return float(json.loads(record.read_text())["seconds_per_case"])
+    record = archive.with_suffix(".json")
+    if record.is_file():
+        return float(json.loads(record.read_text())["seconds_per_case"])
+    seconds = previous.get("inference_seconds_per_case", {}).get(name)
+    return None if seconds is None else float(seconds)
 
 
 def _reused_lung_dice(archives: Path, weights: Path, *, testset_dir: Path) -> dict[str, Any] | None:
@@ -279,6 +284,11 @@ def _reused_lung_dice(archives: Path, weights: Path, *, testset_dir: Path) -> di
     return dict(json.loads(record.read_text()))
 
 
+def _training_seed(settings: BenchmarkSettings, name: str) -> int:
+    """The seed network ``name`` trains with: ``lung_seed`` for the lung network, ``seed`` for every method."""
+    return settings.lung_seed if name == "lungs" else settings.seed
+
+
 def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> str | None:
     """Why the cached run ``weights/name`` cannot be reused (``None``: it can)."""
     run = weights / name
@@ -287,8 +297,7 @@ def _stale_reason(weights: Path, name: str, *, settings: BenchmarkSettings) -> s
     if METHODS[name].build is None:
         return None
     config = json.loads((run / "config.json").read_text())
-    seed = settings.lung_seed if name == "lungs" else settings.seed
-    wanted = {"scale": settings.scale, "seed": seed, "steps": settings.steps.get(name)}
+    wanted = {"scale": settings.scale, "seed": _training_seed(settings, name), "steps": settings.steps.get(name)}
     found = {"scale": config.get("scale"), "seed": config.get("seed"), "steps": config["schedule"]["steps"]}
     if wanted["steps"] is None:
         found.pop("steps"), wanted.pop("steps")
@@ -347,7 +356,7 @@ def train_method(
     log(f"training {name} …")
     t0 = time.perf_counter()
     train_one(name, records=records, out_dir=weights / name, lungs_dir=weights / "lungs", scale=settings.scale,
-              steps=settings.steps.get(name), seed=settings.lung_seed if name == "lungs" else settings.seed,
+              steps=settings.steps.get(name), seed=_training_seed(settings, name),
               device=device, cache_dir=work / "prepared-cache", progress=progress, datasets=specs)
     seconds = time.perf_counter() - t0
     log(f"trained {name} in {seconds:.0f} s")
@@ -397,9 +406,7 @@ def run_benchmark(
     previous = _previous_results(work)
     reused: dict[str, float] = {}
     for name in methods:
-        seconds = _reused_seconds(archives[name], weights, name, testset_dir=testset_dir)
-        if seconds is None and _archive_current(archives[name], weights, name, testset_dir=testset_dir):
-            seconds = previous.get("inference_seconds_per_case", {}).get(name)  # folders before the records
+        seconds = _reused_seconds(archives[name], weights, name, testset_dir=testset_dir, previous=previous)
         if seconds is not None:
             reused[name] = seconds
             log(f"reusing {archives[name]} (newer than its weights, the lung network's and the test set)")

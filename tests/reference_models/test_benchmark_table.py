@@ -188,11 +188,14 @@ def test_predictions_of_another_run_in_the_folder_are_reused_only_while_current(
     archive.parent.mkdir()
     archive.write_bytes(b"zip")
     os.utime(archive, (2000, 2000))
-    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset) is None  # no record: predict again
+    # no record: predicted again, unless the folder's results document (from before the records) has its seconds
+    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset, previous={}) is None
+    older = {"inference_seconds_per_case": {"unet2d": 2.0}}
+    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset, previous=older) == 2.0
     archive.with_suffix(".json").write_text(json.dumps({"seconds_per_case": 1.5}))
-    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset) == 1.5
+    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset, previous={}) == 1.5
     os.utime(weights / "unet2d" / "best.pt", (3000, 3000))  # retrained since
-    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset) is None
+    assert _reused_seconds(archive, weights, "unet2d", testset_dir=testset, previous={}) is None
 
     assert _reused_lung_dice(archives, weights, testset_dir=testset) is None
     (archives / "lungs.json").write_text(json.dumps({"mean": 0.95, "n": 123}))
