@@ -107,12 +107,15 @@ def remove_image(client: docker.DockerClient, image_id: str) -> bool:
     """Remove an image no longer needed: its tags first, then the image itself.
 
     Never forced, so an image still used by a container (or tagged by someone else
-    meanwhile) stays. Returns whether it is gone.
+    meanwhile) stays. Returns whether it is gone; an engine error (also on the first lookup) is ``False``, never an
+    exception, so a caller that removes an image on its way to reporting another problem still reports that one.
     """
     try:
         image = client.images.get(image_id)
     except NotFound:  # ImageNotFound, or Podman's other wording
         return True
+    except APIError:
+        return False
     try:
         for tag in image.tags:
             client.images.remove(tag, noprune=False)

@@ -1,4 +1,4 @@
-"""The engine-free parts: users, states, limits, logs, the holder program, /input, volume options."""
+"""The engine-free parts: users, states, limits, logs, the holder program, /input, volume options, image removal."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from docker.errors import APIError, NotFound
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,6 +28,7 @@ from leaderboard.containers import (
     evaluation_key,
     prepare_input_dir,
     reference_problems,
+    remove_image,
 )
 
 from ..evaluator.tiny_testset import write_tiny_testset
@@ -160,3 +163,33 @@ def test_prepare_input_dir_holds_only_images_and_ids(tmp_path: Path) -> None:
     other = tmp_path / "input2"
     prepare_input_dir([Case()], dest=other)
     assert gzip.decompress((other / "raw1.nii.gz").read_bytes()) == raw.read_bytes()
+
+
+class _Images:
+    """A Docker client's ``images`` whose calls fail as the test says (``None``: succeed)."""
+
+    def __init__(self, *, get: Exception | None = None, remove: Exception | None = None) -> None:
+        self.get_error, self.remove_error, self.removed = get, remove, []
+
+    def get(self, image_id: str):
+        if self.get_error:
+            raise self.get_error
+        return SimpleNamespace(tags=["team/model:1"])
+
+    def remove(self, name: str, *, noprune: bool) -> None:
+        if self.remove_error:
+            raise self.remove_error
+        self.removed.append(name)
+
+
+@pytest.mark.parametrize(("get", "remove", "gone", "removed"), [
+    (None, None, True, ["team/model:1", "sha256:abc"]),
+    (NotFound("no such image"), None, True, []),
+    (APIError("engine busy"), None, False, []),  # the lookup's engine error is an answer, not an exception
+    (None, NotFound("no such image"), True, []),
+    (None, APIError("image is in use by a container"), False, []),
+])
+def test_remove_image_answers_whether_the_image_is_gone(get, remove, gone: bool, removed: list[str]) -> None:
+    images = _Images(get=get, remove=remove)
+    assert remove_image(SimpleNamespace(images=images), "sha256:abc") is gone
+    assert images.removed == removed
