@@ -6,8 +6,8 @@
     python scripts/reference_table.py --seed 1       # another training seed (work folder …-seed1)
     python scripts/reference_table.py --seeds 0 1 2 --jobs 2
                                                      # three training seeds side by side on two cores, one lung
-                                                     # network for all (WORK/seed-S; about 3 h 20 of CPU, 1 h 50
-                                                     # on two cores), then their mean ± std
+                                                     # network for all (WORK/seed-S; 2 h 10 measured on two
+                                                     # cores, a CI run beside it for 35 min), then mean ± std
     python scripts/reference_table.py --combine var/reference-benchmark var/reference-benchmark-seed1 …
                                                      # mean ± std over seeds, as the paper reports
     python scripts/reference_table.py --combine docs/reference-table/seed-*.json

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +233,17 @@ def test_the_table_says_how_much_lesion_the_lung_network_keeps_on_covid_cases() 
     assert "hold **0.72** of the reference lesion voxels (lowest 0.49)" in text
     older = {**results, "lung_dice": {"mean": 0.95, "std": 0.03, "n": 123}}  # results.json before this existed
     assert "COVID-19 phantoms alone" not in markdown_table(older)
+
+
+def test_the_committed_three_seed_record_combines_into_the_documented_shape() -> None:
+    """docs/reference-models.md §12 ("Seeds 0, 1 and 2 in one command") reads its table and its two departures
+    off these files; the runs differ in nothing but the seed (combined_table refuses otherwise)."""
+    folder = Path(__file__).parents[2] / "docs" / "reference-table" / "generator-4" / "shared-lungs"
+    runs = [json.loads((folder / f"seed-{seed}.json").read_text()) for seed in (0, 1, 2)]
+    assert {r["settings"]["lung_seed"] for r in runs} == {0}
+    table = combined_table(runs)
+    assert "3 training seeds (0, 1, 2)" in table
+    shape = table.split("Table 2's shape", 1)[1]
+    assert "2 departure(s)" in shape
+    assert "Thresholding (0.619) is not the lowest ROC-AUC vs all: 2D U-Net+ 0.598" in shape
+    assert "2D U-Net+: Spearman ρ 0.87" in shape
