@@ -103,7 +103,6 @@ def test_benchmark_test_set_has_the_inpatient_mix_and_refuses_another(tmp_path) 
     """The benchmark's phantom test set draws its COVID-19 severities from the inpatients' CT-band mix, records the
     mix in its stamp, and a folder written with another mix is refused rather than reused."""
     import dataclasses
-    import json
 
     from evaluator.phantoms import plan_testset
     from evaluator.phantoms.pathology import INPATIENT_BANDS
@@ -122,7 +121,6 @@ def test_benchmark_test_set_has_the_inpatient_mix_and_refuses_another(tmp_path) 
 
 def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> None:
     """A run killed mid-training leaves a best.pt from an early validation: it is retrained, not reused."""
-    import json
 
     from reference_models.benchmark import BenchmarkSettings, _stale_reason
     from reference_models.provision import BENCHMARK_STEPS
@@ -176,7 +174,6 @@ def test_a_cached_run_is_reused_only_when_its_training_finished(tmp_path) -> Non
 def test_predictions_of_another_run_in_the_folder_are_reused_only_while_current(tmp_path) -> None:
     """Parallel runs of other methods share one work folder: each keeps the archives the others predicted (their
     seconds per case and the lung Dice come from the records beside them), until a source is newer."""
-    import json
     import os
 
     from reference_models.benchmark import _reused_lung_dice, _reused_seconds
