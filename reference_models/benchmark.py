@@ -465,6 +465,74 @@ def run_benchmark(
     return results
 
 
+UPDATE_MUST_MATCH = ("generator_version", "torch", "device", "machine", "testset")
+"""What a recorded run and a run that updates some of its methods (:func:`update_record`) must share, besides
+the settings other than the updated methods' batches."""
+
+
+def update_record(record: Mapping[str, Any], run: Mapping[str, Any], *, methods: Sequence[str]) -> dict[str, Any]:
+    """``record`` (a results document) with ``methods``' scores, training and seconds per case taken from ``run``, a
+    later run of the same benchmark that trained only those methods anew (e.g. after a change to their recipe).
+
+    Refused with every reason at once unless the two share :data:`UPDATE_MUST_MATCH` and every setting but the
+    updated methods' batches (so the same data, test set, training seed and lung seed), and unless every other
+    method ``run`` scored, at least one, scores exactly as in ``record``: thresholding rests on the lung network
+    alone, so equal thresholding scores show that both stand on the same lungs and test set. ``settings.steps``
+    takes ``run``'s batches for ``methods``; ``updates`` (a list, oldest first) records which methods, their
+    batches and ``run``'s timings. ``record`` itself is left unchanged.
+    """
+    problems = []
+    methods = list(dict.fromkeys(methods))
+    if not methods:
+        problems.append("no methods to update")
+    for name in methods:
+        if name not in run.get("scores", {}):
+            problems.append(f"the run did not score {name}")
+        if name not in record.get("scores", {}):
+            problems.append(f"the record has no {name} to update")
+    for key in UPDATE_MUST_MATCH:
+        if record.get(key) != run.get(key):
+            problems.append(f"{key} differs: record {record.get(key)!r}, run {run.get(key)!r}")
+    ours, theirs = dict(record.get("settings", {})), dict(run.get("settings", {}))
+    for key in sorted(set(ours) | set(theirs)):
+        if key == "steps":
+            continue
+        if ours.get(key) != theirs.get(key):
+            problems.append(f"setting {key} differs: record {ours.get(key)!r}, run {theirs.get(key)!r}")
+    steps_ours, steps_theirs = dict(ours.get("steps", {})), dict(theirs.get("steps", {}))
+    for name in sorted((set(steps_ours) | set(steps_theirs)) - set(methods)):
+        if steps_ours.get(name) != steps_theirs.get(name):
+            problems.append(f"{name}'s batches differ ({steps_ours.get(name)} recorded, {steps_theirs.get(name)} "
+                            "in the run) but it is not among the updated methods")
+    witnesses = [name for name in run.get("scores", {}) if name not in methods]
+    if not witnesses:
+        problems.append("the run scored no other method to show that it stands on the recorded lungs and test set "
+                        "(run thresholding with it)")
+    for name in witnesses:
+        if name not in record.get("scores", {}):
+            problems.append(f"the run scored {name}, which the record lacks")
+        elif run["scores"][name]["metrics"] != record["scores"][name]["metrics"]:
+            problems.append(f"{name} scores differently in the run than in the record: not the same lungs, test set "
+                            "or code")
+    if run.get("lung_dice") != record.get("lung_dice"):
+        problems.append("the lung network's Dice on the test set differs: not the same lung network")
+    if problems:
+        raise ValueError("cannot update the record: " + "; ".join(problems))
+    updated = json.loads(json.dumps(record))
+    for name in methods:
+        updated["scores"][name] = run["scores"][name]
+        updated["training"][name] = run["training"][name]
+        seconds = run.get("inference_seconds_per_case", {})
+        if name in seconds:
+            updated.setdefault("inference_seconds_per_case", {})[name] = seconds[name]
+        if name in steps_theirs:
+            updated["settings"]["steps"][name] = steps_theirs[name]
+    updated.setdefault("updates", []).append(
+        {"methods": methods, "steps": {name: steps_theirs.get(name) for name in methods},
+         "timings": run.get("timings"), "witnesses": witnesses})
+    return updated
+
+
 def _cell(value: float | None) -> str:
     """Two decimals without the leading zero, as the paper prints them (``.93``, ``-.27``)."""
     return "N/A" if value is None else f"{value:.2f}".replace("0.", ".", 1)

@@ -12,6 +12,10 @@
                                                      # mean ± std over seeds, as the paper reports
     python scripts/reference_table.py --combine docs/reference-table/seed-*.json
                                                      # the recorded seeds of docs/reference-models.md §12
+    python scripts/reference_table.py --update docs/reference-table/…/seed-*.json --from var/u2p/seed-* \
+        --methods unet2d_plus                        # put a retrained method's scores into recorded seeds: each
+                                                     # record takes them from the run of its seed, which must have
+                                                     # scored thresholding too, exactly as recorded (same lungs)
 
 Writes WORK/results.json and WORK/table.md (default WORK: var/reference-benchmark, or …-fast) and prints the
 table. Weights are cached in WORK/weights/<method>/: delete a folder (or pass --retrain) to train it again.
@@ -39,6 +43,7 @@ from reference_models.benchmark import (  # noqa: E402
     combined_table,
     markdown_table,
     run_benchmark,
+    update_record,
 )
 from reference_models.seed_runs import run_seeds  # noqa: E402
 from reference_models.training.loop import resolve_device  # noqa: E402
@@ -48,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, help="work folder (default var/reference-benchmark[-fast])")
     parser.add_argument("--fast", action="store_true", help="tiny data and a few batches: a smoke run")
-    parser.add_argument("--methods", nargs="+", choices=TABLE_METHODS, default=list(TABLE_METHODS))
+    parser.add_argument("--methods", nargs="+", choices=TABLE_METHODS,
+                        help="the methods to run (default: all), or with --update the ones to replace")
     parser.add_argument("--retrain", action="store_true", help="discard cached weights first")
     parser.add_argument("--steps-multiplier", type=float, default=1.0,
                         help="scale every network's number of batches (e.g. 20 on a GPU; default 1)")
@@ -73,7 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--combine", type=Path, nargs="+", metavar="WORK",
                         help="print mean ± std over finished runs (a work folder's results.json, or such a file, "
                              "e.g. docs/reference-table/seed-0.json) instead of running")
+    parser.add_argument("--update", type=Path, nargs="+", metavar="RECORD",
+                        help="recorded results documents to rewrite with --methods' scores from the --from runs "
+                             "(reference_models.benchmark.update_record)")
+    parser.add_argument("--from", dest="update_from", type=Path, nargs="+", metavar="WORK",
+                        help="with --update: finished runs (work folders or results.json), matched by seed")
     args = parser.parse_args(argv)
+    if args.update or args.update_from:
+        return _update(parser, args)
+    args.methods = args.methods or list(TABLE_METHODS)
     if args.combine:
         documents = [w if w.is_file() else w / "results.json" for w in args.combine]
         missing = [str(w) for w, d in zip(args.combine, documents, strict=True) if not d.is_file()]
@@ -124,6 +138,43 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntimings: " + ", ".join(f"{k} {v:.0f}" for k, v in results["timings"].items()))
     print(f"done in {time.perf_counter() - started:.0f} s; results in {work / 'results.json'}, "
           f"table in {work / 'table.md'}")
+    return 0
+
+
+def _document(path: Path) -> Path:
+    return path if path.is_file() else path / "results.json"
+
+
+def _update(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if not (args.update and args.update_from and args.methods):
+        parser.error("--update needs --from and --methods (the methods to replace)")
+    missing = [str(p) for p in [*args.update, *args.update_from] if not _document(p).is_file()]
+    if missing:
+        parser.error(f"no results document at {', '.join(missing)}")
+    runs: dict[int, Path] = {}
+    for path in args.update_from:
+        seed = int(json.loads(_document(path).read_text())["settings"]["seed"])
+        if seed in runs:
+            parser.error(f"two runs of seed {seed}: {runs[seed]} and {path}")
+        runs[seed] = path
+    updated, problems = {}, []
+    for record_path in args.update:
+        record = json.loads(_document(record_path).read_text())
+        seed = int(record["settings"]["seed"])
+        if seed not in runs:
+            problems.append(f"{record_path}: no run of seed {seed} among --from")
+            continue
+        try:
+            updated[record_path] = update_record(record, json.loads(_document(runs[seed]).read_text()),
+                                                 methods=args.methods)
+        except ValueError as error:
+            problems.append(f"{record_path} from {runs[seed]}: {error}")
+    if problems:
+        parser.error("nothing written:\n" + "\n".join(problems))
+    for record_path, document in updated.items():
+        _document(record_path).write_text(json.dumps(document, indent=2, default=str) + "\n")
+        print(f"updated {', '.join(args.methods)} in {record_path}")
+    print(combined_table(list(updated.values())))
     return 0
 
 

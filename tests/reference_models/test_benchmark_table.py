@@ -244,3 +244,89 @@ def test_the_committed_three_seed_record_combines_into_the_documented_shape() ->
     assert "2 departure(s)" in shape
     assert "Thresholding (0.619) is not the lowest ROC-AUC vs all: 2D U-Net+ 0.598" in shape
     assert "2D U-Net+: Spearman ρ 0.87" in shape
+
+
+def recorded(seed: int, *, plus_auc: float, plus_steps: int, thresholding_auc: float = 0.62) -> dict:
+    """A results document with thresholding and 2D U-Net+ only."""
+    def scores(auc: float) -> dict:
+        return {"metrics": {"roc_auc_all": auc, "spearman_rho": 0.9}, "intervals": {}}
+
+    return {"settings": {"seed": seed, "lung_seed": 0, "scale": "small",
+                         "steps": {"lungs": 1600, "unet2d_plus": plus_steps, "unet2d": 600}},
+            "testset": {"name": "t", "cases": 123}, "generator_version": 4, "torch": "2.13.0+cpu",
+            "device": "cpu", "machine": {"cpu": "AMD EPYC"}, "lung_dice": {"mean": 0.97},
+            "scores": {"thresholding": scores(thresholding_auc), "unet2d_plus": scores(plus_auc)},
+            "training": {"thresholding": {"best_step": 0}, "unet2d_plus": {"best_step": plus_steps // 2}},
+            "inference_seconds_per_case": {"thresholding": 0.1, "unet2d_plus": 1.0},
+            "timings": {"total_seconds": 5000.0}}
+
+
+def test_a_retrained_method_replaces_its_cells_in_a_record_that_stands_on_the_same_lungs() -> None:
+    from reference_models.benchmark import update_record
+
+    record = recorded(1, plus_auc=0.6, plus_steps=300)
+    run = recorded(1, plus_auc=0.7, plus_steps=600)
+    run["timings"] = {"total_seconds": 900.0}
+    run["inference_seconds_per_case"]["unet2d_plus"] = 1.5
+    updated = update_record(record, run, methods=["unet2d_plus"])
+    assert updated["scores"]["unet2d_plus"]["metrics"]["roc_auc_all"] == 0.7
+    assert updated["training"]["unet2d_plus"] == {"best_step": 300}
+    assert updated["inference_seconds_per_case"]["unet2d_plus"] == 1.5
+    assert updated["settings"]["steps"] == {"lungs": 1600, "unet2d_plus": 600, "unet2d": 600}
+    assert updated["timings"] == {"total_seconds": 5000.0}  # the recorded run's own
+    assert updated["updates"] == [{"methods": ["unet2d_plus"], "steps": {"unet2d_plus": 600},
+                                   "timings": {"total_seconds": 900.0}, "witnesses": ["thresholding"]}]
+    assert record["scores"]["unet2d_plus"]["metrics"]["roc_auc_all"] == 0.6  # the input is left as it was
+    again = update_record(updated, recorded(1, plus_auc=0.8, plus_steps=900), methods=["unet2d_plus"])
+    assert [u["steps"] for u in again["updates"]] == [{"unet2d_plus": 600}, {"unet2d_plus": 900}]
+
+
+def test_an_update_from_another_run_is_refused_with_every_reason() -> None:
+    from reference_models.benchmark import update_record
+
+    record = recorded(1, plus_auc=0.6, plus_steps=300)
+    run = recorded(2, plus_auc=0.7, plus_steps=600, thresholding_auc=0.63)  # another seed, other lungs
+    run["settings"]["steps"]["unet2d"] = 150
+    run["machine"] = {"cpu": "Intel"}
+    run["lung_dice"] = {"mean": 0.95}
+    with pytest.raises(ValueError) as caught:
+        update_record(record, run, methods=["unet2d_plus", "unet3d"])
+    message = str(caught.value)
+    for part in ("the run did not score unet3d", "the record has no unet3d", "machine differs",
+                 "setting seed differs: record 1, run 2", "unet2d's batches differ (600 recorded, 150 in the run)",
+                 "thresholding scores differently", "lung network's Dice"):
+        assert part in message, part
+    alone = recorded(1, plus_auc=0.7, plus_steps=600)
+    del alone["scores"]["thresholding"]
+    with pytest.raises(ValueError, match="no other method to show"):
+        update_record(record, alone, methods=["unet2d_plus"])
+
+
+def test_the_update_command_rewrites_every_record_or_none(tmp_path, capsys) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_table", Path(__file__).parents[2] / "scripts"
+                                                  / "reference_table.py")
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for seed in (0, 1):
+        (tmp_path / f"seed-{seed}.json").write_text(json.dumps(recorded(seed, plus_auc=0.6, plus_steps=300)))
+        (tmp_path / f"run-{seed}").mkdir()
+        (tmp_path / f"run-{seed}" / "results.json").write_text(
+            json.dumps(recorded(seed, plus_auc=0.7 + seed / 10, plus_steps=600,
+                                thresholding_auc=0.62 if seed == 0 else 0.5)))
+    before = {p.name: p.read_text() for p in tmp_path.glob("seed-*.json")}
+    arguments = ["--update", *(str(tmp_path / f"seed-{s}.json") for s in (0, 1)),
+                 "--from", str(tmp_path / "run-1"), str(tmp_path / "run-0"), "--methods", "unet2d_plus"]
+    with pytest.raises(SystemExit):
+        script.main(arguments)  # seed 1's run stands on other lungs: nothing is written
+    assert "seed-1.json from" in capsys.readouterr().err
+    assert {p.name: p.read_text() for p in tmp_path.glob("seed-*.json")} == before
+    (tmp_path / "run-1" / "results.json").write_text(
+        json.dumps(recorded(1, plus_auc=0.8, plus_steps=600)))
+    assert script.main(arguments) == 0
+    for seed, auc in ((0, 0.7), (1, 0.8)):
+        document = json.loads((tmp_path / f"seed-{seed}.json").read_text())
+        assert document["scores"]["unet2d_plus"]["metrics"]["roc_auc_all"] == auc
+    assert "2 training seeds (0, 1)" in capsys.readouterr().out
