@@ -16,7 +16,7 @@ from reference_models.seed_runs import run_seeds, share_first_seed, training_tas
 
 def test_training_tasks_put_the_longest_schedules_first_and_skip_what_has_nothing_to_train() -> None:
     tasks = training_tasks([0, 1], ["thresholding", "unet2d_plus", "multitask_spatial1", "unet2d"],
-                           BENCHMARK_STEPS)
+                           {"multitask_spatial1": 1000, "unet2d": 600, "unet2d_plus": 300})
     assert tasks == [(0, "multitask_spatial1"), (1, "multitask_spatial1"), (0, "unet2d"), (1, "unet2d"),
                      (0, "unet2d_plus"), (1, "unet2d_plus")]
 
