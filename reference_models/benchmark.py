@@ -519,10 +519,10 @@ def update_record(record: Mapping[str, Any], run: Mapping[str, Any], *, methods:
     if problems:
         raise ValueError("cannot update the record: " + "; ".join(problems))
     updated = json.loads(json.dumps(record))
+    seconds = run.get("inference_seconds_per_case", {})
     for name in methods:
         updated["scores"][name] = run["scores"][name]
         updated["training"][name] = run["training"][name]
-        seconds = run.get("inference_seconds_per_case", {})
         if name in seconds:
             updated.setdefault("inference_seconds_per_case", {})[name] = seconds[name]
         if name in steps_theirs:

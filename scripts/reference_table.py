@@ -29,6 +29,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return _update(parser, args)
     args.methods = args.methods or list(TABLE_METHODS)
     if args.combine:
-        documents = [w if w.is_file() else w / "results.json" for w in args.combine]
+        documents = [_document(w) for w in args.combine]
         missing = [str(w) for w, d in zip(args.combine, documents, strict=True) if not d.is_file()]
         if missing:
             parser.error(f"no results.json in {', '.join(missing)}")
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _document(path: Path) -> Path:
+    """A results document given as itself or as its work folder."""
     return path if path.is_file() else path / "results.json"
 
 
@@ -151,12 +153,13 @@ def _update(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     missing = [str(p) for p in [*args.update, *args.update_from] if not _document(p).is_file()]
     if missing:
         parser.error(f"no results document at {', '.join(missing)}")
-    runs: dict[int, Path] = {}
+    runs: dict[int, tuple[Path, dict[str, Any]]] = {}
     for path in args.update_from:
-        seed = int(json.loads(_document(path).read_text())["settings"]["seed"])
+        run = json.loads(_document(path).read_text())
+        seed = int(run["settings"]["seed"])
         if seed in runs:
-            parser.error(f"two runs of seed {seed}: {runs[seed]} and {path}")
-        runs[seed] = path
+            parser.error(f"two runs of seed {seed}: {runs[seed][0]} and {path}")
+        runs[seed] = path, run
     updated, problems = {}, []
     for record_path in args.update:
         record = json.loads(_document(record_path).read_text())
@@ -164,11 +167,11 @@ def _update(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if seed not in runs:
             problems.append(f"{record_path}: no run of seed {seed} among --from")
             continue
+        run_path, run = runs[seed]
         try:
-            updated[record_path] = update_record(record, json.loads(_document(runs[seed]).read_text()),
-                                                 methods=args.methods)
+            updated[record_path] = update_record(record, run, methods=args.methods)
         except ValueError as error:
-            problems.append(f"{record_path} from {runs[seed]}: {error}")
+            problems.append(f"{record_path} from {run_path}: {error}")
     if problems:
         parser.error("nothing written:\n" + "\n".join(problems))
     for record_path, document in updated.items():

@@ -277,6 +277,7 @@ def test_a_retrained_method_replaces_its_cells_in_a_record_that_stands_on_the_sa
     updated = update_record(record, run, methods=["unet2d_plus"])
     assert updated["scores"]["unet2d_plus"]["metrics"]["roc_auc_all"] == 0.7
     assert updated["training"]["unet2d_plus"] == {"best_step": 300}
+    # seconds and timings are fields copied between the documents above (nothing is measured here)
     assert updated["inference_seconds_per_case"]["unet2d_plus"] == 1.5
     assert updated["settings"]["steps"] == {"lungs": 1600, "unet2d_plus": 600, "unet2d": 600}
     assert updated["timings"] == {"total_seconds": 5000.0}  # the recorded run's own
